@@ -1,0 +1,1 @@
+"""Shared machinery: runtime backends, the training loop, io, metrics and plots."""

@@ -1,0 +1,331 @@
+"""The one training loop, read top to bottom: build, (resume), train an epoch, evaluate,
+log, checkpoint, keep the best weights. It runs unchanged on every backend in runtime.py.
+
+XLA discipline kept here for every backend (it costs nothing on CPU or CUDA):
+fixed batch shapes (data.Batches), no ``.item()`` inside a step (losses stay on the device and
+reach the host through ``backend.on_host`` or once per epoch), and compiled steps whose graph
+count is capped.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .data import WEIGHT, Batch, Batches, Transform, check_tensors
+from .errors import UserError
+from .io import atomic_path
+from .params import get
+from .runtime import Backend
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("cosine", "linear", "constant")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    scheduler: str = "cosine"
+    warmup_fraction: float = 0.0
+    grad_accum_steps: int = 1
+    max_grad_norm: float | None = None
+    patience: int | None = None  # early stopping: epochs without improvement of the monitored metric
+    seed: int = 0
+    eval_batch_size: int | None = None
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any], where: str, seed: int) -> "TrainConfig":
+        """Read and check the loop's keys from a params section (e.g. ``cifar10.train``)."""
+        return cls(
+            epochs=get(p, "epochs", int, where, min=1),
+            batch_size=get(p, "batch_size", int, where, min=1),
+            lr=get(p, "lr", float, where, min=0.0),
+            weight_decay=get(p, "weight_decay", float, where, min=0.0),
+            optimizer=get(p, "optimizer", str, where, choices=OPTIMIZERS),
+            scheduler=get(p, "scheduler", str, where, choices=SCHEDULERS),
+            warmup_fraction=get(p, "warmup_fraction", float, where, min=0.0, max=1.0),
+            grad_accum_steps=get(p, "grad_accum_steps", int, where, min=1),
+            max_grad_norm=get(p, "max_grad_norm", float, where, min=0.0, allow_none=True),
+            patience=get(p, "patience", int, where, min=1, allow_none=True),
+            seed=seed,
+        )
+
+
+@dataclass
+class Task:
+    """What the loop needs to know about a project's model.
+
+    ``loss(outputs, batch)`` and every ``metrics[name](outputs, batch)`` return one value per row;
+    the loop averages them (weighted, so eval padding counts for nothing).
+    ``monitor`` names the validation value that picks the best epoch (``loss`` or a metric).
+    """
+
+    loss: Callable[[torch.Tensor, Batch], torch.Tensor]
+    metrics: dict[str, Callable[[torch.Tensor, Batch], torch.Tensor]] = field(default_factory=dict)
+    forward: Callable[[torch.nn.Module, Batch], torch.Tensor] = lambda model, batch: model(batch["x"])
+    monitor: str = "loss"
+    mode: str = "min"  # or "max"
+    transform: Transform | None = None  # training-time augmentation
+
+    def better(self, new: float, old: float | None) -> bool:
+        return old is None or (new < old if self.mode == "min" else new > old)
+
+
+@dataclass
+class FitResult:
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    history: list[dict[str, float]]
+    stopped_early: bool
+    compile_counts: list[int | None]  # cumulative XLA compiles after each epoch (None off XLA)
+
+    @property
+    def best(self) -> dict[str, float]:
+        return self.history[self.best_epoch - 1]
+
+
+def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise UserError("the model has no trainable parameters; unfreeze something")
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
+    warmup = int(cfg.warmup_fraction * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if cfg.scheduler == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        if cfg.scheduler == "linear":
+            return max(0.0, 1 - progress)
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+class _EpochLog:
+    """Receives per-epoch rows and writes them to DVCLive on the main process."""
+
+    def __init__(self, live_dir: Path | None, enabled: bool):
+        self.live = None
+        if live_dir is not None and enabled:
+            from dvclive import Live
+
+            # dvcyaml=None: plots are declared in the root dvc.yaml. save_dvc_exp=False: the
+            # pipeline, not the logger, decides what becomes an experiment.
+            self.live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+
+    def log(self, row: dict[str, float]) -> None:
+        if self.live is None:
+            return
+        self.live.step = int(row["epoch"])
+        for key, value in row.items():
+            if key != "epoch":
+                self.live.log_metric(key, value)
+        self.live.next_step()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.end()
+
+
+def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: TrainConfig, backend: Backend,
+        *, live_dir: Path | None = None, checkpoint: Path | None = None, fingerprint: str = "",
+        desc: str = "train", max_epochs_this_run: int | None = None) -> FitResult:
+    """Train ``model`` and return its best weights (by ``task.monitor`` on ``val``) and history.
+
+    With ``checkpoint``, the full state is saved after every epoch and a run whose checkpoint has
+    the same ``fingerprint`` (params and input data) continues from it. ``max_epochs_this_run``
+    stops after that many epochs, as if killed (used by tests of resuming).
+    """
+    check_tensors(train, "training split")
+    check_tensors(val, "validation split")
+    backend.seed(cfg.seed)
+    eval_bs = cfg.eval_batch_size or cfg.batch_size
+
+    def batches(data: Batch, is_train: bool, epoch: int) -> Batches:
+        return Batches(data, cfg.batch_size if is_train else eval_bs, train=is_train, seed=cfg.seed, epoch=epoch,
+                       rank=backend.rank, num_replicas=backend.num_replicas,
+                       transform=task.transform if is_train else None)
+
+    steps_per_epoch = len(batches(train, True, 0)) // cfg.grad_accum_steps
+    if steps_per_epoch < 1:
+        raise UserError(f"one epoch is fewer batches than grad_accum_steps={cfg.grad_accum_steps}; lower it")
+
+    model = backend.prepare_model(model)
+    optimizer = backend.prepare_optimizer(build_optimizer(model.parameters(), cfg))
+    scheduler = build_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch)
+
+    history: list[dict[str, float]] = []
+    compile_counts: list[int | None] = []
+    best_state, best_value, best_epoch, start_epoch = None, None, 0, 1
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            backend.unwrap(model).load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history, best_state, best_epoch = state["history"], state["best_state"], state["best_epoch"]
+            best_value = history[best_epoch - 1][f"val/{task.monitor}"] if best_epoch else None
+            start_epoch = len(history) + 1
+            if backend.is_main:
+                print(f"{desc}: resuming from {checkpoint} after epoch {len(history)}", file=sys.stderr)
+
+    # --- the steps, compiled on XLA -------------------------------------------------------
+    def micro_step(batch: Batch) -> torch.Tensor:
+        with backend.autocast():
+            outputs = task.forward(model, batch)
+            loss = task.loss(outputs.float(), batch).mean()
+        backend.backward(loss / cfg.grad_accum_steps)
+        return loss.detach()
+
+    def update_step(batch: Batch) -> torch.Tensor:
+        loss = micro_step(batch)
+        if cfg.max_grad_norm:
+            backend.clip_grad_norm(model, cfg.max_grad_norm)
+        backend.optimizer_step(optimizer)
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    def eval_step(batch: Batch) -> torch.Tensor:
+        with torch.no_grad(), backend.autocast():
+            outputs = task.forward(model, batch).float()
+        w = batch[WEIGHT]
+        values = [task.loss(outputs, batch)] + [fn(outputs, batch).float() for fn in task.metrics.values()]
+        return torch.stack([w.sum()] + [(v * w).sum() for v in values])
+
+    # Two graphs each: the first optimizer step also creates the optimizer state.
+    compiled_micro = backend.compile_step(micro_step, f"{desc}_micro", max_graphs=2)
+    compiled_update = backend.compile_step(update_step, f"{desc}_update", max_graphs=2)
+    compiled_eval = backend.compile_step(eval_step, f"{desc}_eval", max_graphs=1)
+
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        totals = None
+        for batch in backend.device_loader(batches(val, False, 0)):
+            sums = compiled_eval(batch)
+            totals = sums if totals is None else totals + sums
+        totals = backend.reduce_sum(totals).cpu()  # the one host transfer of evaluation
+        names = ["loss", *task.metrics]
+        return {f"val/{n}": float(totals[i + 1] / totals[0]) for i, n in enumerate(names)}
+
+    log = _EpochLog(live_dir, backend.is_main)
+    for row in history:  # a resumed run re-logs what the interrupted one had logged
+        log.log(row)
+
+    stopped_early = False
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        # Every random stream (shuffle, augmentation, dropout) is a function of (seed, epoch), so a
+        # run resumed at any epoch boundary continues exactly as the uninterrupted run would.
+        backend.seed(cfg.seed * 1000 + epoch)
+        model.train()
+        loader = batches(train, True, epoch)
+        bar = tqdm(total=len(loader), desc=f"{desc} {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
+                   disable=None if backend.is_main else True, file=sys.stderr)
+        shown = {"loss": float("nan")}
+        running = torch.zeros((), device=backend.device)
+        start = time.perf_counter()
+        for i, batch in enumerate(backend.device_loader(loader)):
+            is_update = (i + 1) % cfg.grad_accum_steps == 0
+            with backend.no_sync(model, skip=not is_update):
+                loss = (compiled_update if is_update else compiled_micro)(batch)
+            running = running + loss
+            if bar.disable is False and i % 20 == 0:
+                backend.on_host(lambda t: shown.update(loss=float(t)), loss)
+                bar.set_postfix(loss=f"{shown['loss']:.4f}", refresh=False)
+            bar.update(1)
+        backend.sync()
+        seconds = time.perf_counter() - start
+        bar.close()
+        train_loss = float(backend.reduce_sum(running).cpu()) / (len(loader) * backend.num_replicas)
+        row = {"epoch": epoch, "train/loss": train_loss, **evaluate(),
+               "lr": optimizer.param_groups[0]["lr"],
+               "samples_per_sec": len(loader) * cfg.batch_size * backend.num_replicas / seconds}
+        history.append(row)
+        compile_counts.append(backend.compile_count())
+
+        value = row[f"val/{task.monitor}"]
+        if task.better(value, best_value):
+            best_value, best_epoch, best_state = value, epoch, _cpu_state(backend.unwrap(model))
+        if backend.is_main:
+            shown_metrics = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
+            print(f"{desc} epoch {epoch}/{cfg.epochs}  {shown_metrics}", file=sys.stderr)
+        log.log(row)
+
+        if checkpoint is not None and backend.is_main:
+            with atomic_path(checkpoint) as tmp:
+                torch.save({"fingerprint": fingerprint, "model": _cpu_state(backend.unwrap(model)),
+                            "optimizer": _to_cpu(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
+                            "history": history, "best_state": best_state, "best_epoch": best_epoch}, tmp)
+        if cfg.patience and epoch - best_epoch >= cfg.patience:
+            stopped_early = True
+            if backend.is_main:
+                print(f"{desc}: no improvement in val/{task.monitor} for {cfg.patience} epochs; stopping",
+                      file=sys.stderr)
+            break
+        if max_epochs_this_run is not None and epoch - start_epoch + 1 >= max_epochs_this_run:
+            break
+    log.close()
+    backend.barrier("fit_end")
+    return FitResult(best_state=best_state, best_epoch=best_epoch, history=history,
+                     stopped_early=stopped_early, compile_counts=compile_counts)
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def predict(model: torch.nn.Module, data: Batch, backend: Backend, batch_size: int,
+            forward: Callable[[torch.nn.Module, Batch], torch.Tensor] = Task.__dataclass_fields__["forward"].default,
+            desc: str = "predict") -> torch.Tensor:
+    """Model outputs for every row of ``data``, in order, on the host."""
+    n = check_tensors(data, "prediction data")
+    model = backend.prepare_model(model)
+    model.eval()
+
+    def step(batch: Batch) -> torch.Tensor:
+        with torch.no_grad(), backend.autocast():
+            return forward(model, batch).float()
+
+    compiled = backend.compile_step(step, desc, max_graphs=1)
+    loader = Batches(data, batch_size, train=False, rank=backend.rank, num_replicas=backend.num_replicas)
+    outputs = [compiled(batch) for batch in tqdm(backend.device_loader(loader), total=len(loader), desc=desc,
+                                                  leave=False, disable=None if backend.is_main else True)]
+    local = torch.cat(outputs)
+    everything = backend.gather(local).cpu()  # replicas hold contiguous shards, so order is kept
+    return everything[:n]
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+__all__ = ["Task", "TrainConfig", "FitResult", "fit", "predict", "build_optimizer", "build_scheduler", "copy"]

@@ -1,0 +1,247 @@
+"""Two runtime backends behind one small interface, so the training loop is written once.
+
+* ``XlaBackend``: native torch_xla (TPU, or CPU with ``PJRT_DEVICE=CPU``). Steps are traced and
+  compiled with ``torch_xla.compile``; values reach the host through step closures.
+* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several GPUs (``accelerate launch``).
+
+Projects never import torch_xla or accelerate; they ask ``make_backend`` for one.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import random
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from .errors import UserError
+from .params import get
+
+BACKENDS = ("auto", "xla", "accelerate")
+
+
+def on_tpu_host() -> bool:
+    """True on a Cloud TPU VM, decided without importing torch_xla (that would grab the chips)."""
+    if os.environ.get("PJRT_DEVICE", "").upper() == "TPU" or os.environ.get("TPU_NAME"):
+        return True
+    return bool(glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"))
+
+
+def resolve_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise UserError(f"`runtime.backend` is {name!r}; choose one of: {', '.join(BACKENDS)}")
+    if name == "auto":
+        return "xla" if on_tpu_host() else "accelerate"
+    return name
+
+
+def make_backend(runtime: dict[str, Any]) -> "Backend":
+    """Build the backend that ``runtime`` (the params.yaml section) asks for."""
+    name = resolve_backend(get(runtime, "backend", str, "runtime"))
+    bf16 = get(runtime, "bf16", bool, "runtime")
+    if name == "xla":
+        return XlaBackend(bf16=bf16)
+    return AccelerateBackend(bf16=bf16)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Backend:
+    """The interface the loop is written against."""
+
+    name: str
+    device: torch.device
+    device_type: str  # "cpu", "cuda", "tpu", ...
+    num_replicas: int  # data-parallel workers taking part in training
+    rank: int
+    is_main: bool
+    bf16: bool
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "device_type": self.device_type, "device_count": self.num_replicas,
+                "bf16": self.bf16}
+
+    # set-up
+    def seed(self, seed: int) -> None: ...
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module: ...
+    def prepare_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer: ...
+    def unwrap(self, model: torch.nn.Module) -> torch.nn.Module: ...
+    def device_loader(self, batches: Iterable[dict]) -> Iterable[dict]: ...
+    def compile_step(self, fn: Callable, name: str, max_graphs: int) -> Callable: ...
+    # inside a step
+    def autocast(self) -> contextlib.AbstractContextManager: ...
+    def no_sync(self, model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager: ...
+    def backward(self, loss: torch.Tensor) -> None: ...
+    def clip_grad_norm(self, model: torch.nn.Module, max_norm: float) -> None: ...
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None: ...
+    # values and collectives
+    def reduce_sum(self, t: torch.Tensor) -> torch.Tensor: ...
+    def gather(self, t: torch.Tensor) -> torch.Tensor: ...
+    def on_host(self, fn: Callable[..., None], *tensors: torch.Tensor) -> None: ...
+    def sync(self) -> None: ...
+    def barrier(self, tag: str) -> None: ...
+    def compile_count(self) -> int | None: return None
+
+
+class AccelerateBackend(Backend):
+    name = "accelerate"
+
+    def __init__(self, bf16: bool = False, cpu: bool = False):
+        os.environ["USE_TORCH_XLA"] = "0"  # must be set before accelerate is imported
+        from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
+
+        # Accelerator state is a process-wide singleton; a new backend (tests build several)
+        # must be free to choose its own precision. The distributed set-up is kept.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        self.acc = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=cpu)
+        self.bf16 = bf16
+        self.device = self.acc.device
+        self.device_type = self.device.type
+        self.num_replicas = self.acc.num_processes
+        self.rank = self.acc.process_index
+        self.is_main = self.acc.is_main_process
+
+    def seed(self, seed: int) -> None:
+        seed_everything(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+
+    def prepare_model(self, model):
+        return self.acc.prepare_model(model)
+
+    def prepare_optimizer(self, optimizer):
+        return self.acc.prepare_optimizer(optimizer)
+
+    def unwrap(self, model):
+        return self.acc.unwrap_model(model)
+
+    def device_loader(self, batches):
+        non_blocking = self.device.type == "cuda"
+        for batch in batches:
+            yield {k: v.to(self.device, non_blocking=non_blocking) for k, v in batch.items()}
+
+    def compile_step(self, fn, name, max_graphs):
+        return fn  # eager
+
+    def autocast(self):
+        return self.acc.autocast()
+
+    def no_sync(self, model, skip):
+        return self.acc.no_sync(model) if skip and self.num_replicas > 1 else contextlib.nullcontext()
+
+    def backward(self, loss):
+        self.acc.backward(loss)
+
+    def clip_grad_norm(self, model, max_norm):
+        self.acc.clip_grad_norm_(model.parameters(), max_norm)
+
+    def optimizer_step(self, optimizer):
+        optimizer.step()
+
+    def reduce_sum(self, t):
+        return self.acc.reduce(t, reduction="sum") if self.num_replicas > 1 else t
+
+    def gather(self, t):
+        return self.acc.gather(t) if self.num_replicas > 1 else t
+
+    def on_host(self, fn, *tensors):
+        fn(*(t.detach().cpu() for t in tensors))
+
+    def sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def barrier(self, tag):
+        self.acc.wait_for_everyone()
+
+
+class XlaBackend(Backend):
+    name = "xla"
+
+    def __init__(self, bf16: bool = False):
+        try:
+            import torch_xla
+            import torch_xla.core.xla_model as xm
+            import torch_xla.debug.metrics as met
+            import torch_xla.distributed.parallel_loader as pl
+            import torch_xla.runtime as xr
+        except ImportError as e:  # pragma: no cover - torch_xla is a pinned dependency
+            raise UserError(f"runtime.backend is xla but torch_xla does not import ({e}); "
+                            "run `make venv`, or set runtime.backend: accelerate")
+        self._xla, self._xm, self._met, self._pl, self._xr = torch_xla, xm, met, pl, xr
+        self.bf16 = bf16
+        self.device = torch_xla.device()
+        self.device_type = xr.device_type().lower()
+        self.num_replicas = xr.world_size()
+        self.rank = xr.global_ordinal()
+        self.is_main = xm.is_master_ordinal(local=False)
+
+    def seed(self, seed: int) -> None:
+        seed_everything(seed)
+        self._xla.manual_seed(seed)
+
+    def prepare_model(self, model):
+        return model.to(self.device)  # before the optimizer is built, as XLA requires
+
+    def prepare_optimizer(self, optimizer):
+        return optimizer
+
+    def unwrap(self, model):
+        return model
+
+    def device_loader(self, batches):
+        # Moves batches to the device on background threads and marks a step per batch.
+        return self._pl.MpDeviceLoader(batches, self.device)
+
+    def compile_step(self, fn, name, max_graphs):
+        # max_different_graphs turns an accidental recompile (a new shape, a host value baked
+        # into the graph) into an error instead of a silent slowdown.
+        return self._xla.compile(fn, full_graph=True, name=name, max_different_graphs=max_graphs)
+
+    def autocast(self):
+        # torch_xla.amp.autocast is TPU-only and fails on XLA:CPU; torch.autocast works on both.
+        return torch.autocast("xla", dtype=torch.bfloat16, enabled=self.bf16)
+
+    def no_sync(self, model, skip):
+        return contextlib.nullcontext()  # gradients are all-reduced in optimizer_step only
+
+    def backward(self, loss):
+        loss.backward()
+
+    def clip_grad_norm(self, model, max_norm):
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # torch_xla makes it sync-free
+
+    def optimizer_step(self, optimizer):
+        if self.num_replicas > 1:
+            self._xm.optimizer_step(optimizer)  # all-reduce gradients, then step
+        else:
+            optimizer.step()
+
+    def reduce_sum(self, t):
+        return self._xm.all_reduce("sum", t) if self.num_replicas > 1 else t
+
+    def gather(self, t):
+        return self._xm.all_gather(t, dim=0) if self.num_replicas > 1 else t
+
+    def on_host(self, fn, *tensors):
+        # Runs after the step has executed, so logging never forces an early execution.
+        self._xm.add_step_closure(lambda *ts: fn(*(t.cpu() for t in ts)), args=tensors)
+
+    def sync(self):
+        self._xla.sync()
+        self._xm.wait_device_ops()
+
+    def barrier(self, tag):
+        if self.num_replicas > 1:
+            self._xm.rendezvous(tag)
+
+    def compile_count(self):
+        return int(self._met.counter_value("UncachedCompile") or 0)

@@ -1,0 +1,120 @@
+"""The training loop on both backends: it learns, it is deterministic, it resumes, and on XLA it
+stops compiling after the first epoch."""
+import torch
+
+from xlalab.core.data import Batches
+from xlalab.core.errors import UserError
+from xlalab.core.loop import Task, TrainConfig, fit, predict
+
+import pytest
+
+
+def blobs(n=384, classes=3, dim=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(classes, dim, generator=g) * 3
+    y = torch.arange(n) % classes
+    x = centers[y] + torch.randn(n, dim, generator=g)
+    return {"x": x, "y": y}
+
+
+def classifier(dim=8, classes=3):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+                               torch.nn.Linear(32, classes))
+
+
+TASK = Task(loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
+            metrics={"acc": lambda out, b: (out.argmax(-1) == b["y"]).float()}, monitor="acc", mode="max")
+
+
+def cfg(**kw):
+    base = dict(epochs=3, batch_size=32, lr=0.01, scheduler="cosine", warmup_fraction=0.1, seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_learns_on_both_backends(backend):
+    train, val = blobs(seed=0), blobs(n=100, seed=0)  # same centers, 100 rows: a ragged last batch
+    result = fit(classifier(), train, val, TASK, cfg(), backend)
+    assert result.history[-1]["val/acc"] > 0.9
+    assert result.history[-1]["train/loss"] < result.history[0]["train/loss"]
+    assert result.best["val/acc"] == max(r["val/acc"] for r in result.history)
+
+
+def test_xla_compile_count_is_flat_after_first_epoch(xla_backend):
+    train, val = blobs(), blobs(n=100)
+    result = fit(classifier(), train, val, TASK, cfg(epochs=4, grad_accum_steps=2, max_grad_norm=1.0),
+                 xla_backend)
+    counts = result.compile_counts
+    assert counts[0] > 0
+    assert counts[1:] == [counts[0]] * 3, f"XLA recompiled after warm-up: {counts}"
+
+
+def test_same_params_same_numbers_on_cpu(accelerate_backend):
+    a = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(), accelerate_backend)
+    b = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(), accelerate_backend)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "samples_per_sec"} for r in h]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    assert all(torch.equal(a.best_state[k], b.best_state[k]) for k in a.best_state)
+
+
+def test_killed_run_resumes_to_the_same_result(accelerate_backend, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    full = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=4), accelerate_backend)
+    first = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=4), accelerate_backend,
+                checkpoint=ckpt, fingerprint="f1", max_epochs_this_run=2)
+    assert len(first.history) == 2 and ckpt.exists()
+    resumed = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=4), accelerate_backend,
+                  checkpoint=ckpt, fingerprint="f1")
+    assert [r["val/loss"] for r in resumed.history] == [r["val/loss"] for r in full.history]
+    assert all(torch.equal(full.best_state[k], resumed.best_state[k]) for k in full.best_state)
+
+
+def test_checkpoint_of_other_params_is_not_resumed(accelerate_backend, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=2), accelerate_backend, checkpoint=ckpt,
+        fingerprint="old")
+    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=2, lr=0.02), accelerate_backend,
+                checkpoint=ckpt, fingerprint="new")
+    assert len(again.history) == 2  # trained from scratch, both epochs
+
+
+def test_early_stopping(accelerate_backend):
+    result = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=0.0, patience=2),
+                 accelerate_backend)
+    assert result.stopped_early and len(result.history) == 3
+
+
+def test_predict_returns_every_row_in_order(backend):
+    data = blobs(n=70)
+    model = classifier().eval()
+    expected = model(data["x"])
+    got = predict(model, data, backend, batch_size=32)
+    assert got.shape == (70, 3)
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-4, atol=1e-4)
+
+
+def test_batches_have_fixed_shapes_and_pad_eval_with_zero_weight():
+    data = blobs(n=70)
+    train = list(Batches(data, 32, train=True, seed=0, epoch=1))
+    assert [b["x"].shape[0] for b in train] == [32, 32]  # ragged 6 rows dropped
+    evals = list(Batches(data, 32, train=False))
+    assert [b["x"].shape[0] for b in evals] == [32, 32, 32]
+    assert evals[-1]["weight"].sum() == 70 - 64 and evals[0]["weight"].sum() == 32
+
+
+def test_batches_reshuffle_per_epoch_and_split_replicas_disjointly():
+    data = {"i": torch.arange(64)}
+    e1 = torch.cat([b["i"] for b in Batches(data, 8, train=True, epoch=1)])
+    e2 = torch.cat([b["i"] for b in Batches(data, 8, train=True, epoch=2)])
+    assert not torch.equal(e1, e2) and sorted(e1.tolist()) == list(range(64))
+    r0 = torch.cat([b["i"] for b in Batches(data, 8, train=True, epoch=1, rank=0, num_replicas=2)])
+    r1 = torch.cat([b["i"] for b in Batches(data, 8, train=True, epoch=1, rank=1, num_replicas=2)])
+    assert set(r0.tolist()).isdisjoint(r1.tolist()) and len(r0) == len(r1) == 32
+
+
+def test_too_little_data_is_a_clear_error():
+    with pytest.raises(UserError, match="fewer than one batch"):
+        Batches(blobs(n=10), 32, train=True)
+    with pytest.raises(UserError, match="empty"):
+        Batches({"x": torch.zeros(0, 3)}, 4, train=False)
