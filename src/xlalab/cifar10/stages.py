@@ -50,12 +50,11 @@ def featurize(params: dict, *, raw: Path = RAW, out: Path = FEATURES) -> list[Pa
     p = section(params, "cifar10", "featurize")
     where = "cifar10.featurize"
     mean, std = NORMALISATION[_backbone(params)]
-    return [data.featurize(
-        require_file(raw, "python -m xlalab cifar10 download"), out,
-        image_size=get(p, "image_size", int, where, min=8, max=512),
-        val_fraction=get(p, "val_fraction", float, where, min=0.01, max=0.5),
-        max_train=get(p, "max_train", int, where, min=10, allow_none=True),
-        mean=mean, std=std, seed=_seed(params))]
+    options = dict(image_size=get(p, "image_size", int, where, min=8, max=512),
+                   val_fraction=get(p, "val_fraction", float, where, min=0.01, max=0.5),
+                   max_train=get(p, "max_train", int, where, min=10, allow_none=True),
+                   mean=mean, std=std, seed=_seed(params))
+    return [data.featurize(require_file(raw, "python -m xlalab cifar10 download"), out, **options)]
 
 
 def _load_split(features: Path, split: str) -> dict[str, torch.Tensor]:

@@ -179,7 +179,7 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
 
     history: list[dict[str, float]] = []
     compile_counts: list[int | None] = []
-    best_state, best_value, best_epoch, start_epoch = None, None, 0, 1
+    best_state, best_value, best_epoch, start_epoch, stopped_early = None, None, 0, 1, False
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if state.get("fingerprint") == fingerprint:
@@ -188,7 +188,8 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
             scheduler.load_state_dict(state["scheduler"])
             history, best_state, best_epoch = state["history"], state["best_state"], state["best_epoch"]
             best_value = history[best_epoch - 1][f"val/{task.monitor}"] if best_epoch else None
-            start_epoch = len(history) + 1
+            stopped_early = state["stopped_early"]
+            start_epoch = cfg.epochs + 1 if stopped_early else len(history) + 1  # a finished run stays finished
             if backend.is_main:
                 print(f"{desc}: resuming from {checkpoint} after epoch {len(history)}", file=sys.stderr)
 
@@ -235,7 +236,6 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
     for row in history:  # a resumed run re-logs what the interrupted one had logged
         log.log(row)
 
-    stopped_early = False
     for epoch in range(start_epoch, cfg.epochs + 1):
         # Every random stream (shuffle, augmentation, dropout) is a function of (seed, epoch), so a
         # run resumed at any epoch boundary continues exactly as the uninterrupted run would.
@@ -274,13 +274,14 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
             print(f"{desc} epoch {epoch}/{cfg.epochs}  {shown_metrics}", file=sys.stderr)
         log.log(row)
 
+        stopped_early = bool(cfg.patience and epoch - best_epoch >= cfg.patience)
         if checkpoint is not None and backend.is_main:
             with atomic_path(checkpoint) as tmp:
                 torch.save({"fingerprint": fingerprint, "model": _cpu_state(backend.unwrap(model)),
                             "optimizer": _to_cpu(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
-                            "history": history, "best_state": best_state, "best_epoch": best_epoch}, tmp)
-        if cfg.patience and epoch - best_epoch >= cfg.patience:
-            stopped_early = True
+                            "history": history, "best_state": best_state, "best_epoch": best_epoch,
+                            "stopped_early": stopped_early}, tmp)
+        if stopped_early:
             if backend.is_main:
                 print(f"{desc}: no improvement in val/{task.monitor} for {cfg.patience} epochs; stopping",
                       file=sys.stderr)

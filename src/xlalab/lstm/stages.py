@@ -69,16 +69,23 @@ def featurize_params(params: dict) -> dict:
             "dates": get(p, "dates", str, "lstm", choices=DATE_MODES)}
 
 
-def train_params(params: dict) -> dict:
+def cells_param(params: dict) -> list[str]:
+    """The headline cell first, then the others trained beside it (lstm.cell, lstm.compare_cells)."""
     p = section(params, "lstm")
     cell = get(p, "cell", str, "lstm", choices=CELLS)
     others = get(p, "compare_cells", list, "lstm")
     bad = [c for c in others if c not in CELLS]
     if bad:
         raise UserError(f"`lstm.compare_cells` has {bad}; choose from: {', '.join(CELLS)}")
-    seed = get(p, "seed", int, "lstm", min=0)
+    return list(dict.fromkeys([cell, *others]))
+
+
+def train_params(params: dict) -> dict:
     from ..core.loop import TrainConfig
-    return {"cells": list(dict.fromkeys([cell, *others])), "layers": get(p, "layers", int, "lstm", min=1, max=8),
+
+    p = section(params, "lstm")
+    seed = get(p, "seed", int, "lstm", min=0)
+    return {"cells": cells_param(params), "layers": get(p, "layers", int, "lstm", min=1, max=8),
             "hidden": get(p, "hidden", int, "lstm", min=1, max=4096),
             "dropout": get(p, "dropout", float, "lstm", min=0.0, max=0.9),
             "loss": get(p, "loss", str, "lstm", choices=LOSSES), "seed": seed,
@@ -91,8 +98,7 @@ def evaluate_params(params: dict) -> dict:
     order = get(arima, "order", list, "lstm.arima", allow_none=True)
     if order is not None and (len(order) != 3 or not all(isinstance(v, int) and 0 <= v <= 5 for v in order)):
         raise UserError(f"`lstm.arima.order` is {order!r}; give [p, d, q] with integers 0..5, or null for auto")
-    return {"cell": get(p, "cell", str, "lstm", choices=CELLS),
-            "moving_average": get(p, "moving_average", int, "lstm", min=1),
+    return {"cells": cells_param(params), "moving_average": get(p, "moving_average", int, "lstm", min=1),
             "order": order, "max_p": get(arima, "max_p", int, "lstm.arima", min=0, max=5),
             "max_q": get(arima, "max_q", int, "lstm.arima", min=0, max=5),
             "select_days": get(arima, "select_days", int, "lstm.arima", min=50)}
@@ -207,7 +213,7 @@ def evaluate(params: dict, *, features_dir: Path = FEATURES_DIR, models_dir: Pat
     from .model import build_model
 
     cfg = evaluate_params(params)
-    cells = train_params(params)["cells"]
+    cells = cfg["cells"]
     backend = _backend(params)
     arrays, card = _load_windows(features_dir)
     days = pd.read_csv(require_file(features_dir / "days.csv", "python -m xlalab lstm featurize"))
@@ -244,19 +250,25 @@ def evaluate(params: dict, *, features_dir: Path = FEATURES_DIR, models_dir: Pat
         m = forecast_metrics(actual, predicted, last_close, naive_mae, scale)
         if name != "naive":
             stat, p_value = diebold_mariano(predicted - actual, naive_err, horizon)
-            m.update(beats_naive=m["mae"] < naive_mae, dm_stat_vs_naive=stat, dm_pvalue_vs_naive=p_value)
+            m.update(beats_naive=m["mae"] < naive_mae, dm_stat_vs_naive=stat, dm_pvalue_vs_naive=p_value,
+                     beats_naive_significantly=bool(m["mae"] < naive_mae and p_value < 0.05))
         models[name] = m
     models["arima"].update(arima_info)
-    headline = cfg["cell"]
+    headline = cells[0]
     best = min(models, key=lambda k: models[k]["mae"])
-    verdict = (f"{headline} MAE {models[headline]['mae']:.4f} vs naive {naive_mae:.4f} "
-               f"({'beats' if models[headline]['beats_naive'] else 'does not beat'} the naive forecast; "
-               f"DM p={models[headline]['dm_pvalue_vs_naive']:.3f})")
+    h = models[headline]
+    significance = ("the difference is significant" if h["dm_pvalue_vs_naive"] < 0.05
+                    else "the difference is not significant")
+    verdict = (f"{headline} MAE {h['mae']:.4f} vs naive {naive_mae:.4f}: "
+               f"{'beats' if h['beats_naive'] else 'does not beat'} the naive forecast "
+               f"(Diebold-Mariano p={h['dm_pvalue_vs_naive']:.3f}, {significance})")
     moved = np.sign(actual - last_close)
     metrics = {
         "headline": {"model": headline, "mae": models[headline]["mae"], "naive_mae": naive_mae,
                      "mae_vs_naive": models[headline]["mae_vs_naive"],
-                     "beats_naive": bool(models[headline]["beats_naive"]), "best_model": best, "verdict": verdict},
+                     "beats_naive": bool(models[headline]["beats_naive"]),
+                     "beats_naive_significantly": models[headline]["beats_naive_significantly"],
+                     "best_model": best, "verdict": verdict},
         "models": models,
         "test": {"days": int(test.sum()), "first_day": days["Date"].iloc[int(target.min())],
                  "last_day": days["Date"].iloc[int(target.max())], "horizon_days": horizon,
@@ -282,15 +294,17 @@ def plot(params: dict, *, predictions_file: Path = PREDICTIONS, live_dir: Path =
 
     from ..core.plots import read_live_history, save_figure, write_rows
 
-    cells = train_params(params)["cells"]
+    cells = cells_param(params)
     rows = pd.read_csv(require_file(predictions_file, "python -m xlalab lstm evaluate"))
     models = [c for c in rows.columns if c not in ("date", "origin_date", "actual")]
     histories = {cell: read_live_history(live_dir / cell) for cell in cells}
     if not all(histories.values()):
         raise UserError(f"{live_dir} lacks training curves for {cells}; re-run `python -m xlalab lstm train`")
 
-    forecast_rows = rows[["date", "actual", *models]].round(4).to_dict("records")
-    residual_rows = [{"date": r["date"], **{m: round(r[m] - r["actual"], 4) for m in models}}
+    # DVC's linear template wants a numeric x: the test day's number, with its date beside it.
+    rows.insert(0, "day", np.arange(1, len(rows) + 1))
+    forecast_rows = rows[["day", "date", "actual", *models]].round(4).to_dict("records")
+    residual_rows = [{"day": r["day"], "date": r["date"], **{m: round(r[m] - r["actual"], 4) for m in models}}
                      for r in rows.to_dict("records")]
     training_rows = []
     for cell, history in histories.items():
