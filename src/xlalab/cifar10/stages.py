@@ -18,6 +18,7 @@ from ..core.metrics import classification_report, confusion, confusion_rows, maj
 from ..core.params import get, section
 from ..core.runtime import make_backend
 from . import data
+from .figures import sample_grid
 from .model import BACKBONES, NORMALISATION, TransferClassifier, augment
 
 RAW = Path("data/cifar10/raw")
@@ -179,36 +180,9 @@ def plot(params: dict, *, features: Path = FEATURES, predictions: Path = PREDICT
         P.save_figure(P.confusion_figure(cm, classes, "cifar10: test confusion matrix"), tmp / "confusion.png")
         P.save_figure(P.training_curves_figure(P.read_live_history(live_dir), "cifar10 training"),
                       tmp / "training_curves.png")
-        P.save_figure(_sample_grid(images, y_true, probs, classes, n_samples, _seed(params)),
+        P.save_figure(sample_grid(images, y_true, probs, classes, n_samples, _seed(params)),
                       tmp / "sample_predictions.png")
     return [out]
-
-
-def _sample_grid(images: torch.Tensor, y_true: np.ndarray, probs: np.ndarray, classes: list[str], n: int,
-                 seed: int):
-    """A seeded sample of test images, about a third of them mistakes; titles green if right, red if wrong."""
-    import matplotlib.pyplot as plt
-
-    y_pred = probs.argmax(-1)
-    rng = np.random.default_rng(seed)
-    wrong, right = np.flatnonzero(y_pred != y_true), np.flatnonzero(y_pred == y_true)
-    n_wrong = min(len(wrong), n // 3)
-    chosen = np.concatenate([rng.choice(wrong, n_wrong, replace=False),
-                             rng.choice(right, min(len(right), n - n_wrong), replace=False)])
-    chosen = rng.permutation(chosen)
-    cols = min(8, len(chosen))
-    rows = -(-len(chosen) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, chosen):
-        ax.imshow(images[i].permute(1, 2, 0).numpy())
-        ok = y_pred[i] == y_true[i]
-        label = f"{classes[y_pred[i]]} {probs[i, y_pred[i]]:.0%}" + ("" if ok else f"\n(true: {classes[y_true[i]]})")
-        ax.set_title(("✓ " if ok else "✗ ") + label, fontsize=8, color="green" if ok else "red")
-    fig.suptitle(f"cifar10: test predictions ({n_wrong} of {len(chosen)} shown are mistakes)")
-    fig.tight_layout()
-    return fig
 
 
 STAGES = {"download": download, "featurize": featurize, "train": train, "evaluate": evaluate, "plot": plot}
