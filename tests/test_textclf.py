@@ -2,6 +2,7 @@
 the embedding cache, clear errors for missing models, and one whole stage chain on a tiny model."""
 import json
 
+import xlalab  # noqa: F401  first: it opts Accelerate out of torch_xla before transformers imports accelerate
 import pandas as pd
 import pytest
 import torch
@@ -159,7 +160,7 @@ def test_stage_chain_on_a_tiny_model(tmp_path, tiny_model_dir):
                        cache_dir=tmp_path / "cache")
     result = json.loads(metrics.read_text())
     assert set(result["baselines"]) == {"majority", "tfidf_logreg", "embedding_logreg"}
-    assert result["baselines"]["majority"]["accuracy"] == 0.5 and "f1" in result["finetuned"]
+    assert result["baselines"]["majority"]["macro_f1"] < 0.5 and "f1" in result["finetuned"]
     assert result["baselines"]["tfidf_logreg"]["accuracy"] > 0.9  # the toy words are separable
     assert sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values()) == 40
     assert len(json.loads(preds.read_text())) == 40

@@ -102,6 +102,11 @@ class AccelerateBackend(Backend):
         # must be free to choose its own precision. The distributed set-up is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
         self.acc = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=cpu)
+        if self.acc.device.type == "xla":
+            # accelerate was imported (by transformers, say) before xlalab could opt it out of XLA
+            raise UserError("runtime.backend is accelerate but Accelerate picked the XLA device, because it "
+                            "was imported before xlalab; set USE_TORCH_XLA=0 in the environment, or use "
+                            "runtime.backend: xla")
         self.bf16 = bf16
         self.device = self.acc.device
         self.device_type = self.device.type
