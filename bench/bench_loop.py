@@ -39,9 +39,9 @@ def digits(n: int, size: int) -> dict[str, torch.Tensor]:
     return {"x": x.round().clamp(0, 255).to(torch.uint8), "y": torch.tensor(y[:n], dtype=torch.long)}
 
 
-def make_model(train_params: dict, n_classes: int) -> torch.nn.Module:
+def make_model(backbone: str, train_params: dict, n_classes: int) -> torch.nn.Module:
     torch.manual_seed(0)
-    return TransferClassifier(train_params["backbone"], n_classes, pretrained=train_params["pretrained"],
+    return TransferClassifier(backbone, n_classes, pretrained=train_params["pretrained"],
                               freeze_backbone=train_params["freeze_backbone"])
 
 
@@ -82,6 +82,7 @@ def main() -> None:
 
     params = load_params()
     t = params["cifar10"]["train"]
+    backbone = params["cifar10"]["backbone"]
     size = params["cifar10"]["featurize"]["image_size"]
     data = digits(args.train_rows, size)
     val = {k: v[:256] for k, v in data.items()}
@@ -90,15 +91,15 @@ def main() -> None:
                 metrics={"accuracy": lambda out, b: (out.argmax(-1) == b["y"]).float()})
     cfg = TrainConfig(epochs=2, batch_size=t["batch_size"], lr=t["lr"], weight_decay=t["weight_decay"],
                       scheduler="cosine", seed=0)
-    print(f"model {t['backbone']} (frozen backbone: {t['freeze_backbone']}), {size}px, batch {cfg.batch_size}, "
+    print(f"model {backbone} (frozen backbone: {t['freeze_backbone']}), {size}px, batch {cfg.batch_size}, "
           f"{args.train_rows} rows/epoch, backend {backend.name} on {backend.device_type}", flush=True)
 
     plain, ours = [], []
     for r in range(args.rounds):
         # epoch 1 of each run is warm-up (allocator, XLA compile); epoch 2 is timed
-        plain.append(plain_loop(make_model(t, 10), data, cfg.batch_size, cfg.lr, cfg.weight_decay, 2,
+        plain.append(plain_loop(make_model(backbone, t, 10), data, cfg.batch_size, cfg.lr, cfg.weight_decay, 2,
                                 backend.device if backend.name == "accelerate" else torch.device("cpu"))[-1])
-        result = fit(make_model(t, 10), data, val, task, cfg, backend, desc="bench")
+        result = fit(make_model(backbone, t, 10), data, val, task, cfg, backend, desc="bench")
         ours.append(result.history[-1]["samples_per_sec"])
         print(f"round {r + 1}: plain {plain[-1]:.1f} samples/s, xlalab {ours[-1]:.1f} samples/s", flush=True)
 
@@ -111,7 +112,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"backend": backend.describe(), "plain_samples_per_sec": plain,
                                "xlalab_samples_per_sec": ours, "ratio": ratio, "rows": args.train_rows,
-                               "image_size": size, "model": t["backbone"], "cpu_threads": torch.get_num_threads(),
+                               "image_size": size, "model": backbone, "cpu_threads": torch.get_num_threads(),
                                "host": os.uname().nodename}, indent=2))
 
 
