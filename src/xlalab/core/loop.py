@@ -8,11 +8,10 @@ count is capped.
 """
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -323,10 +322,3 @@ def predict(model: torch.nn.Module, data: Batch, backend: Backend, batch_size: i
     local = torch.cat(outputs)
     everything = backend.gather(local).cpu()  # replicas hold contiguous shards, so order is kept
     return everything[:n]
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)
-
-
-__all__ = ["Task", "TrainConfig", "FitResult", "fit", "predict", "build_optimizer", "build_scheduler", "copy"]
