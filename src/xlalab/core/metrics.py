@@ -29,17 +29,13 @@ def confusion_rows(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequenc
     return [{"actual": labels[int(t)], "predicted": labels[int(p)]} for t, p in zip(y_true, y_pred)]
 
 
+def majority_class(y_train: Sequence[int], n_classes: int) -> int:
+    """The most frequent training class (ties go to the lowest id)."""
+    return int(np.bincount(np.asarray(y_train), minlength=n_classes).argmax())
+
+
 def majority_baseline(y_train: Sequence[int], y_test: Sequence[int], labels: Sequence[str]) -> dict:
     """What always predicting the most frequent training class scores on the test set."""
-    majority = int(np.bincount(np.asarray(y_train), minlength=len(labels)).argmax())
+    majority = majority_class(y_train, len(labels))
     report = classification_report(y_test, np.full(len(y_test), majority), labels)
     return {"predicts": labels[majority], "accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
-
-
-def regression_report(y_true: Sequence[float], y_pred: Sequence[float]) -> dict:
-    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    err = y_pred - y_true
-    nonzero = y_true != 0
-    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
-            "mape": float(np.abs(err[nonzero] / y_true[nonzero]).mean() * 100) if nonzero.any() else float("nan"),
-            "r2": float(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan")}

@@ -14,10 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from ..core.io import atomic_path
+from ..core.metrics import majority_class
 
 
 def majority(y_train: np.ndarray, n_test: int, n_classes: int) -> np.ndarray:
-    return np.full(n_test, int(np.bincount(y_train, minlength=n_classes).argmax()))
+    return np.full(n_test, majority_class(y_train, n_classes))
 
 
 def _logreg(balanced: bool, seed: int) -> LogisticRegression:
