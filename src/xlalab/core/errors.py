@@ -8,7 +8,3 @@ class UserError(Exception):
     ``kaggle labels file trainLabels.csv has no column 'label' (columns: id, x); expected id,label``.
     """
 
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise UserError(message)

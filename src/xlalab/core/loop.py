@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -21,44 +21,28 @@ from tqdm.auto import tqdm
 from .data import WEIGHT, Batch, Batches, Transform, check_tensors
 from .errors import UserError
 from .io import atomic_path
-from .params import get
+from .params import Field, Params
 from .runtime import Backend
 
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULERS = ("cosine", "linear", "constant")
+class TrainConfig(Params):
+    """The loop's params, the same keys in every project's ``train`` section (projects subclass
+    it to add their own). ``seed`` comes from the project's top-level seed."""
 
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    grad_accum_steps: int = Field(default=1, ge=1)
+    max_grad_norm: float | None = Field(default=None, gt=0.0)
+    patience: int | None = Field(default=None, ge=1)  # early stopping: epochs without improvement
+    eval_batch_size: int | None = Field(default=None, ge=1)  # default: batch_size
+    seed: int = Field(default=0, ge=0)
 
-@dataclass
-class TrainConfig:
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float = 0.0
-    optimizer: str = "adamw"
-    scheduler: str = "cosine"
-    warmup_fraction: float = 0.0
-    grad_accum_steps: int = 1
-    max_grad_norm: float | None = None
-    patience: int | None = None  # early stopping: epochs without improvement of the monitored metric
-    seed: int = 0
-    eval_batch_size: int | None = None
-
-    @classmethod
-    def from_params(cls, p: dict[str, Any], where: str, seed: int) -> "TrainConfig":
-        """Read and check the loop's keys from a params section (e.g. ``cifar10.train``)."""
-        return cls(
-            epochs=get(p, "epochs", int, where, min=1),
-            batch_size=get(p, "batch_size", int, where, min=1),
-            lr=get(p, "lr", float, where, min=0.0),
-            weight_decay=get(p, "weight_decay", float, where, min=0.0),
-            optimizer=get(p, "optimizer", str, where, choices=OPTIMIZERS),
-            scheduler=get(p, "scheduler", str, where, choices=SCHEDULERS),
-            warmup_fraction=get(p, "warmup_fraction", float, where, min=0.0, max=1.0),
-            grad_accum_steps=get(p, "grad_accum_steps", int, where, min=1),
-            max_grad_norm=get(p, "max_grad_norm", float, where, min=0.0, allow_none=True),
-            patience=get(p, "patience", int, where, min=1, allow_none=True),
-            seed=seed,
-        )
+    def seeded(self, seed: int) -> "TrainConfig":
+        return self.model_copy(update={"seed": seed})
 
 
 @dataclass
@@ -88,6 +72,7 @@ class FitResult:
     history: list[dict[str, float]]
     stopped_early: bool
     compile_counts: list[int | None]  # cumulative XLA compiles after each epoch (None off XLA)
+    resumed_epochs: int = 0  # epochs that came from a checkpoint rather than this run
 
     @property
     def best(self) -> dict[str, float]:
@@ -192,6 +177,8 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
             if backend.is_main:
                 print(f"{desc}: resuming from {checkpoint} after epoch {len(history)}", file=sys.stderr)
 
+    resumed_epochs = len(history)
+
     # --- the steps, compiled on XLA -------------------------------------------------------
     def micro_step(batch: Batch) -> torch.Tensor:
         with backend.autocast():
@@ -290,7 +277,8 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
     log.close()
     backend.barrier("fit_end")
     return FitResult(best_state=best_state, best_epoch=best_epoch, history=history,
-                     stopped_early=stopped_early, compile_counts=compile_counts)
+                     stopped_early=stopped_early, compile_counts=compile_counts,
+                     resumed_epochs=resumed_epochs)
 
 
 def _to_cpu(obj: Any) -> Any:

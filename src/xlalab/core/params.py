@@ -1,14 +1,35 @@
-"""Reading params.yaml, with checks that turn nonsense values into one clear error."""
+"""Reading params.yaml into typed, checked configs.
+
+Every stage declares a ``Params`` class: its fields are the keys of the project's section that the
+stage reads (``runtime`` means the root ``runtime`` section). ``parse`` validates them once, before
+the stage runs, and turns the first problem into one line that names the key, what is allowed and
+what was found. The same fields become the stage's ``params:`` in dvc.yaml (core/pipeline.py), so
+what a stage reads and what DVC watches cannot drift apart.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, TypeVar
 
+import pydantic
 import yaml
 
 from .errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+RUNTIME = "runtime"  # the one root section a stage may read besides its project's
+
+
+class Params(pydantic.BaseModel):
+    """Base of every params section: unknown keys are errors (a typo must not pass silently) and
+    values are checked on assignment too."""
+
+    # strict: YAML already gives typed values, so "3" is not silently an int (ints still pass as floats)
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, validate_assignment=True,
+                                       protected_namespaces=())
+
+
+P = TypeVar("P", bound=Params)
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
@@ -24,35 +45,42 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return params
 
 
-def section(params: dict[str, Any], *keys: str) -> dict[str, Any]:
-    node: Any = params
-    for i, key in enumerate(keys):
-        if not isinstance(node, dict) or key not in node:
-            raise UserError(f"params.yaml has no `{'.'.join(keys[: i + 1])}` section; add it (see README)")
-        node = node[key]
-    return node
+def param_keys(cls: type[Params], project: str) -> list[str]:
+    """The dotted params.yaml keys a stage with this ``Params`` class reads (dvc.yaml's ``params:``)."""
+    return [RUNTIME if name == RUNTIME else f"{project}.{name}" for name in cls.model_fields]
 
 
-def get(p: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, *,
-        choices: Iterable[Any] | None = None, min: float | None = None, max: float | None = None,
-        allow_none: bool = False) -> Any:
-    """One checked param. ``where`` is the dotted prefix used in messages, e.g. ``cifar10.train``."""
-    name = f"{where}.{key}"
-    if key not in p:
-        raise UserError(f"params.yaml is missing `{name}`; add it (see README)")
-    value = p[key]
-    if value is None and allow_none:
-        return None
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        wanted = " or ".join(k.__name__ for k in kinds)
-        raise UserError(f"`{name}` must be {wanted}, got {value!r}")
-    if choices is not None and value not in tuple(choices):
-        raise UserError(f"`{name}` is {value!r}; choose one of: {', '.join(map(str, choices))}")
-    if min is not None and value < min:
-        raise UserError(f"`{name}` is {value!r}; it must be at least {min}")
-    if max is not None and value > max:
-        raise UserError(f"`{name}` is {value!r}; it must be at most {max}")
-    return value
+def parse(cls: type[P], params: dict[str, Any], project: str) -> P:
+    """Pick the stage's keys out of params.yaml and check them; one-line UserError otherwise."""
+    section = params.get(project)
+    if not isinstance(section, dict):
+        raise UserError(f"params.yaml has no `{project}:` section; add it (see README)")
+    picked = {}
+    for name in cls.model_fields:
+        source, key = (params, RUNTIME) if name == RUNTIME else (section, name)
+        if key in source:
+            picked[name] = source[key]
+    try:
+        return cls.model_validate(picked)
+    except pydantic.ValidationError as e:
+        raise UserError(describe_error(e, project)) from None
+
+
+def describe_error(error: pydantic.ValidationError, project: str) -> str:
+    """The first validation problem as ``params.yaml: `a.b.c` ...`` (the full dotted key)."""
+    first = error.errors()[0]
+    loc = [str(x) for x in first["loc"]]
+    key = ".".join(loc if loc and loc[0] == RUNTIME else [project, *loc])
+    kind, msg = first["type"], first["msg"]
+    if kind == "missing":
+        return f"params.yaml is missing `{key}`; add it (see README and params.yaml)"
+    if kind == "extra_forbidden":
+        return f"params.yaml has `{key}`, which no stage reads; remove it or check its spelling"
+    found = first.get("input")
+    msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+    return f"params.yaml: `{key}` {msg} (got {found!r})"
+
+
+Field = pydantic.Field
+model_validator = pydantic.model_validator
+field_validator = pydantic.field_validator

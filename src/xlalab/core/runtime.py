@@ -12,13 +12,13 @@ import contextlib
 import glob
 import os
 import random
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 import torch
 
 from .errors import UserError
-from .params import get
+from .params import Params
 
 BACKENDS = ("auto", "xla", "accelerate")
 
@@ -38,13 +38,18 @@ def resolve_backend(name: str) -> str:
     return name
 
 
-def make_backend(runtime: dict[str, Any]) -> "Backend":
+class Runtime(Params):
+    """The root ``runtime`` section: where and how every training and prediction runs."""
+
+    backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
+    bf16: bool = False
+
+
+def make_backend(runtime: Runtime) -> "Backend":
     """Build the backend that ``runtime`` (the params.yaml section) asks for."""
-    name = resolve_backend(get(runtime, "backend", str, "runtime"))
-    bf16 = get(runtime, "bf16", bool, "runtime")
-    if name == "xla":
-        return XlaBackend(bf16=bf16)
-    return AccelerateBackend(bf16=bf16)
+    if resolve_backend(runtime.backend) == "xla":
+        return XlaBackend(bf16=runtime.bf16)
+    return AccelerateBackend(bf16=runtime.bf16)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,209 @@
+"""The project contract: what every project declares, and how a stage runs.
+
+A project is a package ``xlalab/<name>/`` whose ``project.py`` defines ``PROJECT``: its stages (the
+same five everywhere), the ``Params`` class each stage reads, and its DVC plots. Everything else
+follows from the name:
+
+* paths: one layout for every project (``Paths``), derived here and nowhere else;
+* dvc.yaml: generated from the contracts (core/pipeline.py), params and code deps included;
+* running: ``run_stage`` parses the stage's params once, then calls the stage function with
+  (params, paths). Outputs are written to temporary siblings and moved into place only when the
+  stage succeeds, so a failed or interrupted stage leaves the previous outputs as they were.
+
+A stage function lives in the project's own modules and is named as ``"module:function"``, so that
+running one stage imports only the code that stage needs (and dvc.yaml lists exactly that code).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import UserError
+from .params import Params, load_params, parse
+
+STAGE_NAMES = ("download", "featurize", "train", "evaluate", "plot")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a project's artifacts live. Directories unless the name has a suffix."""
+
+    raw: Path           # download: the source data as fetched, plus card.json (the data card)
+    features: Path      # featurize: model-ready splits
+    model: Path         # train: weights (safetensors) and summary.json
+    live: Path          # train: DVCLive per-epoch logs (git-tracked)
+    predictions: Path   # evaluate: one row per test example (CSV)
+    metrics: Path       # evaluate: the project's metrics, model beside its baselines (git-tracked)
+    figures: Path       # plot: images and plot data (git-tracked)
+    checkpoints: Path   # train: resume state while a run is unfinished (not a DVC output)
+    cache: Path         # anything worth keeping between runs that is not an output
+
+    @classmethod
+    def of(cls, project: str) -> "Paths":
+        return cls(raw=Path(f"data/{project}/raw"), features=Path(f"data/{project}/features"),
+                   model=Path(f"models/{project}"), live=Path(f"plots/{project}/train"),
+                   predictions=Path(f"data/{project}/predictions.csv"), metrics=Path(f"metrics/{project}.json"),
+                   figures=Path(f"plots/{project}/figures"), checkpoints=Path(f"checkpoints/{project}"),
+                   cache=Path(f"data/{project}/cache"))
+
+    @property
+    def card(self) -> Path:
+        return self.raw / "card.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.model / "summary.json"
+
+
+# What each stage writes: fixed, so every project has the same layout. Cached outputs are data
+# and models (DVC's cache); the others are small and git-tracked (cache: false).
+OUTS = {
+    "download": ("raw",),
+    "featurize": ("features",),
+    "train": ("model", "live"),
+    "evaluate": ("predictions", "metrics"),
+    "plot": ("figures",),
+}
+GIT_TRACKED = ("live", "metrics", "figures")
+# What each stage reads unless the project says otherwise.
+DEPS = {
+    "download": (),
+    "featurize": ("raw",),
+    "train": ("features",),
+    "evaluate": ("features", "model"),
+    "plot": ("predictions", "live"),
+}
+
+StageFunction = Callable[[Any, Paths], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: str                  # "module:function" in the project package
+    params: type[Params]      # the keys it reads
+    deps: tuple[str, ...] | None = None  # Paths fields it reads; None: DEPS[name]
+
+    def __post_init__(self) -> None:
+        if self.name not in STAGE_NAMES:
+            raise ValueError(f"stage {self.name!r} is not one of {STAGE_NAMES}")
+
+    @property
+    def outs(self) -> tuple[str, ...]:
+        return OUTS[self.name]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return DEPS[self.name] if self.deps is None else self.deps
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    stages: tuple[Stage, ...]
+    plots: tuple[Any, ...] = ()  # dvc.yaml plot entries; ids start with the project name
+
+    def __post_init__(self) -> None:
+        names = tuple(s.name for s in self.stages)
+        if names != STAGE_NAMES:
+            raise ValueError(f"{self.name} must declare the stages {STAGE_NAMES} in order, not {names}")
+
+    @property
+    def paths(self) -> Paths:
+        return Paths.of(self.name)
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise UserError(f"{self.name} has no stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+
+    def module_of(self, stage: Stage) -> str:
+        return f"xlalab.{self.name}.{stage.run.split(':')[0]}"
+
+    def function(self, stage: Stage) -> StageFunction:
+        module, func = stage.run.split(":")
+        return getattr(importlib.import_module(f"xlalab.{self.name}.{module}"), func)
+
+
+def load_project(name: str) -> Project:
+    from .. import PROJECTS
+
+    if name not in PROJECTS:
+        raise UserError(f"unknown project {name!r}; projects: {', '.join(PROJECTS)}")
+    try:
+        module = importlib.import_module(f"xlalab.{name}.project")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith(f"xlalab.{name}"):
+            raise UserError(f"project {name!r} is not built yet") from None
+        raise
+    return module.PROJECT
+
+
+def built_projects() -> list[Project]:
+    from .. import PROJECTS
+
+    found = []
+    for name in PROJECTS:
+        try:
+            found.append(load_project(name))
+        except UserError:
+            continue
+    return found
+
+
+def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | str | Path = "params.yaml"
+              ) -> list[Path]:
+    """Run one stage: parse its params, write its outputs atomically. Returns the outputs written."""
+    project = load_project(project) if isinstance(project, str) else project
+    stage = project.stage(stage_name)
+    raw_params = params if isinstance(params, dict) else load_params(params)
+    config = parse(stage.params, raw_params, project.name)
+    final = project.paths
+    for name in stage.inputs:
+        if not getattr(final, name).exists():
+            maker = next(s.name for s in project.stages if name in s.outs)
+            raise UserError(f"{getattr(final, name)} is missing; run `python -m xlalab {project.name} {maker}` "
+                            "(or `dvc repro`) first")
+    function = project.function(stage)
+    staged = {name: _temporary(getattr(final, name)) for name in stage.outs}
+    try:
+        function(config, dataclasses.replace(final, **staged))
+        for name, tmp in staged.items():
+            if not tmp.exists():
+                raise RuntimeError(f"{project.name} {stage.name} did not write its output {name} ({tmp})")
+        for name, tmp in staged.items():
+            _move_into_place(tmp, getattr(final, name))
+    finally:
+        for tmp in staged.values():
+            _remove(tmp)
+    return [getattr(final, name) for name in stage.outs]
+
+
+def _temporary(path: Path) -> Path:
+    """A fresh sibling of ``path`` with the same suffix (matplotlib and pandas go by it); created
+    empty when ``path`` is a directory output (no suffix)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    _remove(tmp)
+    if not path.suffix:  # a directory output: ready to write into
+        tmp.mkdir()
+    return tmp
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
