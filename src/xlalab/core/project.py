@@ -33,6 +33,7 @@ STAGE_NAMES = ("download", "featurize", "train", "evaluate", "plot")
 class Paths:
     """Where a project's artifacts live. Directories unless the name has a suffix."""
 
+    project: str        # the project's name (for titles and messages)
     raw: Path           # download: the source data as fetched, plus card.json (the data card)
     features: Path      # featurize: model-ready splits
     model: Path         # train: weights (safetensors) and summary.json
@@ -45,7 +46,7 @@ class Paths:
 
     @classmethod
     def of(cls, project: str) -> "Paths":
-        return cls(raw=Path(f"data/{project}/raw"), features=Path(f"data/{project}/features"),
+        return cls(project=project, raw=Path(f"data/{project}/raw"), features=Path(f"data/{project}/features"),
                    model=Path(f"models/{project}"), live=Path(f"plots/{project}/train"),
                    predictions=Path(f"data/{project}/predictions.csv"), metrics=Path(f"metrics/{project}.json"),
                    figures=Path(f"plots/{project}/figures"), checkpoints=Path(f"checkpoints/{project}"),
@@ -85,7 +86,7 @@ StageFunction = Callable[[Any, Paths], None]
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: str                  # "module:function" in the project package
+    run: str                  # "module:function" in the project package, or "xlalab.pkg.module:function"
     params: type[Params]      # the keys it reads
     deps: tuple[str, ...] | None = None  # Paths fields it reads; None: DEPS[name]
 
@@ -124,11 +125,11 @@ class Project:
         raise UserError(f"{self.name} has no stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
 
     def module_of(self, stage: Stage) -> str:
-        return f"xlalab.{self.name}.{stage.run.split(':')[0]}"
+        module = stage.run.split(":")[0]
+        return module if module.startswith("xlalab.") else f"xlalab.{self.name}.{module}"
 
     def function(self, stage: Stage) -> StageFunction:
-        module, func = stage.run.split(":")
-        return getattr(importlib.import_module(f"xlalab.{self.name}.{module}"), func)
+        return getattr(importlib.import_module(self.module_of(stage)), stage.run.split(":")[1])
 
 
 def load_project(name: str) -> Project:
