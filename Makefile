@@ -11,7 +11,7 @@ PLOTS_TEMPLATE := .dvc/offline_plots.html
 # Stages call `python -m xlalab ...`: run them with the venv's python.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv repro test bench plots lock clean
+.PHONY: venv repro test bench plots lock clean summary
 
 venv: $(STAMP) $(PLOTS_TEMPLATE)
 
@@ -31,6 +31,14 @@ $(PLOTS_TEMPLATE): $(STAMP)
 
 repro: venv
 	$(BIN)/dvc repro
+
+# dvc.yaml is generated from the project contracts (src/xlalab/<project>/project.py).
+dvc.yaml: venv $(wildcard src/xlalab/*/project.py src/xlalab/core/*.py)
+	PYTHONPATH=src $(BIN)/python -m xlalab.core.pipeline > $@.tmp && mv $@.tmp $@
+
+# One table of every project: data source, headline metric, best baseline, verdict.
+summary: venv
+	PYTHONPATH=src $(BIN)/python -m xlalab summary
 
 test: venv
 	$(BIN)/python -m pytest

@@ -1,4 +1,5 @@
-"""``python -m xlalab <project> <stage>``: run one pipeline stage (this is what dvc.yaml calls)."""
+"""``python -m xlalab <project> <stage>``: run one pipeline stage (this is what dvc.yaml calls).
+``python -m xlalab summary``: one table of every project's headline metric, best baseline and verdict."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,12 @@ from .core.project import STAGE_NAMES, run_stage
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["summary"]:  # one table of every built project (README: Results)
+        from .core.summary import markdown
+
+        print(markdown(), end="")
+        return 0
     parser = argparse.ArgumentParser(prog="python -m xlalab", description=__doc__)
     parser.add_argument("project", choices=PROJECTS)
     parser.add_argument("stage", choices=STAGE_NAMES)

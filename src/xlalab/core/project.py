@@ -126,7 +126,7 @@ class Project:
 
     def module_of(self, stage: Stage) -> str:
         module = stage.run.split(":")[0]
-        return module if module.startswith("xlalab.") else f"xlalab.{self.name}.{module}"
+        return module if "." in module else f"xlalab.{self.name}.{module}"
 
     def function(self, stage: Stage) -> StageFunction:
         return getattr(importlib.import_module(self.module_of(stage)), stage.run.split(":")[1])
@@ -165,6 +165,11 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
     stage = project.stage(stage_name)
     raw_params = params if isinstance(params, dict) else load_params(params)
     config = parse(stage.params, raw_params, project.name)
+    known = {name for s in project.stages for name in s.params.model_fields}
+    unknown = sorted(set(raw_params[project.name]) - known)
+    if unknown:  # a typo in a key that only another stage would have read
+        raise UserError(f"params.yaml has `{project.name}.{unknown[0]}`, which no stage reads; remove it or "
+                        "check its spelling")
     final = project.paths
     for name in stage.inputs:
         if not getattr(final, name).exists():

@@ -1,0 +1,107 @@
+"""dvc.yaml is right by construction, and stays so: it equals what the project contracts generate,
+every stage depends on every xlalab module its code imports (checked two ways: the static import
+graph, and the modules Python really loads when the stage's code is imported), and the params each
+stage reads are the params it declares."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xlalab.core import pipeline
+from xlalab.core.params import param_keys
+from xlalab.core.project import built_projects
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC_YAML = ROOT / "dvc.yaml"
+
+
+def committed() -> dict:
+    return yaml.safe_load(DVC_YAML.read_text())["stages"]
+
+
+def uncovered(files: set[str], deps: list[str]) -> set[str]:
+    """The files that no dep (a file or a folder above it) covers."""
+    return {f for f in files if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)}
+
+
+def loaded_modules(modules: list[str]) -> dict[str, list[str]]:
+    """For each module: the xlalab source files Python loads when it is imported in a fresh state
+    (xlalab modules are dropped between imports; third-party ones stay cached, for speed)."""
+    code = f"""
+import importlib, json, sys
+sys.path.insert(0, {str(ROOT / 'src')!r})
+result = {{}}
+for name in {modules!r}:
+    for m in [m for m in sys.modules if m == "xlalab" or m.startswith("xlalab.")]:
+        del sys.modules[m]
+    importlib.import_module("xlalab.__main__")
+    importlib.import_module(name)
+    result[name] = sorted(m.__file__ for k, m in sys.modules.items()
+                          if (k == "xlalab" or k.startswith("xlalab.")) and getattr(m, "__file__", None))
+print(json.dumps(result))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_dvc_yaml_is_what_the_contracts_generate():
+    assert DVC_YAML.read_text() == pipeline.render(), "dvc.yaml is stale: run `make dvc.yaml` and commit it"
+
+
+def test_every_stage_depends_on_the_code_it_statically_imports():
+    stages = committed()
+    for project in built_projects():
+        for stage in project.stages:
+            entry = stages[f"{project.name}-{stage.name}"]
+            needed = set(pipeline.code_deps(project, stage))
+            assert not uncovered(needed, entry["deps"]), f"{project.name}-{stage.name}"
+
+
+def test_every_stage_depends_on_the_modules_python_loads_for_it():
+    stages = committed()
+    targets = {f"{p.name}-{s.name}": (p.module_of(s), f"xlalab.{p.name}.project")
+               for p in built_projects() for s in p.stages}
+    loaded = loaded_modules(sorted({m for pair in targets.values() for m in pair}))
+    for name, (module, contract) in targets.items():
+        files = {Path(f).resolve().relative_to(ROOT).as_posix() for f in loaded[module] + loaded[contract]}
+        assert not uncovered(files, stages[name]["deps"]), name
+
+
+def test_the_check_fails_when_a_code_dep_is_dropped():
+    project = built_projects()[0]
+    stage = project.stages[2]
+    deps = committed()[f"{project.name}-{stage.name}"]["deps"]
+    dropped = next(d for d in deps if d.endswith(".py") and "/core/" in d)
+    needed = set(pipeline.code_deps(project, stage))
+    assert uncovered(needed, [d for d in deps if d != dropped]) == {dropped}
+
+
+def test_each_stage_declares_exactly_the_params_its_code_parses():
+    stages = committed()
+    for project in built_projects():
+        for stage in project.stages:
+            declared = stages[f"{project.name}-{stage.name}"].get("params", [])
+            assert declared == param_keys(stage.params, project.name)
+
+
+def test_every_param_in_params_yaml_is_read_by_some_stage():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    read = {key for entry in committed().values() for key in entry.get("params", [])}
+    for project in built_projects():
+        for key in params[project.name]:
+            assert f"{project.name}.{key}" in read, f"{project.name}.{key} is read by no stage"
+
+
+@pytest.mark.parametrize("project", [p.name for p in built_projects()])
+def test_the_default_params_pass_every_stage_check(project):
+    from xlalab.core.params import load_params, parse
+    from xlalab.core.project import load_project
+
+    params = load_params(ROOT / "params.yaml")
+    for stage in load_project(project).stages:
+        parse(stage.params, params, project)
