@@ -1,5 +1,6 @@
 """``python -m xlalab <project> <stage>``: run one pipeline stage (this is what dvc.yaml calls).
-``python -m xlalab summary``: one table of every project's headline metric, best baseline and verdict."""
+``python -m xlalab summary``: one table of every project's headline metric, best baseline and verdict.
+``python -m xlalab real <project>|all``: run projects on their real sources (profiles/real.yaml)."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(markdown(), end="")
         return 0
+    if argv[:1] == ["real"]:  # a project (or all) on its real source, as a named DVC experiment
+        return real(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m xlalab", description=__doc__)
     parser.add_argument("project", choices=PROJECTS)
     parser.add_argument("stage", choices=STAGE_NAMES)
@@ -34,6 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     for path in outputs:
         print(f"wrote {path}")
     return 0
+
+
+def real(argv: list[str]) -> int:
+    from .core.profiles import PROFILE, run
+
+    parser = argparse.ArgumentParser(prog="python -m xlalab real",
+                                     description=f"run a project on its real source with the overrides in {PROFILE}")
+    parser.add_argument("project", choices=(*PROJECTS, "all"))
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra override, e.g. -S imdb.download.path=/data/imdb.csv")
+    parser.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.project, args.set, args.dry_run)
+    except UserError as e:
+        print(f"error: real {args.project}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
