@@ -81,10 +81,10 @@ def test_checkpoint_of_other_params_is_not_resumed(accelerate_backend, tmp_path)
 
 def test_early_stopping_and_a_stopped_run_stays_stopped(accelerate_backend, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    result = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=0.0, patience=2),
+    result = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=1e-12, patience=2),
                  accelerate_backend, checkpoint=ckpt, fingerprint="f")
     assert result.stopped_early and len(result.history) == 3
-    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=0.0, patience=2),
+    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=1e-12, patience=2),
                 accelerate_backend, checkpoint=ckpt, fingerprint="f")
     assert again.stopped_early and again.history == result.history
 
