@@ -41,13 +41,22 @@ def test_learns_on_both_backends(backend):
     assert result.best["val/acc"] == max(r["val/acc"] for r in result.history)
 
 
-def test_xla_compile_count_is_flat_after_first_epoch(xla_backend):
-    train, val = blobs(), blobs(n=100)
-    result = fit(classifier(), train, val, TASK, cfg(epochs=4, grad_accum_steps=2, max_grad_norm=1.0),
-                 xla_backend)
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+@pytest.mark.parametrize("scheduler", ["cosine", "linear", "constant"])
+def test_xla_compile_count_is_flat_after_first_epoch(xla_backend, optimizer, scheduler):
+    # cifar10's shape of run: a frozen first layer, AdamW lr 3e-3 with weight decay 1e-4 and
+    # warm-up, an eval batch size of its own. Near the end of a decaying schedule
+    # 1 - lr * weight_decay rounds to 1.0 in float32, which torch_xla would bake into the graph
+    # as a constant (a recompile) if the lr reached the step as a Python float.
+    model = classifier()
+    model[0].requires_grad_(False)
+    config = cfg(epochs=4, lr=3e-3 if optimizer == "adamw" else 0.05, weight_decay=1e-4, optimizer=optimizer, scheduler=scheduler,
+                 warmup_fraction=0.1, grad_accum_steps=2, max_grad_norm=1.0, eval_batch_size=64)
+    result = fit(model, blobs(), blobs(n=100), TASK, config, xla_backend)
     counts = result.compile_counts
     assert counts[0] > 0
     assert counts[1:] == [counts[0]] * 3, f"XLA recompiled after warm-up: {counts}"
+    assert result.history[-1]["val/acc"] > 0.8
 
 
 def test_same_params_same_numbers_on_cpu(accelerate_backend):
@@ -70,6 +79,32 @@ def test_killed_run_resumes_to_the_same_result(accelerate_backend, tmp_path):
     assert all(torch.equal(full.best_state[k], resumed.best_state[k]) for k in full.best_state)
 
 
+class _PlantedPickle:
+    """Unpickling it creates ``marker``: what a malicious file in place of a checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("content", ["planted", "garbage", "not a dict"])
+def test_a_file_that_is_not_a_checkpoint_is_refused_without_running_it(accelerate_backend, tmp_path, content):
+    ckpt, marker = tmp_path / "model.ckpt", tmp_path / "code-ran"
+    if content == "planted":
+        torch.save({"fingerprint": "f", "payload": _PlantedPickle(marker)}, ckpt)
+    elif content == "garbage":
+        ckpt.write_bytes(b"\x00not a checkpoint at all" * 10)
+    else:
+        torch.save([torch.zeros(2)], ckpt)
+    with pytest.raises(UserError, match=r"model.ckpt is not a valid checkpoint \(.+\); delete it") as error:
+        fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=1), accelerate_backend, checkpoint=ckpt,
+            fingerprint="f")
+    assert "\n" not in str(error.value)
+    assert not marker.exists(), "loading the checkpoint ran code from the file"
+
+
 def test_checkpoint_of_other_params_is_not_resumed(accelerate_backend, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=2), accelerate_backend, checkpoint=ckpt,
@@ -81,10 +116,10 @@ def test_checkpoint_of_other_params_is_not_resumed(accelerate_backend, tmp_path)
 
 def test_early_stopping_and_a_stopped_run_stays_stopped(accelerate_backend, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    result = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=0.0, patience=2),
+    result = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=1e-12, patience=2),
                  accelerate_backend, checkpoint=ckpt, fingerprint="f")
     assert result.stopped_early and len(result.history) == 3
-    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=0.0, patience=2),
+    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=1e-12, patience=2),
                 accelerate_backend, checkpoint=ckpt, fingerprint="f")
     assert again.stopped_early and again.history == result.history
 

@@ -79,29 +79,36 @@ class FitResult:
         return self.history[self.best_epoch - 1]
 
 
-def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(params, cfg: TrainConfig, lr: float | torch.Tensor | None = None) -> torch.optim.Optimizer:
+    """``lr``: the backend's hyperparameter holder (a device tensor on XLA); default ``cfg.lr``."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise UserError("the model has no trainable parameters; unfreeze something")
+    lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    # capturable with a tensor lr: the step count and bias corrections stay on the device too,
+    # instead of reaching the compiled step as new host floats every step.
+    return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay,
+                             capturable=isinstance(lr, torch.Tensor))
 
 
-def build_scheduler(optimizer, cfg: TrainConfig, total_steps: int):
+def lr_schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """The learning rate of optimizer step ``step`` (0-based): linear warm-up, then the decay.
+    A pure function of the step, so a resumed run needs only the number of steps taken."""
     warmup = int(cfg.warmup_fraction * total_steps)
 
-    def factor(step: int) -> float:
+    def lr_at(step: int) -> float:
         if step < warmup:
-            return (step + 1) / (warmup + 1)
-        progress = (step - warmup) / max(1, total_steps - warmup)
+            return cfg.lr * (step + 1) / (warmup + 1)
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
         if cfg.scheduler == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+            return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
         if cfg.scheduler == "linear":
-            return max(0.0, 1 - progress)
-        return 1.0
+            return cfg.lr * max(0.0, 1 - progress)
+        return cfg.lr
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return lr_at
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -134,6 +141,32 @@ class _EpochLog:
             self.live.end()
 
 
+CHECKPOINT_KEYS = ("fingerprint", "epoch", "model", "optimizer", "history", "best_state", "best_epoch",
+                   "stopped_early")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Tensors and plain containers only, so ``load_checkpoint`` can refuse anything else."""
+    with atomic_path(path) as tmp:
+        torch.save(_to_cpu(state), tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The state ``save_checkpoint`` wrote. ``weights_only=True``: unpickling never runs code from
+    the file; a planted pickle, a truncated file or garbage is refused with one line."""
+    def invalid(reason: str) -> UserError:
+        return UserError(f"{path} is not a valid checkpoint ({reason}); delete it to train from scratch")
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever the file holds, the answer is the same line
+        reason = (str(e).strip().splitlines() or [""])[0][:160]
+        raise invalid(f"{type(e).__name__}: {reason}" if reason else type(e).__name__) from None
+    if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
+        raise invalid(f"expected a dict with keys {', '.join(CHECKPOINT_KEYS)}")
+    return state
+
+
 def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: TrainConfig, backend: Backend,
         *, live_dir: Path | None = None, checkpoint: Path | None = None, fingerprint: str = "",
         desc: str = "train", max_epochs_this_run: int | None = None) -> FitResult:
@@ -158,50 +191,59 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
         raise UserError(f"one epoch is fewer batches than grad_accum_steps={cfg.grad_accum_steps}; lower it")
 
     model = backend.prepare_model(model)
-    optimizer = backend.prepare_optimizer(build_optimizer(model.parameters(), cfg))
-    scheduler = build_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch)
+    # The learning rate changes every step, so the compiled step reads it as device data (a
+    # tensor on XLA, updated in place before each step); see Backend.hyperparameter.
+    lr_at = lr_schedule(cfg, cfg.epochs * steps_per_epoch)
+    lr = backend.hyperparameter(lr_at(0))
+    optimizer = backend.prepare_optimizer(build_optimizer(model.parameters(), cfg, lr))
+
+    def set_lr(step: int) -> None:
+        nonlocal lr
+        lr = backend.update_hyperparameter(lr, lr_at(step))
+        for group in optimizer.param_groups:  # also replaces the lr a loaded optimizer state brought
+            group["lr"] = lr
 
     history: list[dict[str, float]] = []
     compile_counts: list[int | None] = []
     best_state, best_value, best_epoch, start_epoch, stopped_early = None, None, 0, 1, False
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") == fingerprint:
+        state = load_checkpoint(checkpoint)
+        if state["fingerprint"] == fingerprint:
             backend.unwrap(model).load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
             history, best_state, best_epoch = state["history"], state["best_state"], state["best_epoch"]
             best_value = history[best_epoch - 1][f"val/{task.monitor}"] if best_epoch else None
             stopped_early = state["stopped_early"]
-            start_epoch = cfg.epochs + 1 if stopped_early else len(history) + 1  # a finished run stays finished
+            start_epoch = cfg.epochs + 1 if stopped_early else state["epoch"] + 1  # a finished run stays finished
             if backend.is_main:
-                print(f"{desc}: resuming from {checkpoint} after epoch {len(history)}", file=sys.stderr)
+                print(f"{desc}: resuming from {checkpoint} after epoch {state['epoch']}", file=sys.stderr)
 
     resumed_epochs = len(history)
 
     # --- the steps, compiled on XLA -------------------------------------------------------
-    def micro_step(batch: Batch) -> torch.Tensor:
+    # Each takes and returns its running sums, so adding them up is part of the compiled step
+    # rather than one more small graph to run after every batch.
+    def micro_step(batch: Batch, loss_sum: torch.Tensor) -> torch.Tensor:
         with backend.autocast():
             outputs = task.forward(model, batch)
             loss = task.loss(outputs.float(), batch).mean()
         backend.backward(loss / cfg.grad_accum_steps)
-        return loss.detach()
+        return loss_sum + loss.detach()
 
-    def update_step(batch: Batch) -> torch.Tensor:
-        loss = micro_step(batch)
+    def update_step(batch: Batch, loss_sum: torch.Tensor) -> torch.Tensor:
+        loss_sum = micro_step(batch, loss_sum)
         if cfg.max_grad_norm:
             backend.clip_grad_norm(model, cfg.max_grad_norm)
         backend.optimizer_step(optimizer)
-        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        return loss
+        return loss_sum
 
-    def eval_step(batch: Batch) -> torch.Tensor:
+    def eval_step(batch: Batch, sums: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), backend.autocast():
             outputs = task.forward(model, batch).float()
         w = batch[WEIGHT]
         values = [task.loss(outputs, batch)] + [fn(outputs, batch).float() for fn in task.metrics.values()]
-        return torch.stack([w.sum()] + [(v * w).sum() for v in values])
+        return sums + torch.stack([w.sum()] + [(v * w).sum() for v in values])
 
     # Two graphs each: the first optimizer step also creates the optimizer state.
     compiled_micro = backend.compile_step(micro_step, f"{desc}_micro", max_graphs=2)
@@ -210,13 +252,12 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
 
     def evaluate() -> dict[str, float]:
         model.eval()
-        totals = None
-        for batch in backend.device_loader(batches(val, False, 0)):
-            sums = compiled_eval(batch)
-            totals = sums if totals is None else totals + sums
-        totals = backend.reduce_sum(totals).cpu()  # the one host transfer of evaluation
         names = ["loss", *task.metrics]
-        return {f"val/{n}": float(totals[i + 1] / totals[0]) for i, n in enumerate(names)}
+        sums = torch.zeros(len(names) + 1, device=backend.device)
+        for batch in backend.device_loader(batches(val, False, 0)):
+            sums = compiled_eval(batch, sums)
+        sums = backend.reduce_sum(sums).cpu()  # the one host transfer of evaluation
+        return {f"val/{n}": float(sums[i + 1] / sums[0]) for i, n in enumerate(names)}
 
     log = _EpochLog(live_dir, backend.is_main)
     for row in history:  # a resumed run re-logs what the interrupted one had logged
@@ -230,24 +271,25 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
         loader = batches(train, True, epoch)
         bar = tqdm(total=len(loader), desc=f"{desc} {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
                    disable=None if backend.is_main else True, file=sys.stderr)
-        shown = {"loss": float("nan")}
-        running = torch.zeros((), device=backend.device)
+        step = (epoch - 1) * steps_per_epoch  # optimizer steps taken before this epoch
+        loss_sum = torch.zeros((), device=backend.device)
         start = time.perf_counter()
         for i, batch in enumerate(backend.device_loader(loader)):
             is_update = (i + 1) % cfg.grad_accum_steps == 0
+            if is_update:
+                set_lr(step)
+                step += 1
             with backend.no_sync(model, skip=not is_update):
-                loss = (compiled_update if is_update else compiled_micro)(batch)
-            running = running + loss
+                loss_sum = (compiled_update if is_update else compiled_micro)(batch, loss_sum)
             if bar.disable is False and i % 20 == 0:
-                backend.on_host(lambda t: shown.update(loss=float(t)), loss)
-                bar.set_postfix(loss=f"{shown['loss']:.4f}", refresh=False)
+                backend.on_host(lambda t, n=i + 1: bar.set_postfix(loss=f"{float(t) / n:.4f}", refresh=False),
+                                loss_sum)
             bar.update(1)
         backend.sync()
         seconds = time.perf_counter() - start
         bar.close()
-        train_loss = float(backend.reduce_sum(running).cpu()) / (len(loader) * backend.num_replicas)
-        row = {"epoch": epoch, "train/loss": train_loss, **evaluate(),
-               "lr": optimizer.param_groups[0]["lr"],
+        train_loss = float(backend.reduce_sum(loss_sum).cpu()) / (len(loader) * backend.num_replicas)
+        row = {"epoch": epoch, "train/loss": train_loss, **evaluate(), "lr": lr_at(step - 1),
                "samples_per_sec": len(loader) * cfg.batch_size * backend.num_replicas / seconds}
         history.append(row)
         compile_counts.append(backend.compile_count())
@@ -262,11 +304,12 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
 
         stopped_early = bool(cfg.patience and epoch - best_epoch >= cfg.patience)
         if checkpoint is not None and backend.is_main:
-            with atomic_path(checkpoint) as tmp:
-                torch.save({"fingerprint": fingerprint, "model": _cpu_state(backend.unwrap(model)),
-                            "optimizer": _to_cpu(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
-                            "history": history, "best_state": best_state, "best_epoch": best_epoch,
-                            "stopped_early": stopped_early}, tmp)
+            # The RNG needs no saving (it is re-seeded from (seed, epoch)), nor the schedule (a
+            # function of the step count, which the epoch gives).
+            save_checkpoint(checkpoint, {
+                "fingerprint": fingerprint, "epoch": epoch, "model": backend.unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(), "history": history, "best_state": best_state,
+                "best_epoch": best_epoch, "stopped_early": stopped_early})
         if stopped_early:
             if backend.is_main:
                 print(f"{desc}: no improvement in val/{task.monitor} for {cfg.patience} epochs; stopping",
@@ -286,8 +329,8 @@ def _to_cpu(obj: Any) -> Any:
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
     return obj
 
 

@@ -80,6 +80,9 @@ class Backend:
     def unwrap(self, model: torch.nn.Module) -> torch.nn.Module: ...
     def device_loader(self, batches: Iterable[dict]) -> Iterable[dict]: ...
     def compile_step(self, fn: Callable, name: str, max_graphs: int) -> Callable: ...
+    # a value the loop changes between steps (the learning rate): made once, then updated in place
+    def hyperparameter(self, value: float) -> float | torch.Tensor: ...
+    def update_hyperparameter(self, holder: float | torch.Tensor, value: float) -> float | torch.Tensor: ...
     # inside a step
     def autocast(self) -> contextlib.AbstractContextManager: ...
     def no_sync(self, model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager: ...
@@ -140,6 +143,12 @@ class AccelerateBackend(Backend):
 
     def compile_step(self, fn, name, max_graphs):
         return fn  # eager
+
+    def hyperparameter(self, value):
+        return value  # eager steps read a Python float at no cost
+
+    def update_hyperparameter(self, holder, value):
+        return value
 
     def autocast(self):
         return self.acc.autocast()
@@ -215,6 +224,22 @@ class XlaBackend(Backend):
         # max_different_graphs turns an accidental recompile (a new shape, a host value baked
         # into the graph) into an error instead of a silent slowdown.
         return self._xla.compile(fn, full_graph=True, name=name, max_different_graphs=max_graphs)
+
+    def hyperparameter(self, value):
+        # Device data, so the compiled step reads the current value instead of baking it in.
+        # A Python float reaches the graph as device data too, except when it is exactly 0 or
+        # +-1 ("special scalars"): then it becomes a constant and a new graph. AdamW's decay
+        # factor 1 - lr * weight_decay rounds to 1.0 in float32 once a schedule takes lr below
+        # ~3e-8 / weight_decay, so cosine runs recompiled near their end. Shape [1], not []:
+        # a 0-d tensor of value 0 or 1 copied to the device is turned into a constant as well.
+        # requires_grad: torch.optim.SGD multiplies by a tensor lr in the graph only when it
+        # requires grad; otherwise it calls .item(), a host sync in the middle of the step.
+        return torch.tensor([value], dtype=torch.float32, device=self.device, requires_grad=True)
+
+    def update_hyperparameter(self, holder, value):
+        with torch.no_grad():  # a host-to-device copy of one float; it adds no graph
+            holder.copy_(torch.tensor([value], dtype=holder.dtype))
+        return holder
 
     def autocast(self):
         # torch_xla.amp.autocast is TPU-only and fails on XLA:CPU; torch.autocast works on both.
