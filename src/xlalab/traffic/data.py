@@ -320,7 +320,7 @@ def local(d: Download, seed: int) -> Source:
             raise UserError(f"{path} has no column {column!r} (traffic.download.{key}); it has "
                             f"{', '.join(header.columns[:12])}")
     drop = [d.label_column, *([d.time_column] if d.time_column else [])]
-    categorical = tuple(c for c in header.columns if c not in drop and header[c].dtype == object)
+    categorical = tuple(c for c in header.columns if c not in drop and not pd.api.types.is_numeric_dtype(header[c]))
 
     def chunks() -> Iterator[pd.DataFrame]:
         for chunk in _read_chunks(path, d.chunk_rows, encoding="utf-8-sig", dtype={c: str for c in categorical}):
