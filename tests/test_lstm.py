@@ -388,6 +388,8 @@ def test_same_params_same_metrics_on_cpu(workdir):
     a = run_pipeline(p, ("download", "featurize", "train", "evaluate"))
     b = run_pipeline(p, ("train", "evaluate"))
     assert a["models"] == b["models"]
+    import torch
+    assert torch.get_num_threads() == 1  # runtime.cpu_threads reached torch
 
 
 def test_xla_train_with_default_optimizer_settings_compiles_only_in_the_first_epoch(workdir):
