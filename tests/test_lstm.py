@@ -325,6 +325,7 @@ def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it():
     ("download.source", "offline", "download", "ships MSFT only"),
     ("evaluate.arima.order", [1, 1], "evaluate", "`lstm.evaluate.arima.order`"),
     ("train.epochs", "3", "train", "`lstm.train.epochs`"),
+    ("train.seed", 1, "train", "lstm.seed"),
 ])
 def test_nonsense_params_are_one_line_exit_2_and_nothing_written(workdir, capsys, key, value, stage, message):
     p = params(workdir, **{key: value})

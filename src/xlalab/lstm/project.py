@@ -127,6 +127,12 @@ class Train(TrainConfig):
     dropout: float = Field(default=0.0, ge=0.0, le=0.9)  # between stacked layers only
     loss: Loss = "mae"  # early stopping always watches validation MAE
 
+    @model_validator(mode="after")
+    def _one_seed(self) -> "Train":
+        if "seed" in self.model_fields_set:  # the loop's own key would be overridden by lstm.seed
+            raise ValueError("seed belongs at the top of the section (lstm.seed), not under train")
+        return self
+
     @property
     def cells(self) -> list[str]:
         """The headline cell first, then the others (each once)."""
