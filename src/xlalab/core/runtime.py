@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import UserError
-from .params import Params
+from .params import Field, Params
 
 BACKENDS = ("auto", "xla", "accelerate")
 
@@ -43,10 +43,14 @@ class Runtime(Params):
 
     backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
     bf16: bool = False
+    # torch's intra-op threads on the host (torch.set_num_threads); None: torch's default (one per core)
+    cpu_threads: int | None = Field(default=None, ge=1)
 
 
 def make_backend(runtime: Runtime) -> "Backend":
     """Build the backend that ``runtime`` (the params.yaml section) asks for."""
+    if runtime.cpu_threads is not None:
+        torch.set_num_threads(runtime.cpu_threads)
     if resolve_backend(runtime.backend) == "xla":
         return XlaBackend(bf16=runtime.bf16)
     return AccelerateBackend(bf16=runtime.bf16)
