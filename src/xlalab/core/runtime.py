@@ -12,13 +12,13 @@ import contextlib
 import glob
 import os
 import random
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 
 from .errors import UserError
-from .params import Field, Params
+from .params import Runtime  # noqa: F401  (the root runtime section; re-exported for callers)
 
 BACKENDS = ("auto", "xla", "accelerate")
 
@@ -36,15 +36,6 @@ def resolve_backend(name: str) -> str:
     if name == "auto":
         return "xla" if on_tpu_host() else "accelerate"
     return name
-
-
-class Runtime(Params):
-    """The root ``runtime`` section: where and how every training and prediction runs."""
-
-    backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
-    bf16: bool = False
-    # torch's intra-op threads on the host (torch.set_num_threads); None: torch's default (one per core)
-    cpu_threads: int | None = Field(default=None, ge=1)
 
 
 def make_backend(runtime: Runtime) -> "Backend":

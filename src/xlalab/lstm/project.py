@@ -10,10 +10,9 @@ from typing import Annotated, Literal
 
 import pandas as pd
 
-from ..core.loop import TrainConfig
-from ..core.params import Field, Params, field_validator, model_validator
+from ..core.params import Field, Params, Runtime, TrainConfig, field_validator, model_validator
 from ..core.project import Project, Stage
-from ..core.runtime import Runtime
+
 
 Source = Literal["offline", "yfinance", "local"]
 Feature = Literal["log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"]

@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.dummy import DummyClassifier
 from tqdm.auto import tqdm
 

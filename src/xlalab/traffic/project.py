@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..core.loop import TrainConfig
-from ..core.params import Field, Params, field_validator, model_validator
+from ..core.params import Field, Params, Runtime, TrainConfig, field_validator, model_validator
 from ..core.project import Project, Stage
-from ..core.runtime import Runtime
+
 
 Source = Literal["offline", "nsl_kdd", "kdd99", "unsw_nb15", "cic_ids2017", "local"]
 # KDD's published feature groups (kddcup.names, Stolfo et al.); "traffic" is time + host.
