@@ -59,8 +59,8 @@ def main() -> None:
         p = copy.deepcopy(params)
         p["traffic"]["download"].update(source="nsl_kdd", path=str(folder), chunk_rows=args.chunk_rows)
         p["traffic"]["featurize"]["chunk_rows"] = args.chunk_rows
-        p["traffic"]["study_sets"] = []  # scoring only: the study is the same work again per set
-        p["traffic"]["detectors"] = ["isolation_forest", "autoencoder"]
+        p["traffic"]["evaluate"]["study_sets"] = []  # scoring only: the study is the same work again per set
+        p["traffic"]["evaluate"]["detectors"] = ["isolation_forest", "autoencoder"]
         p["runtime"]["backend"] = "accelerate"
         cwd = os.getcwd()
         os.chdir(tmp)

@@ -34,7 +34,7 @@ def params(**download) -> dict:
     p = copy.deepcopy(PARAMS)
     p["traffic"]["download"].update(download)
     p["traffic"]["train"].update(epochs=2, batch_size=64)
-    p["traffic"]["isolation_forest"]["n_estimators"] = 20
+    p["traffic"]["evaluate"]["isolation_forest"]["n_estimators"] = 20
     p["runtime"]["backend"] = "accelerate"
     return p
 
@@ -257,10 +257,10 @@ def test_bad_input(workdir, capsys, case):
 @pytest.mark.parametrize("percentile", [0, 100, 120])
 def test_threshold_percentile_outside_0_100(workdir, capsys, percentile):
     p = params()
-    p["traffic"]["threshold_percentile"] = percentile
+    p["traffic"]["evaluate"]["threshold_percentile"] = percentile
     assert _run_cli(workdir, p, "evaluate") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "traffic.threshold_percentile" in err[0]
+    assert len(err) == 1 and "traffic.evaluate.threshold_percentile" in err[0]
     assert not (workdir / "metrics").exists()
 
 
@@ -273,7 +273,7 @@ def _slice(workdir) -> dict:
     test[1] = test[1].replace(",private,", ",no_such_service,", 1)  # a category never seen in training
     (folder / "KDDTest+.txt").write_text("\n".join(test) + "\n")
     p = params(source="nsl_kdd", path=str(folder))
-    p["traffic"]["study_sets"] = ["basic", "all"]
+    p["traffic"]["evaluate"]["study_sets"] = ["basic", "all"]
     return p
 
 

@@ -40,7 +40,7 @@ def fit_detector(name: str, p: EvaluateParams, paths: Paths, fit: np.ndarray, co
         model = Autoencoder(**entry["config"])
         model.load_state_dict(state)
         return autoencoder_scorer(model), CHUNK
-    model, score = classical_detector(name, p.seed, p.isolation_forest.n_estimators, p.isolation_forest.max_samples)
+    model, score = classical_detector(name, p.seed, p.evaluate.isolation_forest.n_estimators, p.evaluate.isolation_forest.max_samples)
     model.fit(np.asarray(fit[:, columns]))
     return score, CHUNK if name == "isolation_forest" else PYOD_CHUNK
 
@@ -94,7 +94,7 @@ def error_analysis(info: pd.DataFrame, y: np.ndarray, scores: np.ndarray, flagge
 def baselines(p: EvaluateParams, y: np.ndarray, info: pd.DataFrame, unseen: np.ndarray, n_val: int) -> dict:
     rng = np.random.default_rng(p.seed)
     random_val, random_test = rng.random(n_val), rng.random(len(y))
-    out = {"random_scores": judge(y, info, unseen, random_val, random_test, p.threshold_percentile)[0]}
+    out = {"random_scores": judge(y, info, unseen, random_val, random_test, p.evaluate.threshold_percentile)[0]}
     # Flag everything: DummyClassifier always predicting "attack"; its score is constant.
     dummy = DummyClassifier(strategy="constant", constant=1).fit(np.zeros((2, 1)), [0, 1])
     flag_all = dummy.predict(np.zeros((len(y), 1))).astype(bool)
@@ -107,14 +107,14 @@ def baselines(p: EvaluateParams, y: np.ndarray, info: pd.DataFrame, unseen: np.n
 
 def feature_set_study(p: EvaluateParams, meta: dict, fit, val, test, y: np.ndarray) -> list[dict]:
     rows = []
-    sets = [s for s in p.study_sets if meta["groups"].get(s)]
+    sets = [s for s in p.evaluate.study_sets if meta["groups"].get(s)]
     for feature_set in tqdm(sets, desc="feature sets", file=sys.stderr, disable=None):
         columns = meta["groups"][feature_set]
-        for name in p.study_detectors:
+        for name in p.evaluate.study_detectors:
             score, per_chunk = fit_detector(name, p, None, fit, columns)
             val_scores, test_scores = score_rows(score, val, columns, per_chunk), score_rows(score, test, columns,
                                                                                              per_chunk)
-            threshold = np.percentile(val_scores, p.threshold_percentile)
+            threshold = np.percentile(val_scores, p.evaluate.threshold_percentile)
             m = anomaly(y, test_scores, test_scores > threshold)
             rows.append({"feature_set": feature_set, "detector": name, "columns": len(columns),
                          **{k: m[k] for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")}})
@@ -134,12 +134,12 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
     columns = meta["selected"]
 
     detectors, flags, test_scores, seconds = {}, {}, {}, {}
-    for name in p.detectors:
+    for name in p.evaluate.detectors:
         start = time.perf_counter()
         score, per_chunk = fit_detector(name, p, paths, fit, columns)
         val_scores = score_rows(score, val, columns, per_chunk)
         test_scores[name] = score_rows(score, test, columns, per_chunk)
-        detectors[name], flags[name] = judge(y, info, unseen, val_scores, test_scores[name], p.threshold_percentile)
+        detectors[name], flags[name] = judge(y, info, unseen, val_scores, test_scores[name], p.evaluate.threshold_percentile)
         seconds[name] = time.perf_counter() - start
         detectors[name]["seconds"] = round(seconds[name], 2)
         m = detectors[name]
@@ -152,7 +152,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
 
     study = feature_set_study(p, meta, fit, val, test, y)
     predictions = info.copy()
-    for name in p.detectors:
+    for name in p.evaluate.detectors:
         predictions[f"score_{name}"] = test_scores[name]
         predictions[f"flag_{name}"] = flags[name].astype(int)
     predictions.index.name = "row"
@@ -160,12 +160,12 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
 
     write_json(paths.metrics, {
         "source": meta["source"], "feature_set": meta["feature_set"], "fit_on": meta["fit_on"],
-        "threshold_percentile": p.threshold_percentile,
+        "threshold_percentile": p.evaluate.threshold_percentile,
         "test": {"rows": int(len(y)), "attacks": int(y.sum()), "attack_share": float(y.mean()),
                  "unseen_attack_rows": int((y & unseen).sum()),
                  "unseen_attack_types": sorted(info.loc[y & unseen, "attack"].unique().tolist())},
         "detectors": detectors, "baselines": base, "best": best,
-        "analysis": error_analysis(info, y, test_scores[best], flags[best], categorical, p.top_false_alarms),
+        "analysis": error_analysis(info, y, test_scores[best], flags[best], categorical, p.evaluate.top_false_alarms),
         "feature_sets": study, "verdict": result,
     })
     announce(result)

@@ -85,8 +85,7 @@ class IsolationForestParams(Params):
     max_samples: int = Field(default=256, ge=2)
 
 
-class EvaluateParams(Params):
-    seed: int = Field(ge=0)
+class Evaluate(Params):
     detectors: list[Detector] = Field(min_length=1)
     isolation_forest: IsolationForestParams
     # The alarm threshold: this percentile of the scores of NORMAL validation traffic, so
@@ -102,6 +101,11 @@ class EvaluateParams(Params):
         if len(set(value)) != len(value):
             raise ValueError("names an entry twice; list each once")
         return value
+
+
+class EvaluateParams(Params):
+    seed: int = Field(ge=0)
+    evaluate: Evaluate
 
 
 # --- plot -------------------------------------------------------------------------------------
