@@ -76,13 +76,14 @@ def load_tokenizer(name: str):
 
 
 def load_classifier(name: str, labels: Sequence[str], seed: int):
-    """Pretrained encoder plus a freshly initialised head (seeded, so runs repeat)."""
+    """Pretrained encoder plus a freshly initialised head (seeded, so runs repeat). A checkpoint that
+    already has a head for another number of classes keeps its encoder and gets a new head."""
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(seed)
     return _load("weights", name, AutoModelForSequenceClassification.from_pretrained, num_labels=len(labels),
                  id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-                 attn_implementation="eager", use_safetensors=True)
+                 attn_implementation="eager", use_safetensors=True, ignore_mismatched_sizes=True)
 
 
 # The fine-tuned weights are saved by core.artifacts as <WEIGHTS>.safetensors, which is the file name
