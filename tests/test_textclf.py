@@ -118,11 +118,13 @@ NEUTRAL = ["the film follows a detective in paris", "a family moves to a farm in
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tokenizer):
+def tiny_model_dir(tmp_path_factory):
     """A 5-layer BERT small enough for the CPU, deep enough for the default freeze_layers (4)."""
     path = tmp_path_factory.mktemp("tiny-bert")
     tiny_bert(layers=5).save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    own = textmodel.load_tokenizer(textmodel.OFFLINE_MINILM)
+    own.model_max_length = 64  # the tiny model's positions
+    own.save_pretrained(path)
     return path
 
 
@@ -246,3 +248,53 @@ def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(tmp_pa
     counts = entry["compile_counts"]
     assert len(counts) == 3 and counts[0] > 0
     assert counts[1:] == [counts[0]] * 2, f"XLA recompiled after the first epoch: {counts}"
+
+
+# --- max_length: auto --------------------------------------------------------------------------------
+def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(tmp_path, monkeypatch, capsys,
+                                                                       tiny_model_dir):
+    words = "the plot meanders from one long scene to another while the actors wait".split()
+
+    def review(n_words, i):
+        return " ".join(words[(i + k) % len(words)] for k in range(n_words)) + f" {i}"
+
+    # mostly short texts with a long tail: auto covers 95% of the training texts, not the longest
+    rows = [(review(10 + (i % 20), i), "positive" if i % 2 else "negative") for i in range(194)]
+    rows += [(review(300, i), "positive" if i % 2 else "negative") for i in range(194, 200)]
+    data = tmp_path / "mixed.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(data, index=False)
+    monkeypatch.chdir(tmp_path)
+    p = toy_params("imdb", tiny_model_dir, data)
+    p["imdb"]["featurize"]["max_length"] = "auto"
+    run_stage("imdb", "download", p)
+    run_stage("imdb", "featurize", p)
+    meta = json.loads(Paths.of("imdb").features.joinpath("meta.json").read_text())
+    assert meta["max_length_param"] == "auto" and meta["max_length"] % 8 == 0 and 16 <= meta["max_length"] < 64
+    assert 0 < meta["share_truncated"]["train"] <= 0.1
+    assert "warning" not in capsys.readouterr().err
+
+    # long reviews: capped by the model's maximum (64 positions in the tiny model), and most are cut
+    long_rows = [(review(120 + i, i), "positive" if i % 2 else "negative") for i in range(60)]
+    pd.DataFrame(long_rows, columns=["text", "label"]).to_csv(data, index=False)
+    run_stage("imdb", "download", p)
+    run_stage("imdb", "featurize", p)
+    meta = json.loads(Paths.of("imdb").features.joinpath("meta.json").read_text())
+    assert meta["max_length"] == textmodel.load_tokenizer(str(tiny_model_dir)).model_max_length
+    assert meta["share_truncated"]["train"] == 1.0
+    err = capsys.readouterr().err
+    assert "warning: imdb featurize: 100% of the training texts are cut" in err
+
+
+@pytest.mark.parametrize("value,ok", [("auto", True), (48, True), (7, False), (600, False), ("long", False),
+                                      (48.0, False)])
+def test_max_length_is_auto_or_a_token_count(value, ok):
+    from xlalab.core.params import parse
+    from xlalab.textclf import FeaturizeParams
+
+    p = copy.deepcopy(REPO_PARAMS)
+    p["imdb"]["featurize"]["max_length"] = value
+    if ok:
+        assert parse(FeaturizeParams, p, "imdb").featurize.max_length == value
+    else:
+        with pytest.raises(UserError, match=r"`imdb.featurize.max_length` must be auto or a whole number"):
+            parse(FeaturizeParams, p, "imdb")

@@ -22,19 +22,28 @@ Modules:
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from ..core.loop import TrainConfig
-from ..core.params import Field, Params
+from ..core.params import Field, Params, field_validator
 from ..core.runtime import Runtime
 
 
 class FeaturizeConfig(Params):
-    max_length: int = Field(ge=8, le=512)  # tokens per text: every batch has this one shape
+    # tokens per text (every batch has this one shape); auto: the length that covers 95% of the
+    # training texts, capped by the model's maximum
+    max_length: int | Literal["auto"] = "auto"
     val_fraction: float = Field(ge=0.01, le=0.5)  # stratified share of train held out for validation
     max_train: int | None = Field(default=None, ge=1)  # rows used (stratified sample); None: all
     max_val: int | None = Field(default=None, ge=1)
     max_test: int | None = Field(default=None, ge=1)
+
+    @field_validator("max_length", mode="before")
+    @classmethod
+    def _auto_or_a_length(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 512):
+            return value
+        raise ValueError("must be auto or a whole number of tokens from 8 to 512")
 
 
 class FeaturizeParams(Params):

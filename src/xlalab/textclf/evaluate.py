@@ -89,7 +89,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
         "test_rows": len(y_test),
         "data": {"source": meta.get("source"), "labels": labels, "rows": meta["rows"],
                  "class_counts": meta["class_counts"], "max_length": meta["max_length"],
-                 "share_truncated": meta["share_truncated"]},
+                 "max_length_param": meta.get("max_length_param"), "share_truncated": meta["share_truncated"]},
         "model": {"name": p.model, "architecture": summary["architecture"], "parameters": summary["parameters"],
                   "trainable_parameters": summary["trainable_parameters"], "best_epoch": entry["best_epoch"],
                   "epochs_run": entry["epochs_run"], "balance": summary["balance"]["method"]},

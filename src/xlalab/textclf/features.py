@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
@@ -23,6 +24,18 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, torc
     encoded = tokenizer(list(texts), truncation=True, padding="max_length", max_length=max_length,
                         return_attention_mask=True, return_token_type_ids=False, return_tensors="pt")
     return {"input_ids": encoded["input_ids"].long(), "attention_mask": encoded["attention_mask"].long()}
+
+
+COVERAGE = 95  # percent of the training texts that `max_length: auto` leaves uncut
+MOST_TOKENS = 512  # BERT-family position limit; tokenizers without a limit report a huge sentinel
+
+
+def choose_max_length(tokenizer, texts: Sequence[str]) -> int:
+    """The token length that covers COVERAGE % of ``texts``, rounded up to a multiple of 8 (steady
+    sizes for CUDA kernels), capped by the tokenizer's model_max_length."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]]
+    covering = int(np.ceil(np.percentile(lengths, COVERAGE) / 8) * 8)
+    return max(8, min(covering, tokenizer.model_max_length, MOST_TOKENS))
 
 
 def stratified_split(df: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,16 +87,20 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
     splits = make_splits(raw["train"], raw["test"], val_fraction=f.val_fraction, max_train=f.max_train,
                          max_val=f.max_val, max_test=f.max_test, seed=p.seed)
     start = time.perf_counter()
-    tensors = build_features(tokenizer, splits, labels, f.max_length)
+    max_length = (choose_max_length(tokenizer, splits["train"]["text"].tolist()) if f.max_length == "auto"
+                  else f.max_length)
+    tensors = build_features(tokenizer, splits, labels, max_length)
     # A text whose last position is a real token was (probably) cut: the share tells whether
     # max_length fits the data.
     truncated = {name: float((t["attention_mask"][:, -1] == 1).float().mean()) for name, t in tensors.items()}
-    meta = {"model": p.model, "max_length": f.max_length, "labels": list(labels), "source": card.get("source"),
+    meta = {"model": p.model, "max_length": max_length, "max_length_param": f.max_length, "labels": list(labels),
+            "source": card.get("source"),
             "rows": {name: len(df) for name, df in splits.items()},
             "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
             "share_truncated": truncated, "tokenize_seconds": time.perf_counter() - start}
     if truncated["train"] > 0.5:
         print(f"warning: {paths.project} featurize: {truncated['train']:.0%} of the training texts are cut at "
-              f"max_length={f.max_length} tokens; raise `{paths.project}.featurize.max_length`", file=sys.stderr)
+              f"max_length={max_length} tokens; raise `{paths.project}.featurize.max_length` (at most "
+              f"{min(tokenizer.model_max_length, MOST_TOKENS)} for this model)", file=sys.stderr)
     corpus.write_features(paths.features, tensors, splits, meta)
 
