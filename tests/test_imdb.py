@@ -1,11 +1,21 @@
-"""imdb connectors on fixtures in the sources' exact formats (the network is never reached), and the
-clear errors for bad files."""
+"""imdb: connectors on fixtures in the sources' exact formats (the network is never reached), the
+contract's params checks, and bad files stopping the download stage with one line, exit 2 and
+nothing written."""
+import copy
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
+from xlalab.__main__ import main
 from xlalab.core.errors import UserError
+from xlalab.core.project import run_stage
 from xlalab.imdb import data as imdb
-from xlalab.imdb.stages import STAGES
+from xlalab.imdb.project import DownloadConfig
+
+REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
 
 KAGGLE_ROWS = [  # "IMDB Dataset.csv": review,sentiment with the HTML breaks the real file has
     row for i in range(10) for row in (
@@ -16,8 +26,9 @@ KAGGLE_ROWS = [  # "IMDB Dataset.csv": review,sentiment with the HTML breaks the
 
 
 def params(**download):
-    return {"imdb": {"seed": 0, "download": {"source": "offline", "path": None, "hf_dataset": "stanfordnlp/imdb",
-                                             "test_fraction": 0.2, **download}}}
+    p = copy.deepcopy(REPO_PARAMS)
+    p["imdb"]["download"].update(download)
+    return p
 
 
 def write_kaggle(path, rows=KAGGLE_ROWS, columns=("review", "sentiment")):
@@ -25,15 +36,19 @@ def write_kaggle(path, rows=KAGGLE_ROWS, columns=("review", "sentiment")):
     return path
 
 
-def test_kaggle_csv_is_read_cleaned_and_split(tmp_path):
+def test_kaggle_csv_is_read_cleaned_and_split_and_the_card_records_the_classes(tmp_path, monkeypatch):
     csv = write_kaggle(tmp_path / "IMDB Dataset.csv")
-    STAGES["download"](params(source="kaggle", path=str(csv)), raw_dir=tmp_path / "raw")
-    train = pd.read_parquet(tmp_path / "raw" / "train.parquet")
-    test = pd.read_parquet(tmp_path / "raw" / "test.parquet")
+    monkeypatch.chdir(tmp_path)
+    run_stage("imdb", "download", params(source="kaggle", path=str(csv)))
+    train = pd.read_parquet("data/imdb/raw/train.parquet")
+    test = pd.read_parquet("data/imdb/raw/test.parquet")
     both = pd.concat([train, test])
     assert len(both) == 20 and len(test) > 0 and set(train["label"]) == {"positive", "negative"}
     assert not both["text"].str.contains("<br").any()
     assert "hooked. They are right" in " ".join(both["text"])
+    card = yaml.safe_load(Path("data/imdb/raw/card.json").read_text())
+    assert card["classes"] == ["negative", "positive"]  # the order later stages go by: positive is second
+    assert card["counts"]["train"]["rows"] == len(train)
 
 
 def test_huggingface_connector_reads_the_published_parquet_format(tmp_path, monkeypatch):
@@ -50,10 +65,10 @@ def test_huggingface_connector_reads_the_published_parquet_format(tmp_path, monk
     def fake_load_dataset(name, split):
         calls.append((name, split))
         return real_load_dataset("parquet", data_files={split: str(files[split])}, split=split,
-                                     cache_dir=str(tmp_path / "cache"))
+                                 cache_dir=str(tmp_path / "cache"))
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    splits, card = imdb.download(params(source="huggingface")["imdb"]["download"], seed=0)
+    splits, card = imdb.fetch(DownloadConfig(source="huggingface"), seed=0)
     assert calls == [("stanfordnlp/imdb", "train"), ("stanfordnlp/imdb", "test")]
     assert splits["train"]["label"].tolist()[:2] == ["positive", "negative"]
     assert splits["train"]["text"][0] == "I loved it. Great." and card["source"] == "huggingface:stanfordnlp/imdb"
@@ -63,43 +78,56 @@ def test_local_accepts_either_format(tmp_path):
     pq = tmp_path / "reviews.parquet"
     pd.DataFrame({"text": [f"good {i}" for i in range(10)] + [f"bad {i}" for i in range(10)],
                   "label": [1] * 10 + [0] * 10}).to_parquet(pq)
-    splits, card = imdb.download(params(source="local", path=str(pq))["imdb"]["download"], seed=0)
+    splits, card = imdb.fetch(DownloadConfig(source="local", path=str(pq)), seed=0)
     assert card["format"].startswith("huggingface") and len(splits["train"]) + len(splits["test"]) == 20
     csv = write_kaggle(tmp_path / "k.csv")
-    _, card = imdb.download(params(source="local", path=str(csv))["imdb"]["download"], seed=0)
+    _, card = imdb.fetch(DownloadConfig(source="local", path=str(csv)), seed=0)
     assert card["format"].startswith("kaggle")
+
+
+def run_cli(tmp_path, monkeypatch, capsys, p, stage="download"):
+    """The CLI on a params file in tmp_path: (exit code, stderr lines)."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    monkeypatch.chdir(tmp_path)
+    code = main(["imdb", stage])
+    return code, capsys.readouterr().err.strip().splitlines()
 
 
 @pytest.mark.parametrize("rows,columns,message", [
     (KAGGLE_ROWS, ("review", "label"), "has no column 'sentiment'"),
     ([], ("review", "sentiment"), "is empty"),
     (KAGGLE_ROWS + [("Meh.", "mixed")], ("review", "sentiment"), "unknown label.*'mixed'"),
+    (KAGGLE_ROWS[:2], ("review", "sentiment"), "split is empty"),  # 5% of two rows: no test row
+    ([r for r in KAGGLE_ROWS if r[1] == "positive"], ("review", "sentiment"), "only the class"),
 ])
-def test_bad_kaggle_csv_is_one_clear_error_and_no_output(tmp_path, rows, columns, message):
+def test_a_bad_kaggle_csv_is_one_line_exit_2_and_no_output(tmp_path, monkeypatch, capsys, rows, columns, message):
     csv = write_kaggle(tmp_path / "IMDB Dataset.csv", rows, columns)
-    with pytest.raises(UserError, match=message):
-        STAGES["download"](params(source="kaggle", path=str(csv)), raw_dir=tmp_path / "raw")
-    assert not (tmp_path / "raw").exists()
-
-
-def test_an_empty_test_split_is_an_error(tmp_path):
-    csv = write_kaggle(tmp_path / "one.csv", KAGGLE_ROWS[:2])
-    with pytest.raises(UserError, match="split is empty"):
-        STAGES["download"](params(source="kaggle", path=str(csv), test_fraction=0.05), raw_dir=tmp_path / "raw")
-    assert not (tmp_path / "raw").exists()
+    code, err = run_cli(tmp_path, monkeypatch, capsys, params(source="kaggle", path=str(csv), test_fraction=0.05))
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: imdb download:")
+    assert re.search(message, err[0]), err[0]
+    assert not [f for f in tmp_path.glob("data/**/*") if f.is_file()]  # nothing, not even a temporary
 
 
 def test_offline_default_is_rotten_tomatoes_split_by_movie():
-    splits, card = imdb.download(params()["imdb"]["download"], seed=0)
+    splits, card = imdb.fetch(DownloadConfig(), seed=0)
     assert card["source"] == "offline:rotten_tomatoes" and "NOT IMDb" in card["what"]
     assert set(splits["train"]["label"]) == {"negative", "positive"}
     assert 9000 < len(splits["train"]) < 11000 and not set(splits["train"]["text"]) & set(splits["test"]["text"])
 
 
-def test_missing_path_and_bad_source_are_clear(tmp_path):
-    with pytest.raises(UserError, match="imdb.download.path"):
-        imdb.download(params(source="kaggle")["imdb"]["download"], seed=0)
+@pytest.mark.parametrize("download,message", [
+    ({"source": "kaggle", "path": None}, r"`imdb.download` needs `path`"),
+    ({"source": "imdb.com"}, r"`imdb.download.source` must be 'offline', 'huggingface', 'kaggle' or 'local'"),
+    ({"test_fraction": 0.9}, r"`imdb.download.test_fraction`"),
+    ({"typo": 1}, r"`imdb.download.typo`, which no stage reads"),
+])
+def test_bad_download_params_are_one_line_naming_the_key(tmp_path, monkeypatch, capsys, download, message):
+    code, err = run_cli(tmp_path, monkeypatch, capsys, params(**download))
+    assert code == 2 and len(err) == 1
+    assert re.search(message, err[0]), err[0]
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_missing_file_is_clear(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        imdb.download(params(source="kaggle", path=str(tmp_path / "nope.csv"))["imdb"]["download"], seed=0)
-    with pytest.raises(UserError, match="choose one of"):
-        imdb.download(params(source="imdb.com")["imdb"]["download"], seed=0)
+        imdb.fetch(DownloadConfig(source="kaggle", path=str(tmp_path / "nope.csv")), seed=0)

@@ -1,19 +1,29 @@
-"""reviews connectors: the 1-5 star mapping, the Hugging Face mirror format, local files, and clear
-errors for bad input."""
+"""reviews: the 1-5 star mapping, the Hugging Face mirror format, local files, the star map checked
+as a param, and bad files stopping the download stage with one line, exit 2 and nothing written."""
+import copy
+import json
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
+from xlalab.__main__ import main
 from xlalab.core.errors import UserError
+from xlalab.core.params import parse
+from xlalab.core.project import run_stage
 from xlalab.reviews import data as reviews
-from xlalab.reviews.stages import STAGES
+from xlalab.reviews.project import DownloadConfig, DownloadParams
 
+REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
 STAR_MAP = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
 
 
-def download_params(**kw):
-    return {"source": "offline", "path": None, "hf_dataset": "SetFit/amazon_reviews_multi_en", "hf_config": None,
-            "text_column": "text", "rating_column": "label", "rating_offset": 1, "star_map": dict(STAR_MAP),
-            "test_fraction": 0.2, **kw}
+def params(**download):
+    p = copy.deepcopy(REPO_PARAMS)
+    p["reviews"]["download"].update(download)
+    return p
 
 
 def test_stars_map_to_three_classes():
@@ -29,12 +39,14 @@ def test_stars_map_to_three_classes():
 
 
 def test_the_star_map_in_params_is_checked():
-    assert reviews.check_star_map({"1": "negative", "2": "neutral", "3": "neutral", "4": "neutral",
-                                   "5": "positive"})[2] == "neutral"
-    with pytest.raises(UserError, match="exactly the keys 1-5"):
-        reviews.check_star_map({1: "negative", 5: "positive"})
-    with pytest.raises(UserError, match="unknown class"):
-        reviews.check_star_map({**STAR_MAP, 3: "meh"})
+    p = params(star_map={"1": "negative", "2": "neutral", "3": "neutral", "4": "neutral", "5": "positive"})
+    assert parse(DownloadParams, p, "reviews").download.star_map[2] == "neutral"  # string keys as from JSON
+    with pytest.raises(UserError, match=r"`reviews.download.star_map` must have exactly the keys 1-5"):
+        parse(DownloadParams, params(star_map={1: "negative", 5: "positive"}), "reviews")
+    with pytest.raises(UserError, match=r"`reviews.download.star_map` maps to unknown class"):
+        parse(DownloadParams, params(star_map={**STAR_MAP, 3: "meh"}), "reviews")
+    with pytest.raises(UserError, match=r"`reviews.download` needs `path`"):
+        parse(DownloadParams, params(source="local", path=None), "reviews")
 
 
 def test_huggingface_mirror_format(tmp_path, monkeypatch):
@@ -50,22 +62,25 @@ def test_huggingface_mirror_format(tmp_path, monkeypatch):
     real_load_dataset = datasets.load_dataset
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: real_load_dataset(
         "parquet", data_files={split: str(files[split])}, split=split, cache_dir=str(tmp_path / "cache")))
-    splits, card = reviews.download(download_params(source="huggingface"), seed=0)
+    splits, card = reviews.fetch(DownloadConfig(source="huggingface"), seed=0)
     assert splits["train"]["label"].tolist()[:5] == ["negative", "negative", "neutral", "positive", "positive"]
     assert len(splits["test"]) == 5 and card["rating_offset"] == 1
 
 
-def test_local_parquet_with_stars_or_labels(tmp_path):
+def test_local_parquet_with_stars_or_labels(tmp_path, monkeypatch):
     stars = tmp_path / "stars.parquet"
     pd.DataFrame({"text": [f"t{i}" for i in range(50)], "stars": [1 + i % 5 for i in range(50)]}).to_parquet(stars)
-    splits, _ = reviews.download(download_params(source="local", path=str(stars)), seed=0)
+    splits, _ = reviews.fetch(DownloadConfig(source="local", path=str(stars)), seed=0)
     both = pd.concat(splits.values())
     assert both["label"].value_counts().to_dict() == {"negative": 20, "positive": 20, "neutral": 10}
     named = tmp_path / "named.csv"
     pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": ["negative", "neutral", "positive"] * 10}) \
         .to_csv(named, index=False)
-    splits, _ = reviews.download(download_params(source="local", path=str(named)), seed=0)
-    assert set(splits["train"]["label"]) == {"negative", "neutral", "positive"}
+    monkeypatch.chdir(tmp_path)
+    run_stage("reviews", "download", params(source="local", path=str(named)))
+    card = json.loads(Path("data/reviews/raw/card.json").read_text())
+    assert card["classes"] == ["negative", "neutral", "positive"]
+    assert set(pd.read_parquet("data/reviews/raw/train.parquet")["label"]) == {"negative", "neutral", "positive"}
 
 
 @pytest.mark.parametrize("frame,message", [
@@ -73,17 +88,19 @@ def test_local_parquet_with_stars_or_labels(tmp_path):
     (pd.DataFrame({"text": [], "stars": []}), "is empty"),
     (pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": ["negative", "great"] * 10}), "unknown label"),
 ])
-def test_bad_local_csv_is_one_clear_error_and_no_output(tmp_path, frame, message):
+def test_a_bad_local_csv_is_one_line_exit_2_and_no_output(tmp_path, monkeypatch, capsys, frame, message):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
-    params = {"reviews": {"seed": 0, "download": download_params(source="local", path=str(path))}}
-    with pytest.raises(UserError, match=message):
-        STAGES["download"](params, raw_dir=tmp_path / "raw")
-    assert not (tmp_path / "raw").exists()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params(source="local", path=str(path))))
+    monkeypatch.chdir(tmp_path)
+    assert main(["reviews", "download"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: reviews download:") and re.search(message, err[0]), err
+    assert not [f for f in tmp_path.glob("data/**/*") if f.is_file()]
 
 
 def test_offline_default_is_three_real_classes():
-    splits, card = reviews.download(download_params(), seed=0)
+    splits, card = reviews.fetch(DownloadConfig(), seed=0)
     counts = splits["train"]["label"].value_counts()
     assert set(counts.index) == {"negative", "neutral", "positive"} and counts["neutral"] < counts["negative"]
     assert "objective plot description" in card["what"]

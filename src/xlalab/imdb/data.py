@@ -1,5 +1,6 @@
-"""Connectors for binary movie-review sentiment. Each returns train and test frames of
-(text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned, plus card fields."""
+"""The imdb download stage: connectors for binary movie-review sentiment. Each returns train and
+test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned, plus
+card fields; the stage writes them with the data card (which records the class order)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,12 +10,11 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..core.io import sha256_file
-from ..core.params import get
+from ..core.project import Paths
 from ..textclf import corpus
+from .project import DownloadConfig, DownloadParams
 
-LABELS = ("negative", "positive")
-SOURCES = ("offline", "huggingface", "kaggle", "local")
-WHERE = "imdb.download"
+LABELS = ("negative", "positive")  # in id order: the second is the positive class
 
 # Hugging Face stanfordnlp/imdb: ClassLabel 0 = neg, 1 = pos (also accepted as names).
 HF_LABELS = {0: "negative", 1: "positive", "neg": "negative", "pos": "positive",
@@ -81,15 +81,14 @@ def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFram
                     "split": f"by movie (seeded hash), {test_fraction:.0%} of movies in test"}
 
 
-def download(p: dict[str, Any], seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    source = get(p, "source", str, WHERE, choices=SOURCES)
-    test_fraction = get(p, "test_fraction", float, WHERE, min=0.05, max=0.5)
-    if source == "huggingface":
-        return from_huggingface(get(p, "hf_dataset", str, WHERE))
-    if source in ("kaggle", "local"):
-        path = get(p, "path", str, WHERE, allow_none=True)
-        if not path:
-            raise UserError(f"`{WHERE}.path` must name the CSV/parquet file for source {source!r} "
-                            "(e.g. the Kaggle 'IMDB Dataset.csv')")
-        return from_file(path, test_fraction, seed, kaggle_only=source == "kaggle")
-    return from_offline(test_fraction, seed)
+def fetch(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    if d.source == "huggingface":
+        return from_huggingface(d.hf_dataset)
+    if d.source in ("kaggle", "local"):
+        return from_file(d.path, d.test_fraction, seed, kaggle_only=d.source == "kaggle")
+    return from_offline(d.test_fraction, seed)
+
+
+def download(p: DownloadParams, paths: Paths) -> None:
+    splits, card = fetch(p.download, p.seed)
+    corpus.write_raw(paths.raw, splits, LABELS, card)

@@ -1,5 +1,5 @@
-"""Connectors for 3-class review sentiment. Star ratings become classes through ``star_map``
-in params (1-2 negative, 3 neutral, 4-5 positive by default)."""
+"""The reviews download stage: connectors for 3-class review sentiment. Star ratings become
+classes through ``star_map`` in params (1-2 negative, 3 neutral, 4-5 positive by default)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,30 +9,11 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..core.io import sha256_file
-from ..core.params import get
+from ..core.project import Paths
 from ..textclf import corpus
+from .project import LABELS, DownloadConfig, DownloadParams
 
-LABELS = ("negative", "neutral", "positive")
-SOURCES = ("offline", "huggingface", "local")
-STARS = (1, 2, 3, 4, 5)
-WHERE = "reviews.download"
 OFFLINE_CATEGORIES = {"rotten": "negative", "plot": "neutral", "fresh": "positive"}
-
-
-def check_star_map(star_map: Any) -> dict[int, str]:
-    """``{1: negative, ..., 5: positive}``: every star from 1 to 5 mapped to a known class."""
-    if not isinstance(star_map, Mapping):
-        raise UserError(f"`{WHERE}.star_map` must map the stars 1-5 to {', '.join(LABELS)}")
-    try:
-        mapping = {int(k): v for k, v in star_map.items()}
-    except (TypeError, ValueError):
-        raise UserError(f"`{WHERE}.star_map` keys must be the star numbers 1-5, got {list(star_map)}") from None
-    if sorted(mapping) != list(STARS):
-        raise UserError(f"`{WHERE}.star_map` must have exactly the keys 1-5, got {sorted(mapping)}")
-    bad = sorted({str(v) for v in mapping.values() if v not in LABELS})
-    if bad:
-        raise UserError(f"`{WHERE}.star_map` maps to unknown class(es) {bad}; use {', '.join(LABELS)}")
-    return mapping
 
 
 def stars_to_frame(texts: pd.Series, ratings: pd.Series, offset: int, star_map: Mapping[int, str],
@@ -48,13 +29,11 @@ def stars_to_frame(texts: pd.Series, ratings: pd.Series, offset: int, star_map: 
     return corpus.to_frame(texts, stars, dict(star_map), f"{where} (stars = rating + {offset})")
 
 
-def from_huggingface(p: dict[str, Any], star_map: Mapping[int, str]) -> tuple[dict[str, pd.DataFrame], dict]:
+def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict]:
     from datasets import load_dataset
 
-    name = get(p, "hf_dataset", str, WHERE)
-    config = get(p, "hf_config", str, WHERE, allow_none=True)
-    text_col, rating_col = get(p, "text_column", str, WHERE), get(p, "rating_column", str, WHERE)
-    offset = get(p, "rating_offset", int, WHERE, min=-1, max=1)
+    name, config, star_map = d.hf_dataset, d.hf_config, d.star_map
+    text_col, rating_col, offset = d.text_column, d.rating_column, d.rating_offset
     splits = {}
     for split in corpus.SPLITS:
         try:
@@ -63,7 +42,7 @@ def from_huggingface(p: dict[str, Any], star_map: Mapping[int, str]) -> tuple[di
             raise UserError(f"cannot load split {split!r} of Hugging Face dataset {name!r} ({type(e).__name__}); "
                             "check the name/config and the network, or use source: offline") from None
         corpus.require_columns(table, [text_col, rating_col], f"{name} {split}",
-                               f"`{WHERE}.text_column` and `rating_column` to name its columns")
+                               "`reviews.download.text_column` and `rating_column` to name its columns")
         splits[split] = stars_to_frame(table[text_col], table[rating_col], offset, star_map, f"{name} {split} split")
     return splits, {"source": f"huggingface:{name}" + (f"/{config}" if config else ""),
                     "star_map": {str(k): v for k, v in star_map.items()}, "rating_offset": offset,
@@ -71,12 +50,9 @@ def from_huggingface(p: dict[str, Any], star_map: Mapping[int, str]) -> tuple[di
                     "what": "star-rated product reviews mapped to 3 classes"}
 
 
-def from_local(p: dict[str, Any], star_map: Mapping[int, str], seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
+def from_local(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
     """A CSV/parquet with ``text`` and either ``stars`` (1-5) or ``label`` (class names)."""
-    path = get(p, "path", str, WHERE, allow_none=True)
-    if not path:
-        raise UserError(f"`{WHERE}.path` must name the CSV/parquet file for source 'local'")
-    test_fraction = get(p, "test_fraction", float, WHERE, min=0.05, max=0.5)
+    path, test_fraction, star_map = d.path, d.test_fraction, d.star_map
     table = corpus.read_table(path, "local reviews")
     where = f"local reviews file {path}"
     corpus.require_columns(table, ["text"], where, "text plus stars (1-5) or label (negative/neutral/positive)")
@@ -93,8 +69,7 @@ def from_local(p: dict[str, Any], star_map: Mapping[int, str], seed: int) -> tup
         "split": f"seeded hash of the text, {test_fraction:.0%} test"}
 
 
-def from_offline(p: dict[str, Any], seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    test_fraction = get(p, "test_fraction", float, WHERE, min=0.05, max=0.5)
+def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     frame, movies, card = corpus.rotten_tomatoes(OFFLINE_CATEGORIES)
     return corpus.split_by_group(frame, movies, test_fraction, seed), {
         "source": "offline:rotten_tomatoes_3class", **card,
@@ -106,11 +81,14 @@ def from_offline(p: dict[str, Any], seed: int) -> tuple[dict[str, pd.DataFrame],
         "split": f"by movie (seeded hash), {test_fraction:.0%} of movies in test"}
 
 
-def download(p: dict[str, Any], seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    source = get(p, "source", str, WHERE, choices=SOURCES)
-    star_map = check_star_map(get(p, "star_map", dict, WHERE))
-    if source == "huggingface":
-        return from_huggingface(p, star_map)
-    if source == "local":
-        return from_local(p, star_map, seed)
-    return from_offline(p, seed)
+def fetch(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    if d.source == "huggingface":
+        return from_huggingface(d)
+    if d.source == "local":
+        return from_local(d, seed)
+    return from_offline(d.test_fraction, seed)
+
+
+def download(p: DownloadParams, paths: Paths) -> None:
+    splits, card = fetch(p.download, p.seed)
+    corpus.write_raw(paths.raw, splits, LABELS, card)

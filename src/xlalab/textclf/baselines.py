@@ -1,7 +1,8 @@
-"""Reference points scored on the same test rows as the fine-tuned model, in the evaluate stage.
+"""Reference models scored on the same test rows as the fine-tuned model, in the evaluate stage
+(the majority class comes from core.reports).
 
-All three learn from the same training rows as the fine-tuned model, so the comparison is about
-the method, not the amount of data."""
+Both learn from the same training rows as the fine-tuned model, so the comparison is about the
+method, not the amount of data."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,16 +10,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from ..core.io import atomic_path
-from ..core.metrics import majority_class
-
-
-def majority(y_train: np.ndarray, n_test: int, n_classes: int) -> np.ndarray:
-    return np.full(n_test, majority_class(y_train, n_classes))
+from ..core.io import fingerprint
+from ..core.loop import predict
+from . import corpus
+from . import model as textmodel
 
 
 def _logreg(balanced: bool, seed: int) -> LogisticRegression:
@@ -47,11 +47,27 @@ def cached_embeddings(cache_file: Path, compute: Callable[[], dict[str, torch.Te
     the tokens, so a re-run of evaluate after retraining (new lr, epochs, ...) reuses them.
     ``cache_file`` is named by a fingerprint of both, so a stale file is never read."""
     if cache_file.exists():
-        return torch.load(cache_file, weights_only=True)
+        return load_file(str(cache_file))
     embeddings = compute()
-    with atomic_path(cache_file) as tmp:
-        torch.save(embeddings, tmp)
-    for old in cache_file.parent.glob("embeddings-*.pt"):  # keep only the current one
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(f".{cache_file.name}.tmp")
+    save_file({k: v.contiguous() for k, v in embeddings.items()}, str(tmp))
+    tmp.replace(cache_file)
+    for old in cache_file.parent.glob("embeddings-*.safetensors"):  # keep only the current one
         if old != cache_file:
             old.unlink(missing_ok=True)
     return embeddings
+
+
+def frozen_embeddings(model_name: str, tensors: dict, features_dir: Path, cache_dir: Path, backend,
+                      batch_size: int, desc: str) -> dict[str, torch.Tensor]:
+    """Mean-pooled embeddings of the pretrained (not fine-tuned) encoder for train and test."""
+    stamp = fingerprint(model_name, textmodel.resolve_model(model_name), files=(features_dir / corpus.TOKENS_FILE,))
+
+    def compute() -> dict[str, torch.Tensor]:
+        encoder = textmodel.load_encoder(model_name)
+        return {split: predict(encoder, {k: tensors[split][k] for k in textmodel.TOKEN_KEYS}, backend, batch_size,
+                               forward=textmodel.mean_pooled, desc=f"{desc} embeddings {split}")
+                for split in ("train", "test")}
+
+    return cached_embeddings(cache_dir / f"embeddings-{stamp}.safetensors", compute)

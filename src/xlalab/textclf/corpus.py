@@ -1,5 +1,6 @@
 """Tables of (text, label): checks with one clear error each, the offline Rotten Tomatoes corpus,
-splits, and the raw-data folder the download stage writes (train/test parquet and a data card)."""
+splits, and the two folders the stages share: the raw data (train/test parquet and the data card,
+written by download) and the features (tokens, texts and meta, written by featurize)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,11 +11,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
 
 from ..core.errors import UserError
-from ..core.io import atomic_path, read_json, sha256_file, write_json
+from ..core.io import read_json, sha256_file, write_json
 
 SPLITS = ("train", "test")
+FEATURE_SPLITS = ("train", "val", "test")
+TOKENS_FILE, TEXTS_FILE, META_FILE = "tokens.safetensors", "texts.parquet", "meta.json"
 _BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAGS = re.compile(r"</?[a-z][^>]{0,40}>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -84,6 +89,8 @@ def check_splits(splits: Mapping[str, pd.DataFrame], labels: Sequence[str], wher
             raise UserError(f"{where}: unknown label(s) {sorted(extra)}; expected {', '.join(labels)}")
 
 
+# A hash split rather than train_test_split: identical texts (or one movie's snippets) always land on
+# the same side, and the split does not change when the source file is reordered.
 def split_by_group(df: pd.DataFrame, groups: pd.Series, test_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
     """Train/test by a stable hash of the group (e.g. the movie), so one movie's reviews never sit on
     both sides and the split does not depend on row order."""
@@ -139,23 +146,53 @@ def class_counts(df: pd.DataFrame, labels: Sequence[str]) -> dict[str, int]:
 
 
 def write_raw(raw_dir: Path, splits: Mapping[str, pd.DataFrame], labels: Sequence[str],
-              card: dict[str, Any]) -> list[Path]:
-    """train.parquet, test.parquet and card.json, written as one atomic folder."""
+              card: dict[str, Any]) -> None:
+    """train.parquet, test.parquet and card.json; the card records the class names in id order,
+    which every later stage reads instead of knowing the project."""
     check_splits(splits, labels, card.get("source", "data"))
     card = {**card, "classes": list(labels),
             "counts": {name: {"rows": len(splits[name]), **class_counts(splits[name], labels)} for name in SPLITS}}
-    with atomic_path(raw_dir, is_dir=True) as tmp:
-        for name in SPLITS:
-            splits[name][["text", "label"]].to_parquet(tmp / f"{name}.parquet", index=False)
-        card["files_sha256"] = {f"{name}.parquet": sha256_file(tmp / f"{name}.parquet") for name in SPLITS}
-        write_json(tmp / "card.json", card)
-    return [raw_dir]
+    for name in SPLITS:
+        splits[name][["text", "label"]].to_parquet(raw_dir / f"{name}.parquet", index=False)
+    card["files_sha256"] = {f"{name}.parquet": sha256_file(raw_dir / f"{name}.parquet") for name in SPLITS}
+    write_json(raw_dir / "card.json", card)
 
 
-def read_raw(raw_dir: Path, labels: Sequence[str]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def read_raw(raw_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The raw splits and the data card; the class names are ``card["classes"]``."""
     for name in (*[f"{s}.parquet" for s in SPLITS], "card.json"):
         if not (raw_dir / name).exists():
             raise UserError(f"{raw_dir / name} is missing; run the download stage (or `dvc repro`) first")
+    card = read_json(raw_dir / "card.json")
+    if not card.get("classes"):
+        raise UserError(f"{raw_dir / 'card.json'} names no classes; re-run the download stage")
     splits = {name: pd.read_parquet(raw_dir / f"{name}.parquet") for name in SPLITS}
-    check_splits(splits, labels, str(raw_dir))
-    return splits, read_json(raw_dir / "card.json")
+    check_splits(splits, card["classes"], str(raw_dir))
+    return splits, card
+
+
+# --- the features folder ---------------------------------------------------------------------------------
+def write_features(features_dir: Path, tensors: Mapping[str, Mapping[str, torch.Tensor]],
+                   splits: Mapping[str, pd.DataFrame], meta: dict[str, Any]) -> None:
+    """Tokens as safetensors (``<split>.<name>``), the texts (for the TF-IDF baseline and the word
+    clouds) and meta (class names in id order, rows, class counts, truncation)."""
+    save_file({f"{split}.{key}": t.contiguous() for split, ts in tensors.items() for key, t in ts.items()},
+              str(features_dir / TOKENS_FILE))
+    pd.concat([df[["text", "label"]].assign(split=name) for name, df in splits.items()], ignore_index=True) \
+        .to_parquet(features_dir / TEXTS_FILE, index=False)
+    write_json(features_dir / META_FILE, meta)
+
+
+def read_features(features_dir: Path) -> tuple[dict[str, dict[str, torch.Tensor]], pd.DataFrame, dict]:
+    for name in (TOKENS_FILE, TEXTS_FILE, META_FILE):
+        if not (features_dir / name).exists():
+            raise UserError(f"{features_dir / name} is missing; run the featurize stage (or `dvc repro`) first")
+    tensors: dict[str, dict[str, torch.Tensor]] = {}
+    for key, t in load_file(str(features_dir / TOKENS_FILE)).items():
+        split, name = key.split(".", 1)
+        tensors.setdefault(split, {})[name] = t
+    return tensors, pd.read_parquet(features_dir / TEXTS_FILE), read_json(features_dir / META_FILE)
+
+
+def split_texts(texts: pd.DataFrame, split: str) -> pd.DataFrame:
+    return texts[texts["split"] == split].reset_index(drop=True)

@@ -1,23 +1,23 @@
-"""Tokenisation to fixed-shape tensors, cached on disk by the featurize stage.
+"""The featurize stage: tokenisation to fixed-shape tensors, from stratified samples of the raw data.
 
 Every text is truncated or padded to exactly ``max_length`` tokens, so every batch has the same
 shape: XLA compiles one graph, and CUDA kernels see a steady size (use a multiple of 8 there).
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+import sys
+import time
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.model_selection import train_test_split
 
 from ..core.errors import UserError
-from ..core.io import atomic_path, read_json, write_json
-
-FEATURE_SPLITS = ("train", "val", "test")
-TOKENS_FILE, TEXTS_FILE, META_FILE = "tokens.pt", "texts.parquet", "meta.json"
-BALANCING = ("none", "class_weights", "oversample")
+from ..core.project import Paths
+from . import FeaturizeParams, corpus
+from . import model as textmodel
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -26,23 +26,45 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, torc
     return {"input_ids": encoded["input_ids"].long(), "attention_mask": encoded["attention_mask"].long()}
 
 
+COVERAGE = 95  # percent of the training texts that `max_length: auto` leaves uncut
+MOST_TOKENS = 512  # BERT-family position limit; tokenizers without a limit report a huge sentinel
+
+
+def choose_max_length(tokenizer, texts: Sequence[str]) -> int:
+    """The token length that covers COVERAGE % of ``texts``, rounded up to a multiple of 8 (steady
+    sizes for CUDA kernels), capped by the tokenizer's model_max_length."""
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]]
+    covering = int(np.ceil(np.percentile(lengths, COVERAGE) / 8) * 8)
+    return max(8, min(covering, tokenizer.model_max_length, MOST_TOKENS))
+
+
+def stratified_split(df: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(``size`` rows, the rest), drawn with the class balance of ``df``. Stratifying needs two rows
+    of every class and room for every class in both parts; a tiny table that lacks them is drawn
+    without stratification rather than refused."""
+    counts = df["label"].value_counts()
+    can_stratify = counts.min() >= 2 and len(counts) <= size <= len(df) - len(counts)
+    taken, rest = train_test_split(df, train_size=size, random_state=seed,
+                                   stratify=df["label"] if can_stratify else None)
+    return taken.reset_index(drop=True), rest.reset_index(drop=True)
+
+
 def subsample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    """At most ``limit`` rows, drawn with a seed (the class balance stays as in the source)."""
+    """At most ``limit`` rows, stratified by class."""
     if limit is None or len(df) <= limit:
         return df.reset_index(drop=True)
-    return df.sample(n=limit, random_state=seed).reset_index(drop=True)
+    return stratified_split(df, limit, seed)[0]
 
 
 def make_splits(train: pd.DataFrame, test: pd.DataFrame, *, val_fraction: float, max_train: int | None,
                 max_val: int | None, max_test: int | None, seed: int) -> dict[str, pd.DataFrame]:
     """Validation comes out of the training data, never out of the test split."""
-    shuffled = train.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    n_val = max(1, int(round(val_fraction * len(shuffled))))
-    if n_val >= len(shuffled):
-        raise UserError(f"the training data has {len(shuffled)} rows, too few to hold out "
+    n_val = max(1, int(round(val_fraction * len(train))))
+    if n_val >= len(train):
+        raise UserError(f"the training data has {len(train)} rows, too few to hold out "
                         f"{val_fraction:.0%} for validation; lower `val_fraction` or add data")
-    return {"train": subsample(shuffled.iloc[n_val:], max_train, seed),
-            "val": subsample(shuffled.iloc[:n_val], max_val, seed + 1),
+    val, rest = stratified_split(train, n_val, seed)
+    return {"train": subsample(rest, max_train, seed), "val": subsample(val, max_val, seed + 1),
             "test": subsample(test, max_test, seed + 2)}
 
 
@@ -57,62 +79,28 @@ def build_features(tokenizer, splits: dict[str, pd.DataFrame], labels: Sequence[
     return out
 
 
-def write_features(features_dir: Path, tensors: dict[str, dict[str, torch.Tensor]],
-                   splits: dict[str, pd.DataFrame], meta: dict[str, Any]) -> list[Path]:
-    with atomic_path(features_dir, is_dir=True) as tmp:
-        torch.save(tensors, tmp / TOKENS_FILE)
-        pd.concat([df.assign(split=name) for name, df in splits.items()], ignore_index=True) \
-            .to_parquet(tmp / TEXTS_FILE, index=False)
-        write_json(tmp / META_FILE, meta)
-    return [features_dir]
+def featurize(p: FeaturizeParams, paths: Paths) -> None:
+    f = p.featurize
+    raw, card = corpus.read_raw(paths.raw)
+    labels = card["classes"]
+    tokenizer = textmodel.load_tokenizer(p.model)
+    splits = make_splits(raw["train"], raw["test"], val_fraction=f.val_fraction, max_train=f.max_train,
+                         max_val=f.max_val, max_test=f.max_test, seed=p.seed)
+    start = time.perf_counter()
+    max_length = (choose_max_length(tokenizer, splits["train"]["text"].tolist()) if f.max_length == "auto"
+                  else f.max_length)
+    tensors = build_features(tokenizer, splits, labels, max_length)
+    # A text whose last position is a real token was (probably) cut: the share tells whether
+    # max_length fits the data.
+    truncated = {name: float((t["attention_mask"][:, -1] == 1).float().mean()) for name, t in tensors.items()}
+    meta = {"model": p.model, "max_length": max_length, "max_length_param": f.max_length, "labels": list(labels),
+            "source": card.get("source"),
+            "rows": {name: len(df) for name, df in splits.items()},
+            "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
+            "share_truncated": truncated, "tokenize_seconds": time.perf_counter() - start}
+    if truncated["train"] > 0.5:
+        print(f"warning: {paths.project} featurize: {truncated['train']:.0%} of the training texts are cut at "
+              f"max_length={max_length} tokens; raise `{paths.project}.featurize.max_length` (at most "
+              f"{min(tokenizer.model_max_length, MOST_TOKENS)} for this model)", file=sys.stderr)
+    corpus.write_features(paths.features, tensors, splits, meta)
 
-
-def read_features(features_dir: Path) -> tuple[dict[str, dict[str, torch.Tensor]], pd.DataFrame, dict]:
-    for name in (TOKENS_FILE, TEXTS_FILE, META_FILE):
-        if not (features_dir / name).exists():
-            raise UserError(f"{features_dir / name} is missing; run the featurize stage (or `dvc repro`) first")
-    tensors = torch.load(features_dir / TOKENS_FILE, weights_only=True)
-    return tensors, pd.read_parquet(features_dir / TEXTS_FILE), read_json(features_dir / META_FILE)
-
-
-def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights, scaled so that the average training row weighs 1."""
-    counts = torch.bincount(y, minlength=n_classes).float()
-    if (counts == 0).any():
-        missing = (counts == 0).nonzero().flatten().tolist()
-        raise UserError(f"class id(s) {missing} have no training rows; class weights need every class; "
-                        "raise `max_train` or set `balance: none`")
-    weights = counts.sum() / (n_classes * counts)
-    return weights
-
-
-def imbalance_ratio(y: torch.Tensor, n_classes: int) -> float:
-    counts = torch.bincount(y, minlength=n_classes).float()
-    present = counts[counts > 0]
-    return float(present.max() / present.min())
-
-
-def balance_training(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], n_classes: int,
-                     method: str, threshold: float, seed: int) -> tuple[dict, dict, dict[str, Any]]:
-    """Apply ``method`` when the largest class outnumbers the smallest by ``threshold`` or more.
-
-    Every row carries a ``class_weight`` (all ones unless class weighting applies), so the loss is
-    the same function in training and validation and the batch shapes never change."""
-    ratio = imbalance_ratio(train["labels"], n_classes)
-    applied = method if method != "none" and ratio >= threshold else "none"
-    weights = torch.ones(n_classes)
-    if applied == "class_weights":
-        weights = class_weights(train["labels"], n_classes)
-    elif applied == "oversample":
-        y = train["labels"].numpy()
-        target = np.bincount(y, minlength=n_classes).max()
-        rng = np.random.default_rng(seed)
-        rows = np.concatenate([rng.choice(np.flatnonzero(y == c), size=target, replace=True)
-                               if (y == c).any() else np.array([], dtype=int) for c in range(n_classes)])
-        rows = torch.from_numpy(rng.permutation(rows))
-        train = {k: v[rows] for k, v in train.items()}
-    train = {**train, "class_weight": weights[train["labels"]]}
-    val = {**val, "class_weight": weights[val["labels"]]}
-    info = {"imbalance_ratio": ratio, "method": applied, "threshold": threshold,
-            "class_weights": weights.tolist(), "train_rows": int(train["labels"].shape[0])}
-    return train, val, info

@@ -1,4 +1,5 @@
-"""Figures of the text projects; the confusion matrix and training curves come from core.plots."""
+"""The plot stage: every figure and plot-data file of a text project into ``paths.figures``.
+The confusion matrix and training curves come from core.plots."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -6,7 +7,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..core import plots as core_plots
+from ..core import reports
+from ..core.errors import UserError
+from ..core.io import read_json
 from ..core.plots import plt
+from ..core.project import Paths
+from . import PlotParams, corpus
 
 COLOURS = ("#d62728", "#7f7f7f", "#2ca02c", "#1f77b4", "#ff7f0e")
 
@@ -87,3 +94,50 @@ def word_cloud_figure(terms: dict[str, list[tuple[str, float]]], title: str, see
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def read_predictions(path, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(actual ids, predicted ids, confidence) from the evaluate stage's CSV."""
+    rows = pd.read_csv(path)
+    if rows.empty:
+        raise UserError(f"{path} holds no predictions; re-run the evaluate stage")
+    ids = {lab: i for i, lab in enumerate(labels)}
+    unknown = sorted(set(rows["actual"]).union(rows["predicted"]) - set(ids))
+    if unknown:
+        raise UserError(f"{path} has class(es) {unknown} that the features do not know; re-run evaluate")
+    return (rows["actual"].map(ids).to_numpy(), rows["predicted"].map(ids).to_numpy(),
+            rows["confidence"].to_numpy(float))
+
+
+def plot(p: PlotParams, paths: Paths) -> None:
+    name, out = paths.project, paths.figures
+    card = read_json(paths.card)
+    _, texts, meta = corpus.read_features(paths.features)
+    labels = meta["labels"]
+    y_true, y_pred, confidence = read_predictions(paths.predictions, labels)
+
+    dist = [{"split": f"source {s}", "label": lab, "count": card["counts"][s][lab]}
+            for s in corpus.SPLITS for lab in labels]
+    dist += [{"split": f"used {s}", "label": lab, "count": meta["class_counts"][s][lab]}
+             for s in corpus.FEATURE_SPLITS for lab in labels]
+    core_plots.write_rows(out / "label_distribution.json", dist)
+    core_plots.save_figure(label_distribution_figure(dist, labels, f"{name}: classes ({card.get('source', '')})"),
+                           out / "label_distribution.png")
+    core_plots.save_figure(predictions_figure(y_true, y_pred, confidence, labels, f"{name}: test predictions"),
+                           out / "predictions.png")
+    core_plots.write_rows(out / "confusion.json", reports.confusion_rows(y_true, y_pred, labels))
+    core_plots.save_figure(core_plots.confusion_figure(reports.confusion(y_true, y_pred, len(labels)), labels,
+                                                       f"{name}: fine-tuned model, test split"),
+                           out / "confusion.png")
+    history = core_plots.read_live_history(paths.live)
+    if history:
+        core_plots.save_figure(core_plots.training_curves_figure(history, f"{name}: training"),
+                               out / "training_curves.png")
+    if p.plot.word_clouds:
+        train = corpus.split_texts(texts, "train")
+        ids = {lab: i for i, lab in enumerate(labels)}
+        terms = top_terms(train["text"].tolist(), train["label"].map(ids).to_numpy(), labels, p.plot.top_terms)
+        core_plots.write_rows(out / "top_terms.json", [{"label": lab, "term": t, "tfidf": w}
+                                                       for lab, ts in terms.items() for t, w in ts])
+        core_plots.save_figure(word_cloud_figure(terms, f"{name}: words by class (train)", p.seed),
+                               out / "word_clouds.png")

@@ -76,29 +76,43 @@ def load_tokenizer(name: str):
 
 
 def load_classifier(name: str, labels: Sequence[str], seed: int):
-    """Pretrained encoder plus a freshly initialised head (seeded, so runs repeat)."""
+    """Pretrained encoder plus a freshly initialised head (seeded, so runs repeat). A checkpoint that
+    already has a head for another number of classes keeps its encoder and gets a new head."""
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(seed)
     return _load("weights", name, AutoModelForSequenceClassification.from_pretrained, num_labels=len(labels),
                  id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-                 attn_implementation="eager")
+                 attn_implementation="eager", use_safetensors=True, ignore_mismatched_sizes=True)
+
+
+# The fine-tuned weights are saved by core.artifacts as <WEIGHTS>.safetensors, which is the file name
+# ``from_pretrained`` looks for beside config.json: one copy of the weights serves both.
+WEIGHTS = "model"
+
+
+def save_for_loading(model, tokenizer, model_dir: Path) -> None:
+    """config.json (with the class names) and the tokenizer beside the weights, so the model
+    directory loads on its own with ``from_pretrained``."""
+    model.config.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
 
 
 def load_trained(model_dir: Path):
     from transformers import AutoModelForSequenceClassification
 
-    if not (model_dir / "config.json").exists():
+    if not (model_dir / "config.json").exists() or not (model_dir / f"{WEIGHTS}.safetensors").exists():
         raise UserError(f"{model_dir} holds no trained model; run the train stage (or `dvc repro`) first")
     with _quiet():
-        return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager")
+        return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager",
+                                                                  use_safetensors=True)
 
 
 def load_encoder(name: str):
     """The bare pretrained encoder (no head), for frozen sentence embeddings."""
     from transformers import AutoModel
 
-    return _load("encoder", name, AutoModel.from_pretrained, attn_implementation="eager")
+    return _load("encoder", name, AutoModel.from_pretrained, attn_implementation="eager", use_safetensors=True)
 
 
 def encoder_layers(model) -> torch.nn.ModuleList:

@@ -1,0 +1,41 @@
+"""The imdb contract: its download params and connectors here, the other stages from the
+text-classification family."""
+from __future__ import annotations
+
+from typing import Literal
+
+from ..core.params import Field, Params, model_validator
+from ..core.project import Project, Stage
+from ..textclf import EvaluateParams, FeaturizeParams, PlotParams, TrainParams, dvc_plots
+
+
+class DownloadConfig(Params):
+    source: Literal["offline", "huggingface", "kaggle", "local"] = "offline"
+    path: str | None = None  # kaggle/local: the CSV or parquet file
+    hf_dataset: str = "stanfordnlp/imdb"
+    test_fraction: float = Field(default=0.2, ge=0.05, le=0.5)  # sources without a test split
+
+    @model_validator(mode="after")
+    def _file_sources_need_a_path(self) -> "DownloadConfig":
+        if self.source in ("kaggle", "local") and not self.path:
+            raise ValueError(f"needs `path`: the CSV/parquet file for source {self.source!r} "
+                             "(e.g. the Kaggle 'IMDB Dataset.csv')")
+        return self
+
+
+class DownloadParams(Params):
+    seed: int = Field(ge=0)
+    download: DownloadConfig
+
+
+PROJECT = Project(
+    name="imdb",
+    stages=(
+        Stage("download", "data:download", DownloadParams),
+        Stage("featurize", "xlalab.textclf.features:featurize", FeaturizeParams),
+        Stage("train", "xlalab.textclf.train:train", TrainParams),
+        Stage("evaluate", "xlalab.textclf.evaluate:evaluate", EvaluateParams),
+        Stage("plot", "xlalab.textclf.figures:plot", PlotParams, deps=("raw", "features", "predictions", "live")),
+    ),
+    plots=dvc_plots("imdb", word_clouds=False),
+)

@@ -1,0 +1,69 @@
+"""The reviews contract: its download params and connectors here, the other stages from the
+text-classification family."""
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping
+
+from ..core.params import Field, Params, field_validator, model_validator
+from ..core.project import Project, Stage
+from ..textclf import EvaluateParams, FeaturizeParams, PlotParams, TrainParams, dvc_plots
+
+LABELS = ("negative", "neutral", "positive")  # in id order
+STARS = (1, 2, 3, 4, 5)
+
+
+def check_star_map(star_map: Any) -> dict[int, str]:
+    """``{1: negative, ..., 5: positive}``: every star from 1 to 5 mapped to a known class."""
+    if not isinstance(star_map, Mapping):
+        raise ValueError(f"must map the stars 1-5 to {', '.join(LABELS)}")
+    try:
+        mapping = {int(k): v for k, v in star_map.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"keys must be the star numbers 1-5, got {list(star_map)}") from None
+    if sorted(mapping) != list(STARS):
+        raise ValueError(f"must have exactly the keys 1-5, got {sorted(mapping)}")
+    bad = sorted({str(v) for v in mapping.values() if v not in LABELS})
+    if bad:
+        raise ValueError(f"maps to unknown class(es) {bad}; use {', '.join(LABELS)}")
+    return mapping
+
+
+class DownloadConfig(Params):
+    source: Literal["offline", "huggingface", "local"] = "offline"
+    path: str | None = None  # local: parquet/CSV with text plus stars (1-5) or label (class name)
+    hf_dataset: str = "SetFit/amazon_reviews_multi_en"
+    hf_config: str | None = None
+    text_column: str = "text"
+    rating_column: str = "label"
+    rating_offset: int = Field(default=1, ge=-1, le=1)  # stars = rating + offset
+    star_map: dict[int, str] = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
+    test_fraction: float = Field(default=0.2, ge=0.05, le=0.5)  # offline and local sources
+
+    @field_validator("star_map", mode="before")
+    @classmethod
+    def _stars_one_to_five(cls, value: Any) -> dict[int, str]:
+        return check_star_map(value)
+
+    @model_validator(mode="after")
+    def _local_needs_a_path(self) -> "DownloadConfig":
+        if self.source == "local" and not self.path:
+            raise ValueError("needs `path`: the CSV/parquet file for source 'local'")
+        return self
+
+
+class DownloadParams(Params):
+    seed: int = Field(ge=0)
+    download: DownloadConfig
+
+
+PROJECT = Project(
+    name="reviews",
+    stages=(
+        Stage("download", "data:download", DownloadParams),
+        Stage("featurize", "xlalab.textclf.features:featurize", FeaturizeParams),
+        Stage("train", "xlalab.textclf.train:train", TrainParams),
+        Stage("evaluate", "xlalab.textclf.evaluate:evaluate", EvaluateParams),
+        Stage("plot", "xlalab.textclf.figures:plot", PlotParams, deps=("raw", "features", "predictions", "live")),
+    ),
+    plots=dvc_plots("reviews", word_clouds=True),
+)
