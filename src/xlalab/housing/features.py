@@ -64,7 +64,8 @@ def prepare(houses: pd.DataFrame) -> pd.DataFrame:
     out = houses.copy()
     for column, measures in ZERO_WHEN_NONE.items():
         out.loc[out[column].isna(), measures] = out.loc[out[column].isna(), measures].fillna(0.0)
-    out[NA_MEANS_NONE] = out[NA_MEANS_NONE].fillna("None")
+    # object first: a column that is all NA in a small file reads as float
+    out[NA_MEANS_NONE] = out[NA_MEANS_NONE].astype(object).fillna("None")
     # A house without a garage: the garage is as old as the house (0 would read as a very old garage).
     out["GarageYrBlt"] = out["GarageYrBlt"].fillna(out["YearBuilt"])
     for column in CODES:
