@@ -24,7 +24,7 @@ from ..core.errors import UserError
 from ..core.io import fingerprint, read_json
 from ..core.loop import fit, predict
 from ..core.project import Paths
-from ..core.runtime import Backend, make_backend
+from ..core.runtime import Backend, make_backend, seed_everything
 from .data import ID
 from .features import LOG_TARGET, preprocessor
 from .model import (boosting_model, build_mlp, forest_model, linear_model, mlp_config, mlp_task, save_estimator,
@@ -49,6 +49,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, p: TrainParams, backend: Backend, path
     fit_x, val_x, fit_y, val_y = train_test_split(x, (y - mean) / std, test_size=p.mlp.val_fraction,
                                                   random_state=p.seed)
     cfg = p.mlp.train.model_copy(update={"epochs": epochs}).seeded(p.seed)
+    seed_everything(p.seed)  # the initial weights: the same every run
     model = build_mlp(config)
     if final:
         entry = fit_and_save("mlp", model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend,
