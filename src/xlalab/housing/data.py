@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
-import shutil
 import sys
 import zipfile
 from pathlib import Path

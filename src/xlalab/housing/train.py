@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..core.artifacts import fit_and_save, load_weights, weights_file, write_summary
 from ..core.errors import UserError
-from ..core.io import fingerprint, read_json
+from ..core.io import fingerprint
 from ..core.loop import fit, predict
 from ..core.project import Paths
 from ..core.runtime import Backend, make_backend, seed_everything
