@@ -125,6 +125,8 @@ def _train(p: TrainParams, paths: Paths) -> None:
             entries[name] = {"kind": "sklearn", "estimator": type(estimator).__name__,
                              "config": p.model_dump()[name], "cv": cv[name], **_chosen(estimator)}
 
+    if "mlp" not in p.models:  # the live dir is a git-tracked output: never leave it empty
+        (paths.live / "README.txt").write_text("housing.models has no mlp: no training curves\n")
     best = min(cv, key=lambda name: cv[name]["rmse_log_mean"])
     submission = write_submission(paths, best, p, final_models, prep, backend, eval_bs)
     write_summary(paths, entries, backend, cv=cv, cv_folds=p.cv_folds, blend=p.blend, inputs=train_x.shape[1],
