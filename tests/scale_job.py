@@ -16,7 +16,7 @@ import torch
 
 from xlalab.core.artifacts import fit_and_save, write_summary
 from xlalab.core.launch import inside_launch, launch
-from xlalab.core.loop import Task, TrainConfig
+from xlalab.core.loop import Task, TrainConfig, predict
 from xlalab.core.params import Params, load_params
 from xlalab.core.project import Paths, Project, Stage, run_stage
 from xlalab.core.runtime import Runtime, make_backend
@@ -58,9 +58,17 @@ def train(p: TrainParams, paths: Paths) -> None:
     task = Task(loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
                 metrics={"acc": lambda out, b: (out.argmax(-1) == b["y"]).float()}, monitor="acc", mode="max")
     # 389 training rows: not a whole number of global batches; 101 validation rows: a padded last batch
-    entry = fit_and_save("toy", model, blobs(389, 1), blobs(101, 2), task, cfg, backend, paths, config={},
+    val = blobs(101, 2)
+    entry = fit_and_save("toy", model, blobs(389, 1), val, task, cfg, backend, paths, config={},
                          fingerprint="toy-1")
-    write_summary(paths, {"toy": entry}, backend)
+    # Prediction across the processes (batches of 40: each process 20 rows, the last global batch
+    # padded) must give every row once, in order: compare with this process's own forward pass.
+    fresh = Net(paths.checkpoints / "toy.ckpt")
+    fresh.load_state_dict(model.state_dict())
+    gathered = predict(fresh, val, backend, batch_size=40)
+    with torch.no_grad():
+        in_order = bool(torch.allclose(gathered, fresh.eval().cpu()(val["x"]), atol=1e-5))
+    write_summary(paths, {"toy": entry}, backend, predictions_in_order=in_order)
 
 
 class ToyProject(Project):

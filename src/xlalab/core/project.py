@@ -222,8 +222,11 @@ def _temporary(path: Path) -> Path:
     """A fresh sibling of ``path`` with the same suffix (matplotlib and pandas go by it); created
     empty when ``path`` is a directory output (no suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Left by a run that was killed (SIGKILL skips the clean-up below). No other run of this stage
+    # can be writing here: DVC locks the workspace, and queued experiments run in their own copies.
+    for stale in path.parent.glob(f".tmp-*-{path.name}"):
+        _remove(stale)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    _remove(tmp)
     if not path.suffix:  # a directory output: ready to write into
         tmp.mkdir()
     return tmp
