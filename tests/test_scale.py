@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from xlalab.core.data import WEIGHT, Batches
 from xlalab.core.errors import UserError
-from xlalab.core.launch import launcher_args
+from xlalab.core.launch import launch_stage_if_needed, launcher_args
 from xlalab.core.params import Params
 from xlalab.core.project import Project, Stage, run_stage
 from xlalab.core.runtime import AccelerateBackend, Backend, Runtime, make_backend
@@ -208,3 +208,30 @@ def test_a_process_other_than_the_first_writes_no_output(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "0")
     assert run_stage(project, "train", {"toy": {}}) == [Path("models/toy"), Path("plots/toy/train")]
     assert Path("models/toy/weights").read_text() == "x"
+
+
+def test_which_stages_launch_several_processes(tmp_path, monkeypatch):
+    class NoRuntime(Params):
+        pass
+
+    class WithRuntime(Params):
+        runtime: Runtime = Runtime()
+
+    project = Project("toy", stages=tuple(Stage(n, "m:f", WithRuntime if n == "train" else NoRuntime)
+                                          for n in ("download", "featurize", "train", "evaluate", "plot")))
+    monkeypatch.setattr("xlalab.core.project.load_project", lambda name: project)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    params = tmp_path / "params.yaml"
+
+    def status(stage, runtime):
+        params.write_text(json.dumps({"runtime": runtime, "toy": {}}))
+        return launch_stage_if_needed("toy", stage, str(params))
+
+    assert status("train", {"processes": 1}) is None  # runs here, in this process
+    assert status("download", {"processes": 2, "backend": "accelerate"}) is None  # reads no runtime: runs once
+    with pytest.raises(UserError, match="already uses every device of the host in one process"):
+        status("train", {"processes": 2, "backend": "xla"})
+    with pytest.raises(UserError, match="`runtime.processes` must be greater than or equal to 1"):
+        status("train", {"processes": 0})
+    monkeypatch.setenv("WORLD_SIZE", "2")  # one of the launched processes: never launches again
+    assert status("train", {"processes": 2, "backend": "accelerate"}) is None

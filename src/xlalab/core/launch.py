@@ -28,7 +28,7 @@ def stage_runtime(project: str, stage: str, params_file: str) -> "Runtime | None
     try:
         return Runtime.model_validate(load_params(params_file).get(RUNTIME) or {})
     except pydantic.ValidationError as e:
-        raise UserError(describe_error(e, project)) from None
+        raise UserError(describe_error(e, RUNTIME)) from None  # names the key as runtime.<key>
 
 
 def inside_launch() -> bool:
