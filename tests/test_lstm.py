@@ -1,21 +1,30 @@
 """The lstm project: connectors (offline, Yahoo Finance against a recorded response, Yahoo CSV),
-no look-ahead in features, scalers, split and ARIMA, clear errors that leave no output, and the
-whole pipeline on both backends."""
+no look-ahead in features, scalers, split and ARIMA, params checked before anything runs, clear
+errors that leave no output, the model's cells, and the whole pipeline on both backends."""
 import copy
+import datetime
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from xlalab.__main__ import main
+from xlalab.core import reports
 from xlalab.core.errors import UserError
-from xlalab.lstm import sources
-from xlalab.lstm.baselines import arima_forecast, forecast_metrics, moving_average_forecast
-from xlalab.lstm.data import add_indicators, clean_prices, featurize_prices, indicator_columns
-from xlalab.lstm.stages import STAGES, download_params, evaluate_params, featurize_params, train_params
+from xlalab.core.params import parse
+from xlalab.core.project import run_stage
+from xlalab.lstm import data
+from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
+from xlalab.lstm.features import add_indicators, clean_prices, featurize_prices, indicator_columns
+from xlalab.lstm.model import RecurrentForecaster
+from xlalab.lstm.project import PROJECT, DownloadParams
 
 FEATURES = ["log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"]
 PERIODS = {"sma": 5, "ema": 4, "rsi": 5, "macd_fast": 3, "macd_slow": 6, "macd_signal": 3, "volatility": 5}
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def random_walk(n=300, seed=0, start="2015-01-02"):
@@ -26,17 +35,25 @@ def random_walk(n=300, seed=0, start="2015-01-02"):
 
 
 def params(tmp_path, **overrides):
-    p = {"runtime": {"backend": "accelerate", "bf16": False},
-         "lstm": {"source": "local", "ticker": "TEST", "start": "2000-01-01", "end": "2030-01-01",
-                  "path": str(tmp_path / "prices.csv"), "window": 10, "horizon": 1, "dates": "fix",
-                  "features": FEATURES, "indicators": dict(PERIODS), "split": {"val": 0.2, "test": 0.2},
-                  "cell": "lstm", "compare_cells": ["gru"], "layers": 1, "hidden": 8, "dropout": 0.0,
-                  "loss": "mae", "seed": 0,
-                  "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0, "optimizer": "adamw",
-                            "scheduler": "constant", "warmup_fraction": 0.0, "grad_accum_steps": 1,
-                            "max_grad_norm": 1.0, "patience": 3},
-                  "moving_average": 5, "arima": {"order": [0, 1, 0], "max_p": 1, "max_q": 1, "select_days": 100}}}
-    p["lstm"].update(overrides)
+    """A small, fast lstm section; ``overrides`` are dotted keys inside it (``train.cell="gru"``)."""
+    p = {"runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": 1},
+         "lstm": {"seed": 0, "window": 10, "horizon": 1,
+                  "download": {"source": "local", "ticker": "TEST", "start": "2000-01-01", "end": "2030-01-01",
+                               "path": str(tmp_path / "prices.csv")},
+                  "featurize": {"dates": "fix", "features": FEATURES, "indicators": dict(PERIODS),
+                                "split": {"val": 0.2, "test": 0.2}},
+                  "train": {"cell": "lstm", "compare_cells": ["gru"], "layers": 1, "hidden": 8, "dropout": 0.0,
+                            "loss": "mae", "epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0,
+                            "optimizer": "adamw", "scheduler": "constant", "warmup_fraction": 0.0,
+                            "grad_accum_steps": 1, "max_grad_norm": 1.0, "patience": 3},
+                  "evaluate": {"moving_average": 5,
+                               "arima": {"order": [0, 1, 0], "max_p": 1, "max_q": 1, "select_days": 100}}}}
+    for key, value in overrides.items():
+        *parents, last = key.split(".")
+        node = p["lstm"]
+        for k in parents:
+            node = node[k]
+        node[last] = value
     return p
 
 
@@ -49,16 +66,21 @@ def yahoo_csv(frame, path):
     return path
 
 
-def paths(tmp_path):
-    return {"raw": tmp_path / "raw", "features": tmp_path / "features", "models": tmp_path / "models",
-            "live": tmp_path / "live", "ckpt": tmp_path / "ckpt", "metrics": tmp_path / "metrics.json",
-            "pred": tmp_path / "pred.csv", "plots": tmp_path / "plots"}
+def files_under(root):
+    return sorted(str(f.relative_to(root)) for f in Path(root).rglob("*") if f.is_file())
 
 
-def run_featurize(p, tmp_path):
-    d = paths(tmp_path)
-    STAGES["download"](p, raw_dir=d["raw"])
-    return STAGES["featurize"](p, raw_dir=d["raw"], features_dir=d["features"])
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Stages write under the current directory: run them in a fresh one."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_pipeline(p, stages=("download", "featurize", "train", "evaluate", "plot")):
+    for stage in stages:
+        run_stage("lstm", stage, copy.deepcopy(p))
+    return json.loads(PROJECT.paths.metrics.read_text())
 
 
 # --- no look-ahead ---------------------------------------------------------------------------
@@ -93,6 +115,18 @@ def test_scalers_and_training_windows_ignore_the_test_period():
     assert not np.array_equal(a.x[a.split == 2], b.x[a.split == 2])
 
 
+def test_inputs_are_standardised_on_training_days():
+    table, w, report = featurize_prices(random_walk(400), FEATURES, PERIODS, 10, 1, 0.2, 0.2)
+    columns = report["scaler"]["columns"]
+    train_days = table.loc[table["split"] == "train", columns].to_numpy()
+    np.testing.assert_allclose(report["scaler"]["mean"], train_days.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(report["scaler"]["std"], train_days.std(axis=0), rtol=1e-9)
+    # the last input row of every window is its origin day, scaled with those numbers
+    origin_rows = table[columns].to_numpy()[w.origin]
+    np.testing.assert_allclose(w.x[:, -1, :], (origin_rows - report["scaler"]["mean"]) / report["scaler"]["std"],
+                               rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("horizon", [1, 5])
 def test_no_training_sample_sees_or_predicts_a_later_split(horizon):
     table, w, _ = featurize_prices(random_walk(400), FEATURES, PERIODS, 15, horizon, 0.2, 0.2)
@@ -102,7 +136,6 @@ def test_no_training_sample_sees_or_predicts_a_later_split(horizon):
     assert w.target[train].max() < first_val  # the last day a training sample touches
     assert (w.target[test] >= first_test).all() and w.target[~test].max() < first_test
     assert (w.target - w.origin == horizon).all()
-    # the window ends at the origin: its last row is the scaled features of the origin day
     log_close = np.log(table["Close"].to_numpy())
     y_raw = log_close[w.target] - log_close[w.origin]
     np.testing.assert_allclose((y_raw - y_raw[train].mean()) / y_raw[train].std(), w.y, rtol=1e-4, atol=1e-5)
@@ -123,12 +156,25 @@ def test_arima_forecast_at_day_t_ignores_later_days():
 
 def test_metrics_in_price_units_and_naive_reference():
     actual, last = np.array([10.0, 11.0, 10.0, 12.0]), np.array([9.0, 10.0, 11.0, 10.0])
-    m = forecast_metrics(actual, last + 0.5, last, naive_mae=np.abs(last - actual).mean(), scale=1.0)
+    m = reports.forecasting(actual, last + 0.5, last, naive_mae=np.abs(last - actual).mean(), scale=1.0)
     assert m["mae"] == pytest.approx(1.0) and m["directional_accuracy"] == pytest.approx(0.75)
     assert m["mae_vs_naive"] == pytest.approx(0.8) and m["rmse"] == pytest.approx(np.sqrt(1.25))
-    naive = forecast_metrics(actual, last, last, naive_mae=1.25, scale=1.0)
+    naive = reports.forecasting(actual, last, last, naive_mae=1.25, scale=1.0)
     assert naive["directional_accuracy"] is None and naive["mae_vs_naive"] == 1.0
     assert moving_average_forecast(np.arange(10.0), np.array([4, 9]), 3).tolist() == [3.0, 8.0]
+
+
+# --- the model ---------------------------------------------------------------------------------
+def test_model_builds_both_cells_and_rejects_any_other():
+    import torch
+
+    assert isinstance(RecurrentForecaster("lstm", 3, 4, 1, 0.0).rnn, torch.nn.LSTM)
+    # torch_xla (imported by the tests) swaps nn.GRU for its own; the model keeps PyTorch's
+    assert isinstance(RecurrentForecaster("gru", 3, 4, 1, 0.0).rnn, getattr(torch.nn.GRU, "_orig", torch.nn.GRU))
+    assert RecurrentForecaster("gru", 3, 4, 1, 0.0)(torch.zeros(2, 5, 3)).shape == (2,)
+    for cell in ("rnn", "LSTM", ""):
+        with pytest.raises(ValueError, match="unknown recurrent cell"):
+            RecurrentForecaster(cell, 3, 4, 1, 0.0)
 
 
 # --- connectors ------------------------------------------------------------------------------
@@ -152,8 +198,8 @@ def recorded_download():
 
 @pytest.mark.parametrize("frame", [recorded_history(), recorded_download()], ids=["history", "download"])
 def test_both_yfinance_shapes_normalise_to_the_same_prices(frame):
-    out = sources.normalise_yahoo_frame(frame, "msft")
-    assert list(out.columns) == sources.COLUMNS
+    out = data.normalise_yahoo_frame(frame, "msft")
+    assert list(out.columns) == data.COLUMNS
     assert out["Date"].dt.strftime("%Y-%m-%d").tolist()[0] == "2017-11-06"
     assert out["Close"].tolist() == [84.47, 84.26, 84.56, 84.09, 83.87]
 
@@ -182,34 +228,45 @@ def fake_yfinance(monkeypatch, responses):
 def test_yfinance_retries_network_errors_with_back_off(monkeypatch):
     fake_yfinance(monkeypatch, [ConnectionError("reset"), TimeoutError("slow"), recorded_history()])
     waits = []
-    out = sources.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
+    out = data.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
     assert waits == [1.0, 2.0] and len(out) == 5
     assert FakeTicker.calls[-1]["auto_adjust"] is True and FakeTicker.calls[-1]["end"] == "2017-11-11"
 
 
+def test_yfinance_download_stage_writes_prices_and_card(monkeypatch, workdir):
+    fake_yfinance(monkeypatch, [recorded_history()])
+    p = params(workdir, **{"download.source": "yfinance", "download.ticker": "MSFT",
+                           "download.start": datetime.date(2017, 11, 1), "download.end": "2017-11-11"})
+    run_stage("lstm", "download", p)
+    card = json.loads(PROJECT.paths.card.read_text())
+    assert card["rows"] == 5 and card["range"] == {"start": "2017-11-01", "end_exclusive": "2017-11-11"}
+    import hashlib
+    assert card["sha256"] == hashlib.sha256((PROJECT.paths.raw / "prices.csv").read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize("response", ["missing", "empty"])
-def test_unknown_ticker_is_one_clear_error_and_no_output(monkeypatch, tmp_path, response):
+def test_unknown_ticker_is_one_clear_error_and_no_output(monkeypatch, workdir, response):
     from yfinance.exceptions import YFTzMissingError
 
     fake_yfinance(monkeypatch, [YFTzMissingError("NOPE") if response == "missing" else recorded_history().iloc[:0]])
-    p = params(tmp_path, source="yfinance", ticker="NOPE")
+    p = params(workdir, **{"download.source": "yfinance", "download.ticker": "NOPE"})
     with pytest.raises(UserError, match="NOPE.*(unknown or delisted)"):
-        STAGES["download"](p, raw_dir=tmp_path / "raw")
-    assert list(tmp_path.iterdir()) == []
+        run_stage("lstm", "download", p)
+    assert files_under(workdir) == []
 
 
 def test_yahoo_export_csv_uses_adjusted_close(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,10,11,9,10,5,100\n"
                     "2020-01-03,null,null,null,null,null,null\n2020-01-06,12,12,10,11,5.5,80\n")
-    out = sources.read_yahoo_csv(path)
+    out = data.read_yahoo_csv(path)
     assert out["Close"].tolist()[::2] == [5.0, 5.5] and out["Open"].iloc[0] == 5.0
     clean, report = clean_prices(out)
     assert report["missing_values"]["Close"] == 1 and clean["Close"].iloc[1] == 5.0
 
 
 def test_offline_source_is_real_msft():
-    out = sources.load_prices("offline", "MSFT", "2017-11-01", "2017-11-11", "")
+    out = data.load_prices("offline", "MSFT", "2017-11-01", "2017-11-11", "")
     assert out["Date"].iloc[-1] == pd.Timestamp("2017-11-10") and out["Close"].iloc[-1] == pytest.approx(83.87)
 
 
@@ -232,18 +289,21 @@ def broken(kind):
 
 @pytest.mark.parametrize("kind", ["unsorted", "conflicting duplicate", "duplicate", "all-NaN column",
                                   "window longer than series"])
-def test_bad_input_is_one_clear_error_and_leaves_no_features(tmp_path, kind):
+def test_bad_input_is_one_line_exit_2_and_leaves_no_features(workdir, capsys, kind):
     prices, dates, message = broken(kind)
-    yahoo_csv(prices, tmp_path / "prices.csv")
-    p = params(tmp_path, dates=dates, window=500 if kind.startswith("window") else 10)
-    with pytest.raises(UserError, match=message) as err:
-        run_featurize(p, tmp_path)
-    assert "\n" not in str(err.value)
-    assert not (tmp_path / "features").exists()
-    assert not [f for f in (tmp_path / "raw").iterdir() if f.name.startswith(".")]  # no temporary left over
+    yahoo_csv(prices, workdir / "prices.csv")
+    p = params(workdir, **{"featurize.dates": dates, "window": 500 if kind.startswith("window") else 10})
+    (workdir / "params.yaml").write_text(yaml.safe_dump(p))
+    assert main(["lstm", "download"]) == 0
+    before = files_under(workdir)
+    capsys.readouterr()
+    assert main(["lstm", "featurize"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert files_under(workdir) == before  # no features, no temporary left over
 
 
-def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it(tmp_path):
+def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it():
     prices = random_walk(150)
     messy = pd.concat([prices.iloc[::-1], prices.iloc[[3, 7]]])
     clean, report = clean_prices(messy, "fix")
@@ -251,26 +311,48 @@ def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it(tmp_path):
     assert report["duplicate_rows_dropped"] == 2 and report["out_of_order_rows"] > 0
 
 
+@pytest.mark.parametrize("key,value,stage,message", [
+    ("window", 0, "featurize", "`lstm.window`"),
+    ("train.cell", "rnn", "train", "`lstm.train.cell`"),
+    ("train.compare_cells", ["gru", "rnn"], "train", "`lstm.train.compare_cells"),
+    ("featurize.features", ["rsi", "alpha"], "featurize", "`lstm.featurize.features"),
+    ("featurize.features", ["rsi", "rsi"], "featurize", "names a feature twice"),
+    ("featurize.indicators.macd_fast", 30, "featurize", "macd_fast 30 must be shorter"),
+    ("featurize.split", {"val": 0.5, "test": 0.45}, "featurize", "leaves almost no training days"),
+    ("download.start", "2031-01-01", "download", "not before"),
+    ("download.start", "someday", "download", "YYYY-MM-DD"),
+    ("download.ticker", "  ", "download", "`lstm.download.ticker` is empty"),
+    ("download.source", "offline", "download", "ships MSFT only"),
+    ("evaluate.arima.order", [1, 1], "evaluate", "`lstm.evaluate.arima.order`"),
+    ("train.epochs", "3", "train", "`lstm.train.epochs`"),
+    ("train.seed", 1, "train", "lstm.seed"),
+])
+def test_nonsense_params_are_one_line_exit_2_and_nothing_written(workdir, capsys, key, value, stage, message):
+    p = params(workdir, **{key: value})
+    (workdir / "params.yaml").write_text(yaml.safe_dump(p))
+    assert main(["lstm", stage]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert files_under(workdir) == ["params.yaml"]
+
+
+def test_dates_are_accepted_as_yaml_dates_or_text(tmp_path):
+    as_text = params(tmp_path, **{"download.start": "2008-01-01"})
+    as_date = yaml.safe_load("{start: 2008-01-01}")["start"]
+    assert isinstance(as_date, datetime.date)
+    as_yaml = params(tmp_path, **{"download.start": as_date})
+    assert parse(DownloadParams, as_text, "lstm") == parse(DownloadParams, as_yaml, "lstm")
+
+
 # --- the whole pipeline ------------------------------------------------------------------------
-def run_pipeline(p, tmp_path):
-    d = paths(tmp_path)
-    STAGES["download"](p, raw_dir=d["raw"])
-    STAGES["featurize"](p, raw_dir=d["raw"], features_dir=d["features"])
-    STAGES["train"](p, features_dir=d["features"], models_dir=d["models"], live_dir=d["live"],
-                    checkpoint_dir=d["ckpt"])
-    STAGES["evaluate"](p, features_dir=d["features"], models_dir=d["models"], metrics_file=d["metrics"],
-                       predictions_file=d["pred"])
-    STAGES["plot"](p, predictions_file=d["pred"], live_dir=d["live"], plots_dir=d["plots"])
-    return json.loads(d["metrics"].read_text()), d
-
-
 @pytest.mark.parametrize("runtime", ["accelerate", "xla"])
-def test_pipeline_reports_every_model_against_naive(tmp_path, runtime):
-    yahoo_csv(random_walk(260), tmp_path / "prices.csv")
+def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
+    yahoo_csv(random_walk(260), workdir / "prices.csv")
     # On XLA the recurrent graphs are unrolled and compiled: one small model keeps the test short.
-    p = params(tmp_path) if runtime == "accelerate" else params(tmp_path, cell="gru", compare_cells=[], window=5)
+    p = params(workdir) if runtime == "accelerate" else params(
+        workdir, **{"train.cell": "gru", "train.compare_cells": [], "window": 5})
     p["runtime"]["backend"] = runtime
-    metrics, d = run_pipeline(p, tmp_path)
+    metrics = run_pipeline(p)
     models = metrics["models"]
     cells = {"lstm", "gru"} if runtime == "accelerate" else {"gru"}
     assert set(models) == cells | {"arima", "naive", "moving_average"}
@@ -278,28 +360,50 @@ def test_pipeline_reports_every_model_against_naive(tmp_path, runtime):
         assert {"mae", "rmse", "mape", "mase", "directional_accuracy"} <= set(m)
         if name != "naive":
             assert m["beats_naive"] == (m["mae"] < models["naive"]["mae"])
-    headline = p["lstm"]["cell"]
+            assert 0.0 <= m["dm_pvalue_vs_naive"] <= 1.0
+    headline = p["lstm"]["train"]["cell"]
+    verdict = metrics["verdict"]
+    best = min(("naive", "moving_average", "arima"), key=lambda b: models[b]["mae"])
+    assert verdict["model"] == headline and verdict["best_baseline"] == best
+    assert verdict["beats_baseline"] == (models[headline]["mae"] < models[best]["mae"])
     assert metrics["headline"]["beats_naive"] == models[headline]["beats_naive"]
     assert metrics["runtime"]["backend"] == runtime
-    rows = json.loads((d["plots"] / "forecast.json").read_text())
+    paths = PROJECT.paths
+    predictions = pd.read_csv(paths.predictions)
+    assert len(predictions) == metrics["test"]["days"]
+    assert np.abs(predictions[headline] - predictions["actual"]).mean() == pytest.approx(models[headline]["mae"],
+                                                                                          abs=1e-5)
+    rows = json.loads((paths.figures / "forecast.json").read_text())
     assert len(rows) == metrics["test"]["days"] and {"date", "actual", "arima", "naive", *cells} <= set(rows[0])
-    assert (d["plots"] / "training.png").stat().st_size > 0
-    assert not list(d["ckpt"].glob("*.pt"))  # a finished run leaves no checkpoint to "resume"
+    training = json.loads((paths.figures / "training.json").read_text())
+    assert {f"{c}_val_mae" for c in cells} <= set(training[0])
+    summary = json.loads(paths.summary.read_text())
+    assert set(summary["models"]) == cells and summary["headline"] == headline
+    assert {f"{c}.safetensors" for c in cells} <= {f.name for f in paths.model.iterdir()}
+    assert not list(paths.checkpoints.glob("*"))  # a finished run leaves no checkpoint to "resume"
 
 
-def test_same_params_same_metrics_on_cpu(tmp_path):
-    yahoo_csv(random_walk(260), tmp_path / "prices.csv")
-    p = params(tmp_path, compare_cells=[])
-    a, _ = run_pipeline(p, tmp_path / "a")
-    b, _ = run_pipeline(copy.deepcopy(p), tmp_path / "b")
+def test_same_params_same_metrics_on_cpu(workdir):
+    yahoo_csv(random_walk(260), workdir / "prices.csv")
+    p = params(workdir, **{"train.compare_cells": []})
+    a = run_pipeline(p, ("download", "featurize", "train", "evaluate"))
+    b = run_pipeline(p, ("train", "evaluate"))
     assert a["models"] == b["models"]
+    import torch
+    assert torch.get_num_threads() == 1  # runtime.cpu_threads reached torch
 
 
-@pytest.mark.parametrize("key,value,message", [("window", 0, "lstm.window"), ("cell", "rnn", "lstm.cell"),
-                                               ("features", ["rsi", "alpha"], "lstm.features"),
-                                               ("start", "2031-01-01", "not before")])
-def test_nonsense_params_are_clear_errors(tmp_path, key, value, message):
-    p = params(tmp_path, **{key: value})
-    with pytest.raises(UserError, match=message):
-        for read in (download_params, featurize_params, train_params, evaluate_params):
-            read(p)
+def test_xla_train_with_default_optimizer_settings_compiles_only_in_the_first_epoch(workdir):
+    """The train stage on XLA with params.yaml's own loop settings (only the epochs, the data and
+    the window are small): no step may compile a new graph after the first epoch."""
+    defaults = yaml.safe_load(REPO_PARAMS.read_text())["lstm"]["train"]
+    yahoo_csv(random_walk(400), workdir / "prices.csv")
+    p = params(workdir, window=5)
+    p["lstm"]["train"] = {**defaults, "compare_cells": [], "epochs": 3, "patience": None}
+    p["runtime"]["backend"] = "xla"
+    for stage in ("download", "featurize", "train"):
+        run_stage("lstm", stage, copy.deepcopy(p))
+    entry = json.loads(PROJECT.paths.summary.read_text())["models"][defaults["cell"]]
+    counts = entry["compile_counts"]
+    assert entry["epochs_run"] == 3 and counts[0] > 0
+    assert counts[1:] == [counts[0]] * 2, f"XLA recompiled after the first epoch: {counts}"

@@ -4,23 +4,24 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from . import PROJECTS
 from .core.errors import UserError
-from .core.launch import launch_stage_if_needed  # imports torch only when a stage reads runtime
+from .core.launch import launch_stage_if_needed  # imports torch only when several processes are asked for
 from .core.project import STAGE_NAMES, run_stage
+
+# Commands besides running a stage, named as strings and imported only when used, so that no stage
+# (and no stage's dvc.yaml deps) pulls in their code.
+COMMANDS = {"summary": "xlalab.core.summary:main", "real": "xlalab.core.profiles:main"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["summary"]:  # one table of every built project (README: Results)
-        from .core.summary import markdown
-
-        print(markdown(), end="")
-        return 0
-    if argv[:1] == ["real"]:  # a project (or all) on its real source, as a named DVC experiment
-        return real(argv[1:])
+    if argv[:1] and argv[0] in COMMANDS:
+        module, function = COMMANDS[argv[0]].split(":")
+        return getattr(importlib.import_module(module), function)(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m xlalab", description=__doc__)
     parser.add_argument("project", choices=PROJECTS)
     parser.add_argument("stage", choices=STAGE_NAMES)
@@ -42,23 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     for path in outputs:
         print(f"wrote {path}")
     return 0
-
-
-def real(argv: list[str]) -> int:
-    from .core.profiles import PROFILE, run
-
-    parser = argparse.ArgumentParser(prog="python -m xlalab real",
-                                     description=f"run a project on its real source with the overrides in {PROFILE}")
-    parser.add_argument("project", choices=(*PROJECTS, "all"))
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra override, e.g. -S imdb.download.path=/data/imdb.csv")
-    parser.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
-    args = parser.parse_args(argv)
-    try:
-        return run(args.project, args.set, args.dry_run)
-    except UserError as e:
-        print(f"error: real {args.project}: {e}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ from typing import Sequence
 import pydantic
 
 from .errors import UserError
-from .params import RUNTIME, describe_error, load_params
+from .params import RUNTIME, Runtime, describe_error, load_params
 
 
-def stage_runtime(project: str, stage: str, params_file: str) -> "Runtime | None":
+def stage_runtime(project: str, stage: str, params_file: str) -> Runtime | None:
     """The runtime section a stage reads, checked; None for stages that do not read it."""
     from .project import load_project
-    from .runtime import Runtime  # imports torch: only for stages that read runtime
 
     params_class = load_project(project).stage(stage).params
     if RUNTIME not in params_class.model_fields:
@@ -71,7 +70,7 @@ def launch_stage_if_needed(project: str, stage: str, params_file: str) -> int | 
     runtime = stage_runtime(project, stage, params_file)
     if runtime is None or runtime.processes == 1 or inside_launch():
         return None
-    from .runtime import resolve_backend
+    from .runtime import resolve_backend  # imports torch: only when several processes are asked for
 
     if resolve_backend(runtime.backend) == "xla":
         raise UserError(f"runtime.processes is {runtime.processes} with the xla backend, which already uses "

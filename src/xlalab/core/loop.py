@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -21,29 +21,8 @@ from tqdm.auto import tqdm
 from .data import WEIGHT, Batch, Batches, Transform, check_tensors
 from .errors import UserError
 from .io import atomic_path
-from .params import Field, Params
+from .params import TrainConfig  # noqa: F401  (the loop's params; re-exported for callers)
 from .runtime import Backend
-
-class TrainConfig(Params):
-    """The loop's params, the same keys in every project's ``train`` section (projects subclass
-    it to add their own). ``seed`` comes from the project's top-level seed."""
-
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
-    lr: float = Field(gt=0.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
-    grad_accum_steps: int = Field(default=1, ge=1)
-    max_grad_norm: float | None = Field(default=None, gt=0.0)
-    patience: int | None = Field(default=None, ge=1)  # early stopping: epochs without improvement
-    eval_batch_size: int | None = Field(default=None, ge=1)  # default: batch_size
-    seed: int = Field(default=0, ge=0)
-
-    def seeded(self, seed: int) -> "TrainConfig":
-        return self.model_copy(update={"seed": seed})
-
 
 @dataclass
 class Task:

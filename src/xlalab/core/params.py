@@ -9,7 +9,7 @@ what a stage reads and what DVC watches cannot drift apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 import yaml
@@ -84,3 +84,41 @@ def describe_error(error: pydantic.ValidationError, project: str) -> str:
 Field = pydantic.Field
 model_validator = pydantic.model_validator
 field_validator = pydantic.field_validator
+
+
+# --- the sections every project shares ---------------------------------------------------------
+# They live here, not beside the loop and the backends, so that a project's params (imported by
+# every one of its stages) do not make its download stage depend on the training code.
+class Runtime(Params):
+    """The root ``runtime`` section: where and how every training and prediction runs."""
+
+    backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
+    bf16: bool = False
+    # torch's intra-op threads on the host (torch.set_num_threads), per process; None: torch's default
+    # (one per core; under several processes the launcher sets one each)
+    cpu_threads: int | None = Field(default=None, ge=1)
+    # Data-parallel processes on this machine (accelerate backend): `python -m xlalab` starts them
+    # through Accelerate's launcher (core/launch.py). The xla backend instead uses every device of
+    # the host in one process through SPMD.
+    processes: int = Field(default=1, ge=1)
+
+
+class TrainConfig(Params):
+    """The loop's params, the same keys in every project's ``train`` section (projects subclass
+    it to add their own). ``seed`` comes from the project's top-level seed."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    grad_accum_steps: int = Field(default=1, ge=1)
+    max_grad_norm: float | None = Field(default=None, gt=0.0)
+    patience: int | None = Field(default=None, ge=1)  # early stopping: epochs without improvement
+    eval_batch_size: int | None = Field(default=None, ge=1)  # default: batch_size
+    seed: int = Field(default=0, ge=0)
+
+    def seeded(self, seed: int) -> "TrainConfig":
+        return self.model_copy(update={"seed": seed})

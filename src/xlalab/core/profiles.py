@@ -8,9 +8,11 @@ local path for users without hub access, say) win over the profile's.
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,20 @@ def run(target: str, extra: list[str], dry_run: bool) -> int:
             if code:
                 return code
     return 0
+
+
+def main(argv: list[str]) -> int:
+    from .. import PROJECTS
+
+    parser = argparse.ArgumentParser(prog="python -m xlalab real",
+                                     description=f"run a project on its real source with the overrides in {PROFILE}")
+    parser.add_argument("project", choices=(*PROJECTS, "all"))
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra override, e.g. -S imdb.download.path=/data/imdb.csv")
+    parser.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.project, args.set, args.dry_run)
+    except UserError as e:
+        print(f"error: real {args.project}: {e}", file=sys.stderr)
+        return 2

@@ -84,7 +84,6 @@ def forecasting(actual: np.ndarray, predicted: np.ndarray, last_value: np.ndarra
     """MAE, RMSE, MAPE (%), MASE (MAE over the in-sample naive MAE, Hyndman's scaling), MAE relative
     to the naive forecast on the same days, and directional accuracy (share of days with a move
     whose direction was called right; None for a forecast that never calls a move)."""
-    err = predicted - actual
     moved = np.sign(actual - last_value)
     called = np.sign(predicted - last_value)
     has_move = moved != 0

@@ -19,13 +19,13 @@ import contextlib
 import glob
 import os
 import random
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 
 from .errors import UserError
-from .params import Field, Params
+from .params import Runtime  # noqa: F401  (the root runtime section; re-exported for callers)
 
 BACKENDS = ("auto", "xla", "accelerate")
 
@@ -43,17 +43,6 @@ def resolve_backend(name: str) -> str:
     if name == "auto":
         return "xla" if on_tpu_host() else "accelerate"
     return name
-
-
-class Runtime(Params):
-    """The root ``runtime`` section: where and how every training and prediction runs."""
-
-    backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
-    bf16: bool = False
-    # Data-parallel processes on this machine (accelerate backend): `python -m xlalab` starts them
-    # through Accelerate's launcher. The xla backend instead uses every device through SPMD.
-    processes: int = Field(default=1, ge=1)
-    cpu_threads: int | None = Field(default=None, ge=1)  # torch's intra-op threads per process; None: torch's
 
 
 def launched_world_size() -> int:

@@ -37,3 +37,8 @@ def markdown() -> str:
         lines.append("| " + " | ".join(fmt(r.get(k)) for k in ("project", "source", "model", "metric", "score",
                                                                "baseline", "baseline_score", "verdict")) + " |")
     return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    print(markdown(), end="")
+    return 0

@@ -1,5 +1,5 @@
-"""The forecasts a recurrent model must beat, and the metrics that compare them, all in price units
-on the same test days.
+"""The forecasts a recurrent model must beat (naive, moving average, ARIMA) and the Diebold-Mariano
+test that compares two forecasts, all in price units on the same test days.
 
 Every forecast for day ``origin + horizon`` uses closes up to ``origin`` only.
 """
@@ -20,7 +20,7 @@ def naive_forecast(close: np.ndarray, origin: np.ndarray) -> np.ndarray:
 
 def moving_average_forecast(close: np.ndarray, origin: np.ndarray, days: int) -> np.ndarray:
     if origin.min() < days - 1:
-        raise UserError(f"lstm.moving_average={days} reaches before the first day; lower it")
+        raise UserError(f"lstm.evaluate.moving_average={days} reaches before the first day; lower it")
     cumulative = np.concatenate([[0.0], np.cumsum(close)])
     return (cumulative[origin + 1] - cumulative[origin + 1 - days]) / days
 
@@ -80,22 +80,6 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int) ->
         return 0.0, 1.0
     stat = d.mean() / math.sqrt(variance / n)
     return float(stat), float(math.erfc(abs(stat) / math.sqrt(2)))
-
-
-def forecast_metrics(actual: np.ndarray, predicted: np.ndarray, last_close: np.ndarray, naive_mae: float,
-                     scale: float) -> dict:
-    """MAE, RMSE, MAPE (%), MASE (MAE over the in-sample naive MAE, Hyndman's scaling), MAE relative
-    to the naive forecast on the same days, and directional accuracy (share of days with a move
-    whose direction was called right; None for a forecast that never calls a move)."""
-    err = predicted - actual
-    moved = np.sign(actual - last_close)
-    called = np.sign(predicted - last_close)
-    has_move = moved != 0
-    direction = None if not np.any(called[has_move]) else float((called[has_move] == moved[has_move]).mean())
-    mae = float(np.abs(err).mean())
-    return {"mae": mae, "rmse": float(np.sqrt((err ** 2).mean())),
-            "mape": float(np.abs(err / actual).mean() * 100), "mase": mae / scale,
-            "mae_vs_naive": mae / naive_mae, "directional_accuracy": direction}
 
 
 def naive_scale(close: np.ndarray, train_days: int, horizon: int) -> float:

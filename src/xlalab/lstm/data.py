@@ -1,230 +1,204 @@
-"""Cleaning, technical indicators, the chronological split, scaling and windows.
-
-No look-ahead anywhere: every indicator at day t is computed from days <= t (rolling windows and
-recursive EMAs run forwards only, missing values are filled forwards), the scaler is fitted on
-training days only, and a sample belongs to the split of the day it predicts, so no training
-sample sees or predicts a validation or test day.
+"""The download stage: where the daily prices come from (Yahoo Finance, a CSV in Yahoo's export
+layout, or the MSFT prices that ship inside pmdarima) and the data card. Every source returns the
+same frame: one row per trading day, columns ``Date, Open, High, Low, Close, Volume``, with
+``Close`` adjusted for splits and dividends.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from ..core.errors import UserError
-from .sources import COLUMNS
+from ..core.io import write_json
+from ..core.project import Paths
+from .project import DownloadParams
 
-FEATURES = ("log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change")
-SPLITS = ("train", "val", "test")
-DATE_MODES = ("fix", "strict")
+COLUMNS = ["Date", "Open", "High", "Low", "Close", "Volume"]
+YAHOO_EXPORT = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
 
 
-def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame, dict]:
-    """Sorted, de-duplicated daily prices with missing values filled forwards, and a report.
+def normalise_yahoo_frame(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
+    """The frame yfinance returns, in either of its shapes, as ``COLUMNS``.
 
-    ``dates="fix"`` sorts out-of-order rows and drops repeated identical rows; ``"strict"`` refuses
-    both. A date repeated with different prices is always an error: there is no way to know
-    which row is right.
+    ``yfinance.download`` gives a DatetimeIndex named Date and MultiIndex columns (Price, Ticker);
+    ``Ticker.history`` gives flat columns and a time-zone aware index. Both are adjusted when
+    ``auto_adjust=True`` (the default), so ``Close`` is already the adjusted close.
     """
+    frame = frame.copy()
+    if isinstance(frame.columns, pd.MultiIndex):
+        tickers = frame.columns.get_level_values(-1)
+        if ticker.upper() not in set(map(str.upper, tickers)):
+            raise UserError(f"the Yahoo response has no columns for {ticker} (it has {sorted(set(tickers))})")
+        frame = frame.xs(ticker.upper(), axis=1, level=-1)
+    missing = [c for c in COLUMNS[1:] if c not in frame.columns]
+    if missing:
+        raise UserError(f"the Yahoo response for {ticker} lacks columns {missing} (has {list(frame.columns)})")
+    index = pd.DatetimeIndex(frame.index)
+    if index.tz is not None:  # an exchange-local trading day; the clock time carries nothing
+        index = index.tz_localize(None)
+    out = frame[COLUMNS[1:]].astype(float)
+    out.insert(0, "Date", index.normalize())
+    return out.reset_index(drop=True)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a retry can fix: timeouts, dropped connections and Yahoo's rate limit."""
+    errors: list[type[BaseException]] = [OSError, TimeoutError]
+    try:
+        from yfinance.exceptions import YFRateLimitError
+        errors.append(YFRateLimitError)
+    except ImportError:  # pragma: no cover
+        pass
+    for module, name in (("requests", "RequestException"), ("curl_cffi.requests.exceptions", "RequestException")):
+        try:
+            errors.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def with_retries(call: Callable[[], pd.DataFrame], what: str, attempts: int = 4, first_wait: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """``call()``, retried on network errors with exponential back-off (1 s, 2 s, 4 s, ...)."""
+    transient = _network_errors()
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except transient as e:
+            if attempt == attempts:
+                raise UserError(f"{what} failed after {attempts} attempts ({type(e).__name__}: {e}); "
+                                "check the network, or use lstm.download.source: offline") from e
+            sleep(first_wait * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def fetch_yfinance(ticker: str, start: str, end: str, sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """Adjusted daily prices of ``ticker`` from Yahoo Finance, ``start`` inclusive, ``end`` exclusive."""
+    import yfinance as yf
+    from yfinance.exceptions import YFTickerMissingError
+
+    what = f"downloading {ticker} {start}..{end} from Yahoo Finance"
+
+    def call() -> pd.DataFrame:
+        hide = yf.config.debug.hide_exceptions
+        yf.config.debug.hide_exceptions = False  # raise instead of logging and returning nothing
+        try:
+            return yf.Ticker(ticker).history(start=start, end=end, interval="1d", auto_adjust=True, actions=False)
+        except YFTickerMissingError as e:
+            raise UserError(f"Yahoo Finance has no daily prices for {ticker!r} between {start} and {end} ({e}); "
+                            "check the symbol (unknown or delisted?) and lstm.download.start/end") from e
+        finally:
+            yf.config.debug.hide_exceptions = hide
+
+    frame = with_retries(call, what, sleep=sleep)
+    if frame is None or len(frame) == 0 or frame.dropna(how="all").empty:
+        raise UserError(f"Yahoo Finance returned no prices for {ticker!r} between {start} and {end}; the symbol "
+                        "may be unknown or delisted, or the range empty: check lstm.download.ticker/start/end")
+    return normalise_yahoo_frame(frame, ticker)
+
+
+def read_yahoo_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV in Yahoo's export layout (``Date,Open,High,Low,Close,Adj Close,Volume``).
+
+    ``Adj Close`` becomes ``Close`` and Open/High/Low are scaled by the same factor, so every
+    price is on the adjusted scale. A file without ``Adj Close`` is taken as already adjusted.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"lstm.download.path {path} does not exist; point it at a CSV with columns "
+                        f"{','.join(YAHOO_EXPORT)}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not a readable CSV ({type(e).__name__}); expected {','.join(YAHOO_EXPORT)}")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise UserError(f"the raw prices lack column(s) {missing}; re-run the download stage")
-    frame = frame[COLUMNS].copy()
-    frame["Date"] = pd.to_datetime(frame["Date"])
-    if frame.empty:
-        raise UserError("the raw prices are empty; widen lstm.start/lstm.end or check the source")
+        raise UserError(f"{path} has no column(s) {missing} (columns: {', '.join(map(str, frame.columns))}); "
+                        f"expected Yahoo's export layout {','.join(YAHOO_EXPORT)}")
+    dates = pd.to_datetime(frame["Date"], errors="coerce")
+    if dates.isna().any():
+        bad = frame.loc[dates.isna(), "Date"].iloc[0]
+        raise UserError(f"{path}: Date {bad!r} is not a date; use YYYY-MM-DD")
+    out = frame[COLUMNS].copy()
+    out["Date"] = dates.dt.normalize()
     for col in COLUMNS[1:]:
-        if frame[col].isna().all():
-            raise UserError(f"column {col} is empty (all {len(frame)} values missing); check the source file")
-
-    report: dict = {"rows_in": int(len(frame))}
-    order = frame["Date"].to_numpy()
-    out_of_order = int((order[1:] < order[:-1]).sum())
-    if out_of_order and dates == "strict":
-        i = int(np.argmax(order[1:] < order[:-1])) + 1
-        raise UserError(f"dates are not in increasing order: row {i + 1} is {frame['Date'].iloc[i].date()} after "
-                        f"{frame['Date'].iloc[i - 1].date()}; sort the file or set lstm.dates: fix")
-    frame = frame.sort_values("Date", kind="stable").reset_index(drop=True)
-    report["out_of_order_rows"] = out_of_order
-
-    repeated = frame["Date"].duplicated(keep=False)
-    if repeated.any():
-        groups = frame[repeated].groupby("Date")
-        conflicting = [d for d, g in groups if len(g.drop_duplicates()) > 1]
-        if conflicting:
-            raise UserError(f"{len(conflicting)} date(s) appear twice with different prices, first "
-                            f"{pd.Timestamp(conflicting[0]).date()}; keep one row per date in the source")
-        if dates == "strict":
-            raise UserError(f"{int(frame['Date'].duplicated().sum())} date(s) appear twice, first "
-                            f"{frame.loc[frame['Date'].duplicated(), 'Date'].iloc[0].date()}; remove the repeats "
-                            "or set lstm.dates: fix")
-    report["duplicate_rows_dropped"] = int(frame["Date"].duplicated().sum())
-    frame = frame.drop_duplicates("Date").reset_index(drop=True)
-
-    report["missing_values"] = {c: int(frame[c].isna().sum()) for c in COLUMNS[1:]}
-    # Fill forwards only: a gap takes the last value seen, never a later one.
-    frame[COLUMNS[1:]] = frame[COLUMNS[1:]].ffill()
-    leading = int(frame["Close"].isna().sum())
-    frame = frame.dropna(subset=["Close"]).reset_index(drop=True)
-    frame["Volume"] = frame["Volume"].fillna(0.0)
-    for col in ("Open", "High", "Low"):
-        frame[col] = frame[col].fillna(frame["Close"])
-    report["leading_rows_without_close_dropped"] = leading
-    if (frame["Close"] <= 0).any():
-        bad = frame.loc[frame["Close"] <= 0, "Date"].iloc[0]
-        raise UserError(f"the close on {bad.date()} is not positive; prices must be > 0 for returns")
-    report["rows_out"] = int(len(frame))
-    return frame, report
-
-
-def indicator_columns(features: list[str]) -> list[str]:
-    """The model's input columns for the chosen features (macd gives two)."""
-    cols = []
-    for f in features:
-        cols += ["macd", "macd_signal"] if f == "macd" else [f]
-    return cols
-
-
-def add_indicators(prices: pd.DataFrame, features: list[str], periods: dict[str, int]) -> pd.DataFrame:
-    """Scale-free indicators: each is a return, a ratio or a bounded oscillator, so a model
-    trained on one price level applies at another. Every value at day t uses days <= t only."""
-    close = prices["Close"]
-    log_close = np.log(close)
-    log_ret = log_close.diff()
-    out = pd.DataFrame({"Date": prices["Date"], "Close": close})
-    for f in features:
-        if f == "log_return":
-            out[f] = log_ret
-        elif f == "return":
-            out[f] = close.pct_change()
-        elif f == "sma":
-            out[f] = close / close.rolling(periods["sma"]).mean() - 1
-        elif f == "ema":
-            out[f] = close / _ema(close, periods["ema"]) - 1
-        elif f == "rsi":
-            out[f] = _rsi(close, periods["rsi"]) / 100 - 0.5
-        elif f == "macd":
-            macd = (_ema(close, periods["macd_fast"]) - _ema(close, periods["macd_slow"])) / close
-            out["macd"] = macd
-            out["macd_signal"] = _ema(macd, periods["macd_signal"])
-        elif f == "volatility":
-            out[f] = log_ret.rolling(periods["volatility"]).std()
-        elif f == "volume_change":
-            out[f] = np.log1p(prices["Volume"]).diff()
-    # Recursive indicators are defined from day 1, but their first values lean on an arbitrary
-    # start; treat them as warming up for their own period, like the rolling ones.
-    warmup = 1 + max([periods[k] for k in _periods_used(features)] or [0])
-    out.iloc[:warmup, 2:] = np.nan
+        out[col] = pd.to_numeric(out[col], errors="coerce")  # Yahoo writes "null" for missing values
+    if "Adj Close" in frame.columns:
+        adj = pd.to_numeric(frame["Adj Close"], errors="coerce")
+        factor = adj / out["Close"]
+        for col in ("Open", "High", "Low"):
+            out[col] = out[col] * factor
+        out["Close"] = adj
     return out
 
 
-def _periods_used(features: list[str]) -> list[str]:
-    keys = {"sma": ["sma"], "ema": ["ema"], "rsi": ["rsi"], "volatility": ["volatility"],
-            "macd": ["macd_slow", "macd_signal"]}
-    return [k for f in features for k in keys.get(f, [])]
+def load_offline() -> pd.DataFrame:
+    """MSFT daily prices 1986-03-13..2017-11-10 as shipped in pmdarima (MIT)."""
+    from pmdarima.datasets import load_msft
+
+    frame = load_msft()
+    out = frame[COLUMNS].copy()
+    out["Date"] = pd.to_datetime(out["Date"])
+    return out
 
 
-def _ema(series: pd.Series, span: int) -> pd.Series:
-    return series.ewm(span=span, adjust=False).mean()
+def select_range(frame: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
+    """Rows with ``start <= Date < end`` (Yahoo's convention: end is exclusive)."""
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    return frame[(frame["Date"] >= lo) & (frame["Date"] < hi)].reset_index(drop=True)
 
 
-def _rsi(close: pd.Series, period: int) -> pd.Series:
-    change = close.diff()
-    gain = change.clip(lower=0).ewm(alpha=1 / period, adjust=False).mean()
-    loss = (-change.clip(upper=0)).ewm(alpha=1 / period, adjust=False).mean()
-    rs = gain / loss.replace(0, np.nan)
-    return (100 - 100 / (1 + rs)).fillna(100.0)
+LICENCES = {
+    "offline": "MIT (pmdarima); the prices come from the Kaggle 'Huge Stock Market Dataset' (B. Marjanovic)",
+    "yfinance": "Yahoo Finance terms of use: personal, non-commercial use; yfinance itself is Apache-2.0",
+    "local": "as the file's owner states",
+}
 
 
-def split_days(n_days: int, val: float, test: float) -> np.ndarray:
-    """0/1/2 (train/val/test) for each day, in time order."""
-    n_test, n_val = int(round(test * n_days)), int(round(val * n_days))
-    labels = np.zeros(n_days, dtype=np.int8)
-    labels[n_days - n_test - n_val:n_days - n_test] = 1
-    labels[n_days - n_test:] = 2
-    return labels
+def load_prices(source: str, ticker: str, start: str, end: str, path: str) -> pd.DataFrame:
+    """Prices of ``ticker`` from ``source``, ``start`` inclusive, ``end`` exclusive (the offline
+    source holds MSFT only; the params say so before this runs)."""
+    if source == "yfinance":
+        return fetch_yfinance(ticker, start, end)
+    frame = read_yahoo_csv(path) if source == "local" else load_offline()
+    frame = select_range(frame, start, end)
+    if frame.empty:
+        raise UserError(f"no {source} prices between {start} and {end}; widen lstm.download.start/end"
+                        + (" (offline MSFT covers 1986-03-13..2017-11-10)" if source == "offline" else ""))
+    return frame
 
 
-@dataclass
-class Scaler:
-    """Standardisation fitted on training rows only."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, values: np.ndarray) -> "Scaler":
-        std = values.std(axis=0)
-        return cls(mean=values.mean(axis=0), std=np.where(std > 0, std, 1.0))
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - self.mean) / self.std
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+def describe(frame: pd.DataFrame) -> dict:
+    dates = frame["Date"]
+    return {"rows": int(len(frame)), "first_day": str(dates.min().date()), "last_day": str(dates.max().date()),
+            "missing_values": {c: int(frame[c].isna().sum()) for c in COLUMNS[1:]},
+            "close_min": float(np.nanmin(frame["Close"])) if frame["Close"].notna().any() else None,
+            "close_max": float(np.nanmax(frame["Close"])) if frame["Close"].notna().any() else None}
 
 
-@dataclass
-class Windows:
-    x: np.ndarray        # (n, window, features) scaled inputs, days origin-window+1 .. origin
-    y: np.ndarray        # (n,) scaled target: log(close[origin + horizon] / close[origin])
-    origin: np.ndarray   # (n,) day index of the last input day
-    target: np.ndarray   # (n,) day index of the predicted day
-    split: np.ndarray    # (n,) 0/1/2: the split of the predicted day
+WHAT = {"offline": "MSFT daily prices as shipped in pmdarima (pmdarima.datasets.load_msft)",
+        "yfinance": "{ticker} daily prices from Yahoo Finance, auto-adjusted",
+        "local": "prices read from {path} (Yahoo export layout)"}
 
 
-def make_windows(table: pd.DataFrame, columns: list[str], labels: np.ndarray, window: int, horizon: int
-                 ) -> tuple[Windows, Scaler, Scaler]:
-    """Windows of ``window`` days predicting ``horizon`` days ahead, with scalers fitted on training
-    days (inputs) and training samples (target) only."""
-    n = len(table)
-    n_train = int((labels == 0).sum())
-    if window + horizon > n_train:
-        raise UserError(f"lstm.window={window} plus lstm.horizon={horizon} is longer than the training part "
-                        f"({n_train} of {n} usable days); lower the window or widen lstm.start/lstm.end")
-    if (labels == 2).sum() == 0 or (labels == 1).sum() == 0:
-        raise UserError(f"the validation or test part is empty ({n} usable days); raise lstm.split.val/test "
-                        "or widen the date range")
-    values = table[columns].to_numpy(np.float64)
-    x_scaler = Scaler.fit(values[labels == 0])
-    scaled = x_scaler.transform(values).astype(np.float32)
-
-    log_close = np.log(table["Close"].to_numpy(np.float64))
-    origin = np.arange(window - 1, n - horizon)
-    target = origin + horizon
-    y_raw = log_close[target] - log_close[origin]
-    split = labels[target]
-    y_scaler = Scaler.fit(y_raw[split == 0][:, None])
-    y = y_scaler.transform(y_raw[:, None])[:, 0].astype(np.float32)
-    # A strided view, copied once: (n, window, features).
-    x = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)[origin - window + 1].transpose(0, 2, 1)
-    return Windows(np.ascontiguousarray(x), y, origin, target, split), x_scaler, y_scaler
-
-
-def featurize_prices(prices: pd.DataFrame, features: list[str], periods: dict[str, int], window: int,
-                     horizon: int, val: float, test: float, dates: str = "fix"
-                     ) -> tuple[pd.DataFrame, Windows, dict]:
-    """Everything featurize computes, in memory: the per-day table, the windows and a report."""
-    clean, report = clean_prices(prices, dates)
-    table = add_indicators(clean, features, periods)
-    columns = indicator_columns(features)
-    warm = table[columns].isna().any(axis=1)
-    report["warmup_rows_dropped"] = int(warm.sum())
-    table = table[~warm].reset_index(drop=True)
-    if len(table) == 0:
-        raise UserError(f"no day is left after the indicators' warm-up ({report['rows_out']} days); "
-                        "widen the date range or shorten lstm.indicators")
-    labels = split_days(len(table), val, test)
-    windows, x_scaler, y_scaler = make_windows(table, columns, labels, window, horizon)
-    table["split"] = [SPLITS[i] for i in labels]
-    report.update({
-        "columns": columns, "window": window, "horizon": horizon,
-        "days": {s: int((labels == i).sum()) for i, s in enumerate(SPLITS)},
-        "samples": {s: int((windows.split == i).sum()) for i, s in enumerate(SPLITS)},
-        "first_day": {s: str(table.loc[labels == i, "Date"].iloc[0].date()) for i, s in enumerate(SPLITS)},
-        "scaler": {"columns": columns, **x_scaler.to_dict(), "fitted_on": "training days only"},
-        "target": {"what": f"log(close[t+{horizon}] / close[t])", "mean": float(y_scaler.mean[0]),
-                   "std": float(y_scaler.std[0]), "fitted_on": "training samples only"},
-    })
-    return table, windows, report
+def download(p: DownloadParams, paths: Paths) -> None:
+    d = p.download
+    start, end = d.start.isoformat(), d.end.isoformat()
+    prices = load_prices(d.source, d.ticker, start, end, d.path)
+    csv = paths.raw / "prices.csv"
+    prices.to_csv(csv, index=False, date_format="%Y-%m-%d")
+    with open(csv, "rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    write_json(paths.card, {
+        "source": d.source, "ticker": d.ticker if d.source != "local" else None,
+        "range": {"start": start, "end_exclusive": end}, **describe(prices), "sha256": sha256,
+        "licence": LICENCES[d.source],
+        "what_it_is": WHAT[d.source].format(ticker=d.ticker, path=d.path)
+        + "; one row per trading day, Close adjusted for splits and dividends.",
+        "what_it_is_not": "not intraday, not survivorship-free, not an investment signal; the offline copy "
+                          "stops on 2017-11-10 and is not updated."})

@@ -1,0 +1,46 @@
+"""The train stage: the headline cell and every cell compared with it, each through the shared loop,
+from the same seed, with its own DVCLive curves (``paths.live / cell``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.artifacts import fit_and_save, write_summary
+from ..core.io import fingerprint, read_json
+from ..core.project import Paths
+from ..core.runtime import make_backend
+from .model import build_model, forecast_task
+from .project import SPLITS, TrainParams
+
+
+def load_windows(features: Path) -> tuple[dict[str, np.ndarray], dict]:
+    with np.load(features / "windows.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    return arrays, read_json(features / "card.json")
+
+
+def split_tensors(arrays: dict[str, np.ndarray], split: str) -> dict[str, torch.Tensor]:
+    mask = arrays["split"] == SPLITS.index(split)
+    return {"x": torch.from_numpy(arrays["x"][mask]), "y": torch.from_numpy(arrays["y"][mask])}
+
+
+def train(p: TrainParams, paths: Paths) -> None:
+    backend = make_backend(p.runtime)
+    cfg = p.train.seeded(p.seed)
+    arrays, card = load_windows(paths.features)
+    train_set, val_set = split_tensors(arrays, "train"), split_tensors(arrays, "val")
+    task = forecast_task(p.train.loss)
+    entries = {}
+    for cell in p.train.cells:
+        config = {"cell": cell, "n_features": int(arrays["x"].shape[2]), "hidden": p.train.hidden,
+                  "layers": p.train.layers, "dropout": p.train.dropout}
+        backend.seed(p.seed)  # the same initial draw for the same params
+        model = build_model(config)
+        run = {**config, "loss": p.train.loss, "loop": cfg.model_dump()}
+        entries[cell] = fit_and_save(cell, model, train_set, val_set, task, cfg, backend, paths, config=config,
+                                     fingerprint=fingerprint(run, files=(paths.features / "windows.npz",)),
+                                     live_dir=paths.live / cell)
+    # The target's scaling travels with the weights: evaluate turns predictions back into prices with it.
+    write_summary(paths, entries, backend, headline=p.train.cell, target=card["target"])

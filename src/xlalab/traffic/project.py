@@ -1,0 +1,149 @@
+"""The traffic project: anomaly detection on labelled network traffic. Detectors learn what normal
+traffic looks like (Isolation Forest, an autoencoder trained by the shared loop, PyOD's ECOD and
+COPOD), raise alarms above a threshold taken from normal validation traffic, and are judged on the
+test traffic's labels beside random scores and flag-everything.
+
+Every params check of the project lives here, in the ``Params`` classes of its stages.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from ..core.params import Field, Params, Runtime, TrainConfig, field_validator, model_validator
+from ..core.project import Project, Stage
+
+
+Source = Literal["offline", "nsl_kdd", "kdd99", "unsw_nb15", "cic_ids2017", "local"]
+# KDD's published feature groups (kddcup.names, Stolfo et al.); "traffic" is time + host.
+FeatureSet = Literal["basic", "content", "time", "host", "traffic", "all"]
+Detector = Literal["isolation_forest", "autoencoder", "ecod", "copod"]
+DETECTORS = Detector.__args__
+Kdd99Subset = Literal["full", "SA", "SF", "http", "smtp"]
+
+
+# --- download ---------------------------------------------------------------------------------
+class Download(Params):
+    source: Source = "offline"
+    path: str | None = None          # nsl_kdd/unsw_nb15/cic_ids2017: a folder; kdd99/local: a file
+    kdd99_subset: Kdd99Subset = "full"  # kdd99 without a path: sklearn.datasets.fetch_kddcup99(subset=...)
+    test_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)  # sources without a published test file
+    label_column: str = "label"      # local
+    normal_value: str = "normal"     # local: the label value of normal traffic
+    time_column: str | None = None   # local: a timestamp column (optional)
+    chunk_rows: int = Field(default=200_000, ge=1)
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> "Download":
+        needs_path = self.source in ("nsl_kdd", "unsw_nb15", "cic_ids2017", "local")
+        if needs_path and not self.path:
+            raise ValueError(f"source {self.source} reads local files; set traffic.download.path")
+        return self
+
+
+class DownloadParams(Params):
+    seed: int = Field(ge=0)
+    download: Download
+
+
+# --- featurize --------------------------------------------------------------------------------
+class Featurize(Params):
+    feature_set: FeatureSet = "all"  # the columns the detectors see
+    fit_on: Literal["normal", "all"] = "normal"  # normal: novelty detection; all: fully unsupervised
+    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)  # of normal training traffic: thresholds
+    max_fit_rows: int = Field(default=200_000, ge=100)  # training rows kept (a seeded sample beyond it)
+    min_category_count: int = Field(default=1, ge=1)  # rarer training categories fold into "other"
+    chunk_rows: int = Field(default=200_000, ge=1)
+
+
+class FeaturizeParams(Params):
+    seed: int = Field(ge=0)
+    featurize: Featurize
+
+
+# --- train ------------------------------------------------------------------------------------
+class Train(TrainConfig):
+    hidden: list[int] = Field(min_length=1)  # encoder widths; the decoder mirrors them
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(h < 1 for h in value):
+            raise ValueError("has a layer width below 1; use positive widths such as [64, 16]")
+        return value
+
+
+class TrainParams(Params):
+    seed: int = Field(ge=0)
+    train: Train
+    runtime: Runtime
+
+
+# --- evaluate ---------------------------------------------------------------------------------
+class IsolationForestParams(Params):
+    n_estimators: int = Field(default=200, ge=1)
+    max_samples: int = Field(default=256, ge=2)
+
+
+class Evaluate(Params):
+    detectors: list[Detector] = Field(min_length=1)
+    isolation_forest: IsolationForestParams
+    # The alarm threshold: this percentile of the scores of NORMAL validation traffic, so
+    # 100 - threshold_percentile is the expected false-alarm rate in percent.
+    threshold_percentile: float = Field(gt=0.0, lt=100.0)
+    study_sets: list[FeatureSet]          # the feature-set study (Isolation Forest and ECOD per set)
+    study_detectors: list[Literal["isolation_forest", "ecod", "copod"]] = Field(min_length=1)
+    top_false_alarms: int = Field(default=10, ge=1)
+
+    @field_validator("detectors", "study_sets", "study_detectors")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("names an entry twice; list each once")
+        return value
+
+
+class EvaluateParams(Params):
+    seed: int = Field(ge=0)
+    evaluate: Evaluate
+
+
+# --- plot -------------------------------------------------------------------------------------
+class Plot(Params):
+    window: int = Field(default=500, ge=1)  # records (or seconds of traffic) per point of the time plot
+    curve_points: int = Field(default=200, ge=10)  # points kept per ROC/PR curve in the DVC plot data
+
+
+class PlotParams(Params):
+    plot: Plot
+
+
+FIGURES = "plots/traffic/figures"
+PROJECT = Project(
+    "traffic",
+    stages=(
+        Stage("download", "data:download", DownloadParams),
+        Stage("featurize", "features:featurize", FeaturizeParams),
+        Stage("train", "train:train", TrainParams),
+        Stage("evaluate", "evaluate:evaluate", EvaluateParams, deps=("features", "model")),
+        Stage("plot", "figures:plot", PlotParams, deps=("predictions", "metrics", "live")),
+    ),
+    plots=(
+        {"traffic_roc": {"title": "traffic: ROC curves on the test traffic", "template": "simple",
+                         "x": "fpr", "y": {f"{FIGURES}/roc.json": list(DETECTORS)},
+                         "x_label": "false positive rate", "y_label": "true positive rate"}},
+        {"traffic_pr": {"title": "traffic: precision-recall curves on the test traffic", "template": "simple",
+                        "x": "recall", "y": {f"{FIGURES}/pr.json": list(DETECTORS)},
+                        "y_label": "precision"}},
+        {"traffic_recall_per_category": {"title": "traffic: recall per attack category", "template": "bar_horizontal",
+                                         "x": "recall", "y": {f"{FIGURES}/recall_per_category.json": "category"}}},
+        {"traffic_feature_sets": {"title": "traffic: ROC-AUC per feature set", "template": "bar_horizontal",
+                                  "x": "roc_auc", "y": {f"{FIGURES}/feature_sets.json": "run"}}},
+        {"traffic_ae_loss": {"title": "traffic: autoencoder reconstruction loss per epoch", "template": "linear",
+                             "x": "step", "x_label": "epoch",
+                             "y": {"plots/traffic/train/plots/metrics/train/loss.tsv": "loss",
+                                   "plots/traffic/train/plots/metrics/val/loss.tsv": "loss"}}},
+        f"{FIGURES}/anomalies_over_time.png",
+        f"{FIGURES}/score_distributions.png",
+    ),
+)
