@@ -15,6 +15,7 @@ running one stage imports only the code that stage needs (and dvc.yaml lists exa
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -183,7 +184,10 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
         # One of several data-parallel processes, not the first: it computes what the main one
         # does but its outputs are thrown away, so it can never race the main process on the
         # real paths (nor leave a half-moved output if it fails).
-        with tempfile.TemporaryDirectory(prefix=f"xlalab-rank{os.environ.get('RANK')}-") as scratch:
+        # Its messages would repeat the main process's line for line: silenced (an error still
+        # surfaces, as the exception leaves this block).
+        with tempfile.TemporaryDirectory(prefix=f"xlalab-rank{os.environ.get('RANK')}-") as scratch, \
+                open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             thrown_away = {name: _temporary(Path(scratch) / name / getattr(final, name).name) for name in stage.outs}
             function(config, dataclasses.replace(final, **thrown_away))
             _wait_for_other_processes()
