@@ -9,6 +9,7 @@ import sys
 
 from . import PROJECTS
 from .core.errors import UserError
+from .core.launch import launch_stage_if_needed  # imports torch only when several processes are asked for
 from .core.project import STAGE_NAMES, run_stage
 
 # Commands besides running a stage, named as strings and imported only when used, so that no stage
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     try:
+        # runtime.processes > 1: this process only starts the stage's processes and waits for them.
+        status = launch_stage_if_needed(args.project, args.stage, args.params)
+        if status is not None:
+            return status
         outputs = run_stage(args.project, args.stage, args.params)
     except UserError as e:
         print(f"error: {args.project} {args.stage}: {e}", file=sys.stderr)

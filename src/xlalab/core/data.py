@@ -36,9 +36,12 @@ def check_tensors(data: Batch, name: str) -> int:
 class Batches:
     """Batches of ``batch_size`` rows for this replica, one pass over the data.
 
+    With ``num_replicas`` processes the data is cut into global batches of
+    ``batch_size * num_replicas`` rows and replica ``rank`` takes its slice of each, so every
+    optimizer step sees the same rows whatever the number of processes.
     train: a fresh permutation every epoch (seeded by seed and epoch, so a resumed run sees the
-    same order), this replica's share of it, and no ragged last batch.
-    eval: all rows in order, padded to whole batches on every replica.
+    same order) and no ragged last global batch.
+    eval: all rows in order, padded to whole global batches; the padding has weight 0.
     """
 
     data: Batch
@@ -54,29 +57,26 @@ class Batches:
         self.n = check_tensors(self.data, "dataset")
         if self.batch_size < 1:
             raise UserError(f"batch size must be positive, got {self.batch_size}")
-        if self.train and self.n // self.num_replicas < self.batch_size:
+        if self.train and self.n < self.batch_size * self.num_replicas:
             raise UserError(f"the training split has {self.n} rows, fewer than one batch of "
-                            f"{self.batch_size} per replica; lower the batch size or add data")
+                            f"{self.batch_size * self.num_replicas}; lower the batch size or add data")
 
     def _indices(self) -> list[torch.Tensor]:
+        rows = self.batch_size * self.num_replicas  # one global batch
         if self.train:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g)
-            per_replica = self.n // self.num_replicas
-            mine = order[self.rank * per_replica:(self.rank + 1) * per_replica]
-            usable = len(mine) // self.batch_size * self.batch_size
-            return list(mine[:usable].split(self.batch_size))
-        rows = self.batch_size * self.num_replicas
-        total = -(-self.n // rows) * rows  # pad up to whole batches on every replica
-        order = torch.arange(total)
-        per_replica = total // self.num_replicas
-        return list(order[self.rank * per_replica:(self.rank + 1) * per_replica].split(self.batch_size))
+            order = torch.randperm(self.n, generator=g)[: self.n // rows * rows]
+        else:
+            order = torch.arange(-(-self.n // rows) * rows)  # padded up to whole global batches
+        mine = order.view(-1, self.num_replicas, self.batch_size)[:, self.rank]
+        return list(mine)
 
     def __len__(self) -> int:
         return len(self._indices())
 
     def __iter__(self) -> Iterator[Batch]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7)
+        # Augmentation differs between replicas (rank 0 draws what a single process would).
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7 + 7_919 * self.rank)
         for idx in self._indices():
             if self.train:
                 batch = {k: v[idx] for k, v in self.data.items()}

@@ -158,10 +158,13 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
     check_tensors(train, "training split")
     check_tensors(val, "validation split")
     backend.seed(cfg.seed)
-    eval_bs = cfg.eval_batch_size or cfg.batch_size
+    # batch_size is the global batch: each process reads its share, so the number of steps and
+    # the schedule do not depend on how many processes or devices train.
+    train_bs = backend.local_batch_size(cfg.batch_size, "the train batch_size")
+    eval_bs = backend.local_batch_size(cfg.eval_batch_size or cfg.batch_size, "the eval batch size", exact=False)
 
     def batches(data: Batch, is_train: bool, epoch: int) -> Batches:
-        return Batches(data, cfg.batch_size if is_train else eval_bs, train=is_train, seed=cfg.seed, epoch=epoch,
+        return Batches(data, train_bs if is_train else eval_bs, train=is_train, seed=cfg.seed, epoch=epoch,
                        rank=backend.rank, num_replicas=backend.num_replicas,
                        transform=task.transform if is_train else None)
 
@@ -245,7 +248,8 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
     for epoch in range(start_epoch, cfg.epochs + 1):
         # Every random stream (shuffle, augmentation, dropout) is a function of (seed, epoch), so a
         # run resumed at any epoch boundary continues exactly as the uninterrupted run would.
-        backend.seed(cfg.seed * 1000 + epoch)
+        # Dropout differs between processes; rank 0 draws what a single process would.
+        backend.seed(cfg.seed * 1000 + epoch + 7_919 * backend.rank)
         model.train()
         loader = batches(train, True, epoch)
         bar = tqdm(total=len(loader), desc=f"{desc} {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True,
@@ -269,7 +273,7 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
         bar.close()
         train_loss = float(backend.reduce_sum(loss_sum).cpu()) / (len(loader) * backend.num_replicas)
         row = {"epoch": epoch, "train/loss": train_loss, **evaluate(), "lr": lr_at(step - 1),
-               "samples_per_sec": len(loader) * cfg.batch_size * backend.num_replicas / seconds}
+               "samples_per_sec": len(loader) * train_bs * backend.num_replicas / seconds}
         history.append(row)
         compile_counts.append(backend.compile_count())
 
@@ -326,9 +330,20 @@ def predict(model: torch.nn.Module, data: Batch, backend: Backend, batch_size: i
             return forward(model, batch).float()
 
     compiled = backend.compile_step(step, desc, max_graphs=1)
-    loader = Batches(data, batch_size, train=False, rank=backend.rank, num_replicas=backend.num_replicas)
-    outputs = [compiled(batch) for batch in tqdm(backend.device_loader(loader), total=len(loader), desc=desc,
-                                                  leave=False, disable=None if backend.is_main else True)]
+    local_bs = backend.local_batch_size(batch_size, "the prediction batch size", exact=False)
+    loader = Batches(data, local_bs, train=False, rank=backend.rank, num_replicas=backend.num_replicas)
+    # A bar beside the loop, not around the device loader: tqdm.auto iterates what it wraps twice,
+    # and each pass over an XLA device loader starts its own background transfer of every batch.
+    bar = tqdm(total=len(loader), desc=desc, leave=False, disable=None if backend.is_main else True)
+    outputs = []
+    for batch in backend.device_loader(loader):
+        outputs.append(compiled(batch))
+        bar.update(1)
+    bar.close()
     local = torch.cat(outputs)
-    everything = backend.gather(local).cpu()  # replicas hold contiguous shards, so order is kept
-    return everything[:n]
+    everything = backend.gather(local).cpu()  # [process, batch, row]: one collective for all batches
+    if backend.num_replicas > 1:  # back to row order: global batch k is every process's batch k
+        rest = everything.shape[1:]
+        everything = everything.view(backend.num_replicas, len(loader), local_bs, *rest).transpose(0, 1)
+        everything = everything.reshape(-1, *rest)
+    return everything[:n]  # the padding of the last global batch, dropped

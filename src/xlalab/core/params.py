@@ -94,8 +94,13 @@ class Runtime(Params):
 
     backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
     bf16: bool = False
-    # torch's intra-op threads on the host (torch.set_num_threads); None: torch's default (one per core)
+    # torch's intra-op threads on the host (torch.set_num_threads), per process; None: torch's default
+    # (one per core; under several processes the launcher sets one each)
     cpu_threads: int | None = Field(default=None, ge=1)
+    # Data-parallel processes on this machine (accelerate backend): `python -m xlalab` starts them
+    # through Accelerate's launcher (core/launch.py). The xla backend instead uses every device of
+    # the host in one process through SPMD.
+    processes: int = Field(default=1, ge=1)
 
 
 class TrainConfig(Params):

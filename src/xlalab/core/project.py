@@ -15,10 +15,13 @@ running one stage imports only the code that stage needs (and dvc.yaml lists exa
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -177,6 +180,18 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
             raise UserError(f"{getattr(final, name)} is missing; run `python -m xlalab {project.name} {maker}` "
                             "(or `dvc repro`) first")
     function = project.function(stage)
+    if not is_main_process():
+        # One of several data-parallel processes, not the first: it computes what the main one
+        # does but its outputs are thrown away, so it can never race the main process on the
+        # real paths (nor leave a half-moved output if it fails).
+        # Its messages would repeat the main process's line for line: silenced (an error still
+        # surfaces, as the exception leaves this block).
+        with tempfile.TemporaryDirectory(prefix=f"xlalab-rank{os.environ.get('RANK')}-") as scratch, \
+                open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            thrown_away = {name: _temporary(Path(scratch) / name / getattr(final, name).name) for name in stage.outs}
+            function(config, dataclasses.replace(final, **thrown_away))
+            _wait_for_other_processes()
+        return []
     staged = {name: _temporary(getattr(final, name)) for name in stage.outs}
     try:
         function(config, dataclasses.replace(final, **staged))
@@ -188,15 +203,34 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
     finally:
         for tmp in staged.values():
             _remove(tmp)
+    # Every process leaves together, once the outputs are in place: the launcher's success then
+    # means the stage's success.
+    _wait_for_other_processes()
     return [getattr(final, name) for name in stage.outs]
+
+
+def is_main_process() -> bool:
+    """False in every process but the first of a launch (``accelerate launch`` / torchrun set
+    RANK, the global rank over all machines); True without a launcher."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _wait_for_other_processes() -> None:
+    # torch.distributed is only set up (and only imported) when the stage trained with several processes.
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def _temporary(path: Path) -> Path:
     """A fresh sibling of ``path`` with the same suffix (matplotlib and pandas go by it); created
     empty when ``path`` is a directory output (no suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Left by a run that was killed (SIGKILL skips the clean-up below). No other run of this stage
+    # can be writing here: DVC locks the workspace, and queued experiments run in their own copies.
+    for stale in path.parent.glob(f".tmp-*-{path.name}"):
+        _remove(stale)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    _remove(tmp)
     if not path.suffix:  # a directory output: ready to write into
         tmp.mkdir()
     return tmp

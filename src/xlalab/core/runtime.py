@@ -2,7 +2,14 @@
 
 * ``XlaBackend``: native torch_xla (TPU, or CPU with ``PJRT_DEVICE=CPU``). Steps are traced and
   compiled with ``torch_xla.compile``; values reach the host through step closures.
-* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several GPUs (``accelerate launch``).
+* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several GPUs. Several processes
+  (``runtime.processes``, or ``accelerate launch`` across machines) split every batch between them
+  (gloo on CPU, NCCL on GPUs); core/launch.py starts them.
+
+Data parallelism keeps the global batch what params say: ``Backend.local_batch_size`` gives each
+process its share. On XLA, several devices in one process (a TPU host, or ``CPU_NUM_DEVICES`` on
+CPU) run as one SPMD program over a 1-D ``data`` mesh: each batch is split along its first
+dimension and the compiler inserts the gradient all-reduce.
 
 Projects never import torch_xla or accelerate; they ask ``make_backend`` for one.
 """
@@ -38,13 +45,25 @@ def resolve_backend(name: str) -> str:
     return name
 
 
+def launched_world_size() -> int:
+    """How many processes a launcher (accelerate launch / torchrun) started; 1 without one."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def make_backend(runtime: Runtime) -> "Backend":
     """Build the backend that ``runtime`` (the params.yaml section) asks for."""
     if runtime.cpu_threads is not None:
         torch.set_num_threads(runtime.cpu_threads)
-    if resolve_backend(runtime.backend) == "xla":
+    name = resolve_backend(runtime.backend)
+    if runtime.processes > 1 and "WORLD_SIZE" not in os.environ:
+        # Reached when a stage is run in-process (run_stage from Python) instead of through the CLI.
+        raise UserError(f"runtime.processes is {runtime.processes} but this process was not started by a "
+                        "launcher; run the stage with `python -m xlalab <project> <stage>` (or `dvc repro`), "
+                        "which starts the processes, or set runtime.processes: 1")
+    if name == "xla":
         return XlaBackend(bf16=runtime.bf16)
-    return AccelerateBackend(bf16=runtime.bf16)
+    # Several processes on a host without GPUs: Accelerate only picks gloo on CPU when asked for the CPU.
+    return AccelerateBackend(bf16=runtime.bf16, cpu=launched_world_size() > 1 and not torch.cuda.is_available())
 
 
 def seed_everything(seed: int) -> None:
@@ -59,14 +78,25 @@ class Backend:
     name: str
     device: torch.device
     device_type: str  # "cpu", "cuda", "tpu", ...
-    num_replicas: int  # data-parallel workers taking part in training
+    num_replicas: int  # data-parallel processes: each reads its own share of every batch
+    device_count: int  # devices taking part, over all processes (SPMD: several in one process)
     rank: int
     is_main: bool
     bf16: bool
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device_type": self.device_type, "device_count": self.num_replicas,
-                "bf16": self.bf16}
+        return {"backend": self.name, "device_type": self.device_type, "device_count": self.device_count,
+                "processes": self.num_replicas, "bf16": self.bf16}
+
+    def local_batch_size(self, batch_size: int, what: str, exact: bool = True) -> int:
+        """This process's share of a global batch of ``batch_size`` rows. Training (``exact``)
+        needs it to split evenly over the devices, so the global batch stays what params say;
+        evaluation rounds up (its padded rows weigh nothing)."""
+        if exact and batch_size % self.device_count:
+            raise UserError(f"{what} {batch_size} does not split evenly over {self.device_count} devices "
+                            f"({self.num_replicas} processes); make it a multiple of {self.device_count}")
+        per_device = -(-batch_size // self.device_count)
+        return per_device * (self.device_count // self.num_replicas)
 
     # set-up
     def seed(self, seed: int) -> None: ...
@@ -114,6 +144,7 @@ class AccelerateBackend(Backend):
         self.device = self.acc.device
         self.device_type = self.device.type
         self.num_replicas = self.acc.num_processes
+        self.device_count = self.num_replicas  # one device per process
         self.rank = self.acc.process_index
         self.is_main = self.acc.is_main_process
 
@@ -192,11 +223,27 @@ class XlaBackend(Backend):
                             "run `make venv`, or set runtime.backend: accelerate")
         self._xla, self._xm, self._met, self._pl, self._xr = torch_xla, xm, met, pl, xr
         self.bf16 = bf16
-        self.device = torch_xla.device()
+        self.mesh = None
+        devices = xr.global_runtime_device_count()
+        if devices > 1 and not xr.is_spmd():
+            # Every device of the host in this one process: torch_xla's recommended data parallelism
+            # for pods (torch_xla.launch's per-device processes deadlock in collectives on CPU).
+            # Must come before any tensor reaches the device; use_spmd replicates earlier ones.
+            xr.use_spmd()
+        if xr.is_spmd():
+            import torch_xla.distributed.spmd as xs
+
+            self._xs = xs
+            self.mesh = xs.Mesh(np.arange(devices), (devices,), ("data",))
+        self.device = torch_xla.device()  # under SPMD the one virtual device standing for all
         self.device_type = xr.device_type().lower()
-        self.num_replicas = xr.world_size()
+        self.num_replicas = xr.world_size()  # processes: 1 under SPMD
+        self.device_count = devices if self.mesh is not None else self.num_replicas
         self.rank = xr.global_ordinal()
         self.is_main = xm.is_master_ordinal(local=False)
+
+    def describe(self):
+        return {**super().describe(), "spmd": self.mesh is not None}
 
     def seed(self, seed: int) -> None:
         seed_everything(seed)
@@ -213,7 +260,17 @@ class XlaBackend(Backend):
 
     def device_loader(self, batches):
         # Moves batches to the device on background threads and marks a step per batch.
-        return self._pl.MpDeviceLoader(batches, self.device)
+        if self.mesh is None:
+            return self._pl.MpDeviceLoader(batches, self.device)
+        # SPMD: split every tensor of the batch along its first (batch) dimension over the mesh;
+        # the other dimensions stay whole. The spec depends on each tensor's rank, so it is read
+        # off a first batch (``batches`` is a data.Batches: it can be iterated again).
+        first = next(iter(batches), None)
+        if first is None:
+            return iter(())
+        sharding = {k: self._xs.ShardingSpec(self.mesh, ("data",) + (None,) * (v.dim() - 1))
+                    for k, v in first.items()}
+        return self._pl.MpDeviceLoader(batches, self.device, input_sharding=sharding)
 
     def compile_step(self, fn, name, max_graphs):
         # max_different_graphs turns an accidental recompile (a new shape, a host value baked
