@@ -18,7 +18,7 @@ from xlalab.core.artifacts import fit_and_save, write_summary
 from xlalab.core.launch import inside_launch, launch
 from xlalab.core.loop import Task, TrainConfig, predict
 from xlalab.core.params import Params, load_params
-from xlalab.core.project import Paths, Project, Stage, run_stage
+from xlalab.core.project import Paths, Project, run_stage
 from xlalab.core.runtime import Runtime, make_backend
 
 KILL_SWITCH = Path("kill-after-epoch-1")
@@ -76,8 +76,7 @@ class ToyProject(Project):
         return {"train": train}[stage.name]
 
 
-PROJECT = ToyProject("toy", stages=tuple(Stage(name, "job:" + name, TrainParams)
-                                         for name in ("download", "featurize", "train", "evaluate", "plot")))
+PROJECT = ToyProject("toy", params=dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), TrainParams))
 
 
 def main() -> int:

@@ -2,15 +2,13 @@
 appear only when a stage succeeds."""
 from __future__ import annotations
 
-import sys
-import types
 from typing import Literal
 
 import pytest
 
 from xlalab.core.errors import UserError
 from xlalab.core.params import Field, Params
-from xlalab.core.project import Paths, Project, Stage, run_stage
+from xlalab.core.project import Paths, Project, run_stage
 
 
 class DownloadParams(Params):
@@ -32,15 +30,16 @@ def nothing(p: Params, paths: Paths) -> None:
     pass
 
 
+class Toy(Project):
+    def function(self, stage):
+        return download if stage.name == "download" else nothing
+
+
 @pytest.fixture
 def toy(monkeypatch, tmp_path):
-    module = types.ModuleType("toy_pkg.stages")
-    module.download, module.nothing = download, nothing
-    monkeypatch.setitem(sys.modules, "toy_pkg.stages", module)
     monkeypatch.chdir(tmp_path)
-    stages = (Stage("download", "toy_pkg.stages:download", DownloadParams),
-              *(Stage(name, "toy_pkg.stages:nothing", AnyParams) for name in ("featurize", "train", "evaluate", "plot")))
-    return Project("toy", stages)
+    return Toy("toy", {"download": DownloadParams, **dict.fromkeys(("featurize", "train", "evaluate", "plot"),
+                                                                    AnyParams)})
 
 
 def test_a_stage_writes_its_declared_output(toy, tmp_path):
@@ -76,7 +75,16 @@ def test_a_missing_input_names_the_stage_that_makes_it(toy):
 
 def test_a_project_must_declare_the_five_stages_in_order():
     with pytest.raises(ValueError, match="must declare the stages"):
-        Project("bad", (Stage("download", "m:f", AnyParams),))
+        Project("bad", {"download": AnyParams})
+
+
+def test_stage_code_lives_where_the_file_roles_say():
+    project = Project("p", dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), AnyParams),
+                      family="xlalab.fam", inputs={"plot": ("raw", "predictions")})
+    assert [s.module for s in project.stages] == ["xlalab.p.data", "xlalab.fam.features", "xlalab.fam.train",
+                                                   "xlalab.fam.evaluate", "xlalab.fam.figures"]
+    assert project.stage("plot").inputs == ("raw", "predictions")
+    assert project.stage("evaluate").inputs == ("features", "model")
 
 
 def test_the_cli_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsys):

@@ -316,7 +316,7 @@ def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it():
     ("train.cell", "rnn", "train", "`lstm.train.cell`"),
     ("train.compare_cells", ["gru", "rnn"], "train", "`lstm.train.compare_cells"),
     ("featurize.features", ["rsi", "alpha"], "featurize", "`lstm.featurize.features"),
-    ("featurize.features", ["rsi", "rsi"], "featurize", "names a feature twice"),
+    ("featurize.features", ["rsi", "rsi"], "featurize", "names an entry twice"),
     ("featurize.indicators.macd_fast", 30, "featurize", "macd_fast 30 must be shorter"),
     ("featurize.split", {"val": 0.5, "test": 0.45}, "featurize", "leaves almost no training days"),
     ("download.start", "2031-01-01", "download", "not before"),

@@ -64,7 +64,7 @@ def test_every_stage_depends_on_the_code_it_statically_imports():
 
 def test_every_stage_depends_on_the_modules_python_loads_for_it():
     stages = committed()
-    targets = {f"{p.name}-{s.name}": (p.module_of(s), f"xlalab.{p.name}.project")
+    targets = {f"{p.name}-{s.name}": (s.module, f"xlalab.{p.name}.project")
                for p in built_projects() for s in p.stages}
     loaded = loaded_modules(sorted({m for pair in targets.values() for m in pair}))
     for name, (module, contract) in targets.items():

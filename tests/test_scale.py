@@ -19,7 +19,7 @@ from xlalab.core.data import WEIGHT, Batches
 from xlalab.core.errors import UserError
 from xlalab.core.launch import launch_stage_if_needed, launcher_args
 from xlalab.core.params import Params
-from xlalab.core.project import Project, Stage, run_stage
+from xlalab.core.project import Project, run_stage
 from xlalab.core.runtime import AccelerateBackend, Backend, Runtime, make_backend
 
 TESTS = Path(__file__).parent
@@ -197,8 +197,7 @@ def test_a_process_other_than_the_first_writes_no_output(tmp_path, monkeypatch):
         def function(self, stage):
             return write
 
-    project = One("toy", stages=tuple(Stage(n, "m:f", _Out) for n in ("download", "featurize", "train",
-                                                                       "evaluate", "plot")))
+    project = One("toy", params=dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), _Out))
     monkeypatch.chdir(tmp_path)
     Path("data/toy/features").mkdir(parents=True)
     monkeypatch.setenv("RANK", "1")
@@ -217,8 +216,8 @@ def test_which_stages_launch_several_processes(tmp_path, monkeypatch):
     class WithRuntime(Params):
         runtime: Runtime = Runtime()
 
-    project = Project("toy", stages=tuple(Stage(n, "m:f", WithRuntime if n == "train" else NoRuntime)
-                                          for n in ("download", "featurize", "train", "evaluate", "plot")))
+    project = Project("toy", params={n: WithRuntime if n == "train" else NoRuntime
+                                     for n in ("download", "featurize", "train", "evaluate", "plot")})
     monkeypatch.setattr("xlalab.core.project.load_project", lambda name: project)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     params = tmp_path / "params.yaml"

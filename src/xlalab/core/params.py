@@ -9,7 +9,7 @@ what a stage reads and what DVC watches cannot drift apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 import yaml
@@ -84,6 +84,24 @@ def describe_error(error: pydantic.ValidationError, project: str) -> str:
 Field = pydantic.Field
 model_validator = pydantic.model_validator
 field_validator = pydantic.field_validator
+
+Seed = Annotated[int, Field(ge=0)]  # every project's top-level ``seed``
+
+
+def _each_once(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("names an entry twice; list each once")
+    return values
+
+
+Unique = pydantic.AfterValidator(_each_once)  # ``Annotated[list[X], Unique]``: a list without repeats
+
+
+def stage_params(name: str, **sections: Any) -> type[Params]:
+    """A stage's Params class from the keys it reads, e.g.
+    ``TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)``:
+    each keyword is a key of the project's section (``runtime``: the root section) and its type."""
+    return pydantic.create_model(name, __base__=Params, **{key: (kind, ...) for key, kind in sections.items()})
 
 
 # --- the sections every project shares ---------------------------------------------------------

@@ -79,7 +79,7 @@ def import_closure(*roots: str) -> set[str]:
 
 
 def code_deps(project: Project, stage: Stage) -> list[str]:
-    modules = import_closure(*ENTRY, f"xlalab.{project.name}.project", project.module_of(stage))
+    modules = import_closure(*ENTRY, f"xlalab.{project.name}.project", stage.module)
     files = sorted({module_file(m) for m in modules})
     root = SRC.parent
     return [f.relative_to(root).as_posix() for f in files]

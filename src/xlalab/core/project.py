@@ -86,36 +86,51 @@ DEPS = {
 StageFunction = Callable[[Any, Paths], None]
 
 
+# Where each stage's function lives: the file roles every project package shares.
+MODULES = {"download": "data", "featurize": "features", "train": "train", "evaluate": "evaluate", "plot": "figures"}
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: str                  # "module:function" in the project package, or "xlalab.pkg.module:function"
+    module: str               # the module that holds the stage function (named like the stage)
     params: type[Params]      # the keys it reads
-    deps: tuple[str, ...] | None = None  # Paths fields it reads; None: DEPS[name]
-
-    def __post_init__(self) -> None:
-        if self.name not in STAGE_NAMES:
-            raise ValueError(f"stage {self.name!r} is not one of {STAGE_NAMES}")
+    inputs: tuple[str, ...]   # the Paths fields it reads
 
     @property
     def outs(self) -> tuple[str, ...]:
         return OUTS[self.name]
 
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return DEPS[self.name] if self.deps is None else self.deps
-
 
 @dataclass(frozen=True)
 class Project:
+    """A project, declared in ``xlalab/<name>/project.py`` as ``PROJECT``.
+
+    ``params``: the Params class of each of the five stages (the keys it reads). The stage functions
+    follow from the file roles (MODULES): ``download`` in the project's ``data.py``, ``train`` in
+    ``train.py``, ... A family of projects that share their later stages (imdb and reviews) names the
+    package that holds them in ``family``; ``download`` always stays the project's own.
+    ``inputs``: for a stage that reads more (or less) than the previous stage's outputs (DEPS).
+    """
+
     name: str
-    stages: tuple[Stage, ...]
+    params: dict[str, type[Params]]
+    inputs: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    family: str | None = None
     plots: tuple[Any, ...] = ()  # dvc.yaml plot entries; ids start with the project name
 
     def __post_init__(self) -> None:
-        names = tuple(s.name for s in self.stages)
-        if names != STAGE_NAMES:
-            raise ValueError(f"{self.name} must declare the stages {STAGE_NAMES} in order, not {names}")
+        if tuple(self.params) != STAGE_NAMES:
+            raise ValueError(f"{self.name} must declare the stages {STAGE_NAMES} in order, not {tuple(self.params)}")
+        unknown = set(self.inputs) - set(STAGE_NAMES)
+        if unknown:
+            raise ValueError(f"{self.name} declares inputs for unknown stages {sorted(unknown)}")
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        own = f"xlalab.{self.name}"
+        return tuple(Stage(name, f"{own if name == 'download' or not self.family else self.family}.{MODULES[name]}",
+                           self.params[name], self.inputs.get(name, DEPS[name])) for name in STAGE_NAMES)
 
     @property
     def paths(self) -> Paths:
@@ -127,12 +142,9 @@ class Project:
                 return s
         raise UserError(f"{self.name} has no stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
 
-    def module_of(self, stage: Stage) -> str:
-        module = stage.run.split(":")[0]
-        return module if "." in module else f"xlalab.{self.name}.{module}"
-
     def function(self, stage: Stage) -> StageFunction:
-        return getattr(importlib.import_module(self.module_of(stage)), stage.run.split(":")[1])
+        """The stage function, imported only now: running one stage imports that stage's code alone."""
+        return getattr(importlib.import_module(stage.module), stage.name)
 
 
 def load_project(name: str) -> Project:

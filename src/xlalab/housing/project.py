@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..core.params import Field, Params, Runtime, TrainConfig, model_validator
-from ..core.project import Project, Stage
+from ..core.params import Field, Params, Runtime, Seed, TrainConfig, model_validator, stage_params
+from ..core.project import Project
 
 MODELS = ("linear", "forest", "boosting", "mlp")
 Model = Literal["linear", "forest", "boosting", "mlp"]
@@ -82,23 +82,16 @@ class Train(Params):
         return self
 
 
-class TrainParams(Params):
-    seed: int = Field(ge=0)
-    train: Train
-    runtime: Runtime
+TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)
 
 
-class DownloadParams(Params):
-    download: Download
+DownloadParams = stage_params("DownloadParams", download=Download)
 
 
-class FeaturizeParams(Params):
-    seed: int = Field(ge=0)
-    featurize: Featurize
+FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
 
 
-class EvaluateParams(Params):
-    runtime: Runtime
+EvaluateParams = stage_params("EvaluateParams", runtime=Runtime)
 
 
 class Plot(Params):
@@ -108,21 +101,14 @@ class Plot(Params):
     lime_samples: int = Field(default=2000, ge=100)
 
 
-class PlotParams(Params):
-    seed: int = Field(ge=0)
-    plot: Plot
+PlotParams = stage_params("PlotParams", seed=Seed, plot=Plot)
 
 
 PROJECT = Project(
     "housing",
-    stages=(
-        Stage("download", "data:download", DownloadParams),
-        Stage("featurize", "features:featurize", FeaturizeParams),
-        Stage("train", "train:train", TrainParams),
-        Stage("evaluate", "evaluate:evaluate", EvaluateParams),
-        # SHAP and LIME explain the trained models on the held-out rows: plot reads them too.
-        Stage("plot", "figures:plot", PlotParams, deps=("predictions", "live", "model", "features")),
-    ),
+    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
+            "evaluate": EvaluateParams, "plot": PlotParams},
+    inputs={"plot": ("predictions", "live", "model", "features")},
     plots=(
         {"housing_predicted_vs_actual": {
             "title": "housing: held-out houses, predicted vs actual log price (best model)",

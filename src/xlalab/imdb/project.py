@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..core.params import Field, Params, model_validator
-from ..core.project import Project, Stage
-from ..textclf import EvaluateParams, FeaturizeParams, PlotParams, TrainParams, dvc_plots
+from ..core.params import Field, Params, Seed, model_validator, stage_params
+from ..textclf import text_project
 
 
 class DownloadConfig(Params):
@@ -23,19 +22,5 @@ class DownloadConfig(Params):
         return self
 
 
-class DownloadParams(Params):
-    seed: int = Field(ge=0)
-    download: DownloadConfig
-
-
-PROJECT = Project(
-    name="imdb",
-    stages=(
-        Stage("download", "data:download", DownloadParams),
-        Stage("featurize", "xlalab.textclf.features:featurize", FeaturizeParams),
-        Stage("train", "xlalab.textclf.train:train", TrainParams),
-        Stage("evaluate", "xlalab.textclf.evaluate:evaluate", EvaluateParams),
-        Stage("plot", "xlalab.textclf.figures:plot", PlotParams, deps=("raw", "features", "predictions", "live")),
-    ),
-    plots=dvc_plots("imdb", word_clouds=False),
-)
+DownloadParams = stage_params("DownloadParams", seed=Seed, download=DownloadConfig)
+PROJECT = text_project("imdb", DownloadParams, word_clouds=False)

@@ -10,8 +10,9 @@ from typing import Annotated, Literal
 
 import pandas as pd
 
-from ..core.params import Field, Params, Runtime, TrainConfig, field_validator, model_validator
-from ..core.project import Project, Stage
+from ..core.params import (
+    Field, Params, Runtime, Seed, TrainConfig, Unique, field_validator, model_validator, stage_params)
+from ..core.project import Project
 
 
 Source = Literal["offline", "yfinance", "local"]
@@ -59,8 +60,7 @@ class Download(Params):
         return self
 
 
-class DownloadParams(Params):
-    download: Download
+DownloadParams = stage_params("DownloadParams", download=Download)
 
 
 # --- featurize --------------------------------------------------------------------------------
@@ -97,16 +97,9 @@ class Split(Params):
 
 class Featurize(Params):
     dates: Literal["fix", "strict"] = "fix"
-    features: list[Feature] = Field(min_length=1)
+    features: Annotated[list[Feature], Unique] = Field(min_length=1)
     indicators: Indicators
     split: Split
-
-    @field_validator("features")
-    @classmethod
-    def _once_each(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("names a feature twice; list each once")
-        return value
 
 
 class FeaturizeParams(Params):
@@ -138,10 +131,7 @@ class Train(TrainConfig):
         return list(dict.fromkeys([self.cell, *self.compare_cells]))
 
 
-class TrainParams(Params):
-    seed: int = Field(ge=0)
-    train: Train
-    runtime: Runtime = Runtime()
+TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -160,9 +150,7 @@ class Evaluate(Params):
     arima: Arima
 
 
-class EvaluateParams(Params):
-    evaluate: Evaluate
-    runtime: Runtime = Runtime()
+EvaluateParams = stage_params("EvaluateParams", evaluate=Evaluate, runtime=Runtime)
 
 
 # --- plot -------------------------------------------------------------------------------------
@@ -175,13 +163,8 @@ MODELS = ["lstm", "gru", "arima", "naive", "moving_average"]
 
 PROJECT = Project(
     "lstm",
-    stages=(
-        Stage("download", "data:download", DownloadParams),
-        Stage("featurize", "features:featurize", FeaturizeParams),
-        Stage("train", "train:train", TrainParams),
-        Stage("evaluate", "evaluate:evaluate", EvaluateParams),
-        Stage("plot", "figures:plot", PlotParams),
-    ),
+    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
+            "evaluate": EvaluateParams, "plot": PlotParams},
     plots=(
         {"lstm_forecast": {"template": "linear", "title": "lstm: forecast vs actual close over the test days "
                            "(adjusted price)", "x": "day", "y": {f"{FIGURES}/forecast.json": ["actual", *MODELS]},

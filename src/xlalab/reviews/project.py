@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Mapping
 
-from ..core.params import Field, Params, field_validator, model_validator
-from ..core.project import Project, Stage
-from ..textclf import EvaluateParams, FeaturizeParams, PlotParams, TrainParams, dvc_plots
+from ..core.params import Field, Params, Seed, field_validator, model_validator, stage_params
+from ..textclf import text_project
 
 LABELS = ("negative", "neutral", "positive")  # in id order
 STARS = (1, 2, 3, 4, 5)
@@ -51,19 +50,5 @@ class DownloadConfig(Params):
         return self
 
 
-class DownloadParams(Params):
-    seed: int = Field(ge=0)
-    download: DownloadConfig
-
-
-PROJECT = Project(
-    name="reviews",
-    stages=(
-        Stage("download", "data:download", DownloadParams),
-        Stage("featurize", "xlalab.textclf.features:featurize", FeaturizeParams),
-        Stage("train", "xlalab.textclf.train:train", TrainParams),
-        Stage("evaluate", "xlalab.textclf.evaluate:evaluate", EvaluateParams),
-        Stage("plot", "xlalab.textclf.figures:plot", PlotParams, deps=("raw", "features", "predictions", "live")),
-    ),
-    plots=dvc_plots("reviews", word_clouds=True),
-)
+DownloadParams = stage_params("DownloadParams", seed=Seed, download=DownloadConfig)
+PROJECT = text_project("reviews", DownloadParams, word_clouds=True)

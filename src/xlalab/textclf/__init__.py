@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..core.params import Field, Params, Runtime, TrainConfig, field_validator
+from ..core.project import Project
 
 
 class FeaturizeConfig(Params):
@@ -83,6 +84,15 @@ class PlotConfig(Params):
 class PlotParams(Params):
     seed: int = Field(ge=0)
     plot: PlotConfig
+
+
+def text_project(name: str, download_params: type[Params], word_clouds: bool) -> Project:
+    """The contract of a text project: its own download (``xlalab/<name>/data.py``), this family's
+    other stages, and its DVC plots."""
+    return Project(name, params={"download": download_params, "featurize": FeaturizeParams, "train": TrainParams,
+                                 "evaluate": EvaluateParams, "plot": PlotParams},
+                   inputs={"plot": ("raw", "features", "predictions", "live")}, family=__name__,
+                   plots=dvc_plots(name, word_clouds))
 
 
 def dvc_plots(project: str, word_clouds: bool) -> tuple:

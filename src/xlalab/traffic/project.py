@@ -7,10 +7,11 @@ Every params check of the project lives here, in the ``Params`` classes of its s
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from ..core.params import Field, Params, Runtime, TrainConfig, field_validator, model_validator
-from ..core.project import Project, Stage
+from ..core.params import (
+    Field, Params, Runtime, Seed, TrainConfig, Unique, field_validator, model_validator, stage_params)
+from ..core.project import Project
 
 
 Source = Literal["offline", "nsl_kdd", "kdd99", "unsw_nb15", "cic_ids2017", "local"]
@@ -40,9 +41,7 @@ class Download(Params):
         return self
 
 
-class DownloadParams(Params):
-    seed: int = Field(ge=0)
-    download: Download
+DownloadParams = stage_params("DownloadParams", seed=Seed, download=Download)
 
 
 # --- featurize --------------------------------------------------------------------------------
@@ -55,9 +54,7 @@ class Featurize(Params):
     chunk_rows: int = Field(default=200_000, ge=1)
 
 
-class FeaturizeParams(Params):
-    seed: int = Field(ge=0)
-    featurize: Featurize
+FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
 
 
 # --- train ------------------------------------------------------------------------------------
@@ -73,10 +70,7 @@ class Train(TrainConfig):
         return value
 
 
-class TrainParams(Params):
-    seed: int = Field(ge=0)
-    train: Train
-    runtime: Runtime
+TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -86,26 +80,17 @@ class IsolationForestParams(Params):
 
 
 class Evaluate(Params):
-    detectors: list[Detector] = Field(min_length=1)
+    detectors: Annotated[list[Detector], Unique] = Field(min_length=1)
     isolation_forest: IsolationForestParams
     # The alarm threshold: this percentile of the scores of NORMAL validation traffic, so
     # 100 - threshold_percentile is the expected false-alarm rate in percent.
     threshold_percentile: float = Field(gt=0.0, lt=100.0)
-    study_sets: list[FeatureSet]          # the feature-set study (Isolation Forest and ECOD per set)
-    study_detectors: list[Literal["isolation_forest", "ecod", "copod"]] = Field(min_length=1)
+    study_sets: Annotated[list[FeatureSet], Unique]  # the feature-set study (Isolation Forest and ECOD per set)
+    study_detectors: Annotated[list[Literal["isolation_forest", "ecod", "copod"]], Unique] = Field(min_length=1)
     top_false_alarms: int = Field(default=10, ge=1)
 
-    @field_validator("detectors", "study_sets", "study_detectors")
-    @classmethod
-    def _once_each(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("names an entry twice; list each once")
-        return value
 
-
-class EvaluateParams(Params):
-    seed: int = Field(ge=0)
-    evaluate: Evaluate
+EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate)
 
 
 # --- plot -------------------------------------------------------------------------------------
@@ -114,20 +99,15 @@ class Plot(Params):
     curve_points: int = Field(default=200, ge=10)  # points kept per ROC/PR curve in the DVC plot data
 
 
-class PlotParams(Params):
-    plot: Plot
+PlotParams = stage_params("PlotParams", plot=Plot)
 
 
 FIGURES = "plots/traffic/figures"
 PROJECT = Project(
     "traffic",
-    stages=(
-        Stage("download", "data:download", DownloadParams),
-        Stage("featurize", "features:featurize", FeaturizeParams),
-        Stage("train", "train:train", TrainParams),
-        Stage("evaluate", "evaluate:evaluate", EvaluateParams, deps=("features", "model")),
-        Stage("plot", "figures:plot", PlotParams, deps=("predictions", "metrics", "live")),
-    ),
+    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
+            "evaluate": EvaluateParams, "plot": PlotParams},
+    inputs={"evaluate": ("features", "model"), "plot": ("predictions", "metrics", "live")},
     plots=(
         {"traffic_roc": {"title": "traffic: ROC curves on the test traffic", "template": "simple",
                          "x": "fpr", "y": {f"{FIGURES}/roc.json": list(DETECTORS)},
