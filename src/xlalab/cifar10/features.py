@@ -40,7 +40,7 @@ def stratified_split(labels: np.ndarray, held_out: float | int, seed: int, what:
         kept, held = train_test_split(np.arange(len(labels)), test_size=held_out, stratify=labels,
                                       random_state=seed)
     except ValueError as e:  # too few rows of some class to stratify
-        raise UserError(f"cannot hold out {what} ({held_out} of {len(labels)} images, stratified by class): "
+        raise UserError(f"cannot hold out {what} ({held_out:.4g} of {len(labels)} images, stratified by class): "
                         f"{e}; use more images") from None
     return np.sort(kept), np.sort(held)
 
