@@ -204,3 +204,21 @@ def test_xla_training_with_the_default_optimizer_compiles_only_in_the_first_epoc
     counts = summary["models"]["cifar10"]["compile_counts"]
     assert len(counts) == 3 and counts[0] > 0
     assert counts[1:] == [counts[0]] * 2, counts
+
+
+def test_a_failed_resnet_download_names_the_key_to_change(monkeypatch):
+    import urllib.error
+
+    import torchvision
+
+    from xlalab.cifar10.model import TransferClassifier
+    from xlalab.core.errors import UserError
+
+    def offline(weights=None):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.models, "resnet18", offline)
+    with pytest.raises(UserError, match="could not download the resnet18 ImageNet weights") as err:
+        TransferClassifier("resnet18", num_classes=10, pretrained=True)
+    assert "set cifar10.backbone: efficientnet_lite0" in str(err.value)
+    yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["backbone"]  # the key it names exists

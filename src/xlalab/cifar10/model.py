@@ -5,7 +5,6 @@ normalises them on the device with its backbone's statistics (NORMALISATION).
 """
 from __future__ import annotations
 
-import typing
 import urllib.error
 
 import torch
@@ -15,8 +14,6 @@ from ..core.data import Batch
 from ..core.errors import UserError
 from ..core.loop import Task
 from .project import Backbone
-
-BACKBONES = typing.get_args(Backbone)
 
 # ImageNet statistics for torchvision's ResNets; the TF-trained Lite models expect (x - 127) / 128.
 NORMALISATION = {
