@@ -93,8 +93,8 @@ PROJECT = Project(
         {"cifar10_val_accuracy": {"title": "cifar10: validation accuracy per epoch", "template": "linear",
                                   "x": "step", "x_label": "epoch",
                                   "y": {f"{_METRICS}/val/accuracy.tsv": "accuracy"}}},
-        {"cifar10_figures": {"title": "cifar10: figures",
-                             "y": {f"{_FIGURES}/{name}.png": [] for name in
-                                   ("confusion", "training_curves", "sample_predictions")}}},
+        # Images: DVC renders an image only from a plain path entry (an id with `y: x.png` is
+        # refused as "only JSON, YAML, CSV and TSV"), so these are paths, each under plots/cifar10/.
+        *(f"{_FIGURES}/{name}.png" for name in ("confusion", "training_curves", "sample_predictions")),
     ),
 )
