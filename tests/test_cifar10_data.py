@@ -1,6 +1,7 @@
-"""CIFAR-10 connectors and featurisation, offline, against tiny fixtures written in each source's
-exact published format: the official python archive (Python 2 pickles in a tar.gz) and the Kaggle
-competition layout (trainLabels.csv + train/<id>.png)."""
+"""CIFAR-10 connectors (the download stage) and featurisation, offline, against tiny fixtures written
+in each source's exact published format: the official python archive (Python 2 pickles in a tar.gz)
+and the Kaggle competition layout (trainLabels.csv + train/<id>.png). Stages run through
+``run_stage``, as the CLI runs them: a failure leaves no output."""
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
-from xlalab.cifar10 import data
-from xlalab.cifar10.data import CLASSES_CIFAR10, download, featurize
+from xlalab.cifar10 import data, features
+from xlalab.cifar10.data import CLASSES_CIFAR10
 from xlalab.core.errors import UserError
+from xlalab.core.project import run_stage
 
 PER_BATCH = 20  # 2 images of each class in each of the 5 training batches
 PER_TEST = 30   # 3 of each class in test_batch
@@ -105,10 +107,34 @@ def write_kaggle(folder: Path, per_class=6, header="id,label", seed=0) -> dict[i
     return images
 
 
+RAW = Path("data/cifar10/raw")
+FEATURES = Path("data/cifar10/features")
+
+
+def download(source: str, path: str | None, *, seed: int = 0) -> Path:
+    """The download stage in the current directory; returns the raw folder it wrote."""
+    run_stage("cifar10", "download", {"cifar10": {"seed": seed, "download": {"source": source, "path": path}}})
+    return RAW
+
+
+def featurize(seed: int = 0, **featurize_params) -> Path:
+    run_stage("cifar10", "featurize", {"cifar10": {"seed": seed, "featurize": {**FEATURIZE, **featurize_params}}})
+    return FEATURES
+
+
+FEATURIZE = dict(image_size=32, val_fraction=0.25, max_train=None)
+
+
 def assert_nothing_left(out_dir: Path):
     assert not out_dir.exists()
     if out_dir.parent.exists():
-        assert not [p.name for p in out_dir.parent.iterdir() if p.name.endswith(".tmp")]
+        assert not [p.name for p in out_dir.parent.iterdir() if p.name.startswith(".tmp")]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def counts(y, classes=CLASSES_CIFAR10):
@@ -173,7 +199,7 @@ class FakeResponse(io.BytesIO):
         self.close()
 
 
-def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, tmp_path, monkeypatch):
+def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, in_tmp, monkeypatch):
     path, _ = archive
     payload = path.read_bytes()
     calls = []
@@ -184,10 +210,9 @@ def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, t
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
-    out = tmp_path / "data" / "raw"
-    assert download("torchvision", None, out) == out
+    out = download("torchvision", None)
     assert calls == [data.CIFAR10_URL]
-    assert (tmp_path / "data" / "cache" / "cifar-10-python.tar.gz").read_bytes() == payload
+    assert (in_tmp / "data/cifar10/cache/cifar-10-python.tar.gz").read_bytes() == payload
     card = json.loads((out / "card.json").read_text())
     assert card["source"] == "torchvision" and card["classes"] == list(CLASSES_CIFAR10)
     assert card["counts"]["train"] == {c: 10 for c in CLASSES_CIFAR10}
@@ -195,39 +220,36 @@ def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, t
     assert card["checksum"]["verified"] is True and card["checksum"]["value"] == md5(path)
     assert card["image_shape"] == [32, 32, 3]
     assert np.load(out / "train_images.npy").shape == (100, 32, 32, 3)
-    download("torchvision", None, out)  # the cached, verified archive is reused
+    download("torchvision", None)  # the cached, verified archive is reused
     assert len(calls) == 1
 
 
-def test_torchvision_source_rejects_a_bad_download_and_keeps_nothing(tmp_path, monkeypatch):
+def test_torchvision_source_rejects_a_bad_download_and_keeps_nothing(in_tmp, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: FakeResponse(b"<html>moved</html>"))
-    out = tmp_path / "data" / "raw"
     with pytest.raises(UserError, match=r"gave a file with md5 \w+, expected c58f3010"):
-        download("torchvision", None, out)
-    assert_nothing_left(out)
-    assert not list((tmp_path / "data" / "cache").iterdir())
+        download("torchvision", None)
+    assert_nothing_left(RAW)
+    assert not list((in_tmp / "data/cifar10/cache").iterdir())
 
 
-def test_torchvision_source_without_network_says_what_to_do(tmp_path, monkeypatch):
+def test_torchvision_source_without_network_says_what_to_do(in_tmp, monkeypatch):
     def offline(url, timeout=None):
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    out = tmp_path / "raw"
     with pytest.raises(UserError, match="could not download .*cifar10.download.path.*cifar10.download.source: offline"):
-        download("torchvision", str(tmp_path / "cache"), out)
-    assert_nothing_left(out)
+        download("torchvision", str(in_tmp / "cache"))
+    assert_nothing_left(RAW)
 
 
-def test_torchvision_source_uses_a_downloaded_archive_given_as_path(archive, tmp_path, monkeypatch):
+def test_torchvision_source_uses_a_downloaded_archive_given_as_path(archive, in_tmp, monkeypatch):
     path, _ = archive
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("must not download"))
-    out = tmp_path / "raw"
     with pytest.raises(UserError, match="has md5"):  # checked against the official checksum
-        download("torchvision", str(path), out)
-    assert_nothing_left(out)
+        download("torchvision", str(path))
+    assert_nothing_left(RAW)
     monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
-    download("torchvision", str(path), out)
+    out = download("torchvision", str(path))
     assert json.loads((out / "card.json").read_text())["file"] == str(path)
 
 
@@ -255,13 +277,19 @@ def test_kaggle_reader_holds_out_a_stratified_test_split(tmp_path):
     assert data.read_kaggle(tmp_path / "kaggle").checksum["value"] != raw.checksum["value"]
 
 
-def test_kaggle_missing_column(tmp_path):
-    write_kaggle(tmp_path / "k", per_class=1, header="id,labels")
-    out = tmp_path / "raw"
+def test_kaggle_missing_column(in_tmp):
+    write_kaggle(in_tmp / "k", per_class=1, header="id,labels")
     with pytest.raises(UserError, match=r"trainLabels.csv has no column 'label' \(columns: id, labels\); "
                                         r"expected id,label"):
-        download("kaggle", str(tmp_path / "k"), out)
-    assert_nothing_left(out)
+        download("kaggle", str(in_tmp / "k"))
+    assert_nothing_left(RAW)
+
+
+def test_kaggle_too_few_images_to_hold_out_a_test_split(in_tmp):
+    write_kaggle(in_tmp / "k", per_class=1)  # 10 images: 1/6 of them cannot cover 10 classes
+    with pytest.raises(UserError, match=r"cannot hold out the test split \(0.1667 of 10 images"):
+        download("kaggle", str(in_tmp / "k"))
+    assert_nothing_left(RAW)
 
 
 def test_kaggle_unknown_label_and_missing_image(tmp_path):
@@ -298,7 +326,7 @@ def test_local_detects_each_format(archive, tmp_path, monkeypatch):
     np.testing.assert_array_equal(from_folder.test_y, from_archive.test_y)
     assert (from_archive.source, from_archive.extra["format"]) == ("local", "cifar-10-python.tar.gz")
     assert from_folder.extra["format"] == "cifar-10-batches-py" and from_folder.checksum["verified"]
-    write_kaggle(tmp_path / "kaggle", per_class=1)
+    write_kaggle(tmp_path / "kaggle", per_class=6)
     assert data.read_local(str(tmp_path / "kaggle")).extra["format"] == "kaggle"
     # A damaged extracted file fails its md5.
     (folder / "data_batch_3").write_bytes(files["data_batch_3"][:-10])
@@ -310,8 +338,8 @@ def test_local_detects_each_format(archive, tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- offline default
 
-def test_offline_default_is_named_as_mnist(tmp_path):
-    out = download("offline", None, tmp_path / "raw", seed=0)
+def test_offline_default_is_named_as_mnist(in_tmp):
+    out = download("offline", None, seed=0)
     card = json.loads((out / "card.json").read_text())
     assert card["classes"] == [str(d) for d in range(10)]
     assert card["counts"]["train"] == {str(d): 400 for d in range(10)}
@@ -332,43 +360,46 @@ def test_offline_notices_a_changed_package(monkeypatch):
 
 
 @pytest.mark.parametrize("source, path, message", [
-    ("imagenet", None, "unknown cifar10.download.source 'imagenet'; choose one of: offline, torchvision, kaggle, local"),
+    ("imagenet", None, "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle' or 'local'"),
     ("kaggle", None, "kaggle needs cifar10.download.path"),
     ("local", None, "local needs cifar10.download.path"),
     ("local", "/nonexistent/cifar", "/nonexistent/cifar does not exist"),
     ("kaggle", "/nonexistent/kaggle", "is not a directory"),
 ])
-def test_bad_download_input_leaves_no_output(tmp_path, source, path, message):
-    out = tmp_path / "raw"
-    with pytest.raises(UserError, match=message):
-        download(source, path, out)
-    assert_nothing_left(out)
+def test_bad_download_input_leaves_no_output(in_tmp, source, path, message):
+    with pytest.raises(UserError, match=message) as err:
+        download(source, path)
+    assert "\n" not in str(err.value)
+    assert_nothing_left(RAW)
 
 
 # ----------------------------------------------------------------------------- featurize
 
-def write_raw(folder: Path, per_class_train=40, per_class_test=5, size=32) -> Path:
-    """A raw folder as download writes it; every image is one flat colour set by its class."""
-    folder.mkdir(parents=True)
+# ----------------------------------------------------------------------------- featurize
+
+def write_raw(per_class_train=40, per_class_test=5, size=32) -> Path:
+    """The raw folder as download writes it; every image is one flat colour set by its class."""
+    RAW.mkdir(parents=True)
     for split, n in (("train", per_class_train), ("test", per_class_test)):
         y = np.arange(10 * n, dtype=np.int64) % 10
         x = np.broadcast_to((y * 25)[:, None, None, None], (len(y), size, size, 3)).astype(np.uint8)
         x = x.copy()
         x[..., 1] = 7
-        np.save(folder / f"{split}_images.npy", x)
-        np.save(folder / f"{split}_labels.npy", y)
-    (folder / "card.json").write_text(json.dumps({"source": "kaggle", "classes": list(CLASSES_CIFAR10),
-                                                  "checksum": {"value": "abc"}}))
-    return folder
+        np.save(RAW / f"{split}_images.npy", x)
+        np.save(RAW / f"{split}_labels.npy", y)
+    (RAW / "card.json").write_text(json.dumps({"source": "kaggle", "classes": list(CLASSES_CIFAR10),
+                                               "checksum": {"value": "abc"}}))
+    return RAW
 
 
-FEATURE_ARGS = dict(val_fraction=0.25, seed=0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+def splits(folder: Path = FEATURES) -> dict[str, dict[str, torch.Tensor]]:
+    return {name: features.load_split(folder, name) for name in features.SPLITS}
 
 
-def test_featurize_resizes_splits_stratified_and_stores_uint8(tmp_path):
-    raw = write_raw(tmp_path / "raw")
-    out = featurize(raw, tmp_path / "features", image_size=48, **FEATURE_ARGS)
-    parts = {name: torch.load(out / f"{name}.pt") for name in ("train", "val", "test")}
+def test_featurize_resizes_splits_stratified_and_stores_uint8(in_tmp):
+    write_raw()
+    out = featurize(image_size=48)
+    parts = splits(out)
     for name, part in parts.items():
         assert part["x"].dtype == torch.uint8 and part["y"].dtype == torch.int64
         assert part["x"].shape[1:] == (3, 48, 48) and len(part["x"]) == len(part["y"])
@@ -382,70 +413,69 @@ def test_featurize_resizes_splits_stratified_and_stores_uint8(tmp_path):
         assert (part["x"][:, 1] == 7).all()
     meta = json.loads((out / "meta.json").read_text())
     assert meta["image_size"] == 48 and meta["source"] == "kaggle" and meta["classes"] == list(CLASSES_CIFAR10)
-    assert meta["mean"] == list(FEATURE_ARGS["mean"]) and "uint8" in meta["storage"]
-    assert meta["counts"]["val"] == {c: 10 for c in CLASSES_CIFAR10}
+    assert "uint8" in meta["storage"] and meta["counts"]["val"] == {c: 10 for c in CLASSES_CIFAR10}
     # The same seed gives the same split.
-    again = featurize(raw, tmp_path / "again", image_size=48, **FEATURE_ARGS)
-    assert torch.equal(torch.load(again / "val.pt")["y"], parts["val"]["y"])
+    featurize(image_size=48)
+    assert all(torch.equal(splits()[n][k], parts[n][k]) for n in parts for k in ("x", "y"))
 
 
-def test_featurize_resizes_real_pixels_smoothly(tmp_path):
-    raw = write_raw(tmp_path / "raw", per_class_train=2, per_class_test=1)
-    x = np.load(raw / "train_images.npy")
-    x[0] = np.random.default_rng(0).integers(0, 256, x[0].shape, dtype=np.uint8)
-    np.save(raw / "train_images.npy", x)
-    small = data.resize(x[:1], 8)
-    reference = torch.nn.functional.interpolate(torch.from_numpy(x[:1]).permute(0, 3, 1, 2).float(), size=(8, 8),
+def test_featurize_resizes_real_pixels_smoothly():
+    x = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    small = features.resize(x, 8)
+    reference = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2).float(), size=(8, 8),
                                                 mode="bilinear", antialias=True)
-    assert (small.float() - reference).abs().max() <= 1
-    assert small.float().std() < torch.from_numpy(x[:1]).float().std()  # antialiasing averages noise
+    assert small.dtype == torch.uint8 and (small.float() - reference).abs().max() <= 1
+    assert small.float().std() < torch.from_numpy(x).float().std()  # antialiasing averages noise
 
 
-def test_featurize_max_train_takes_a_stratified_subset(tmp_path):
-    raw = write_raw(tmp_path / "raw")
-    out = featurize(raw, tmp_path / "features", image_size=32, max_train=200, **FEATURE_ARGS)
-    train, val = torch.load(out / "train.pt"), torch.load(out / "val.pt")
-    assert counts(train["y"]) == {c: 15 for c in CLASSES_CIFAR10}
-    assert counts(val["y"]) == {c: 5 for c in CLASSES_CIFAR10}
+def test_featurize_max_train_takes_a_stratified_subset(in_tmp):
+    write_raw()
+    parts = splits(featurize(max_train=200))
+    assert counts(parts["train"]["y"]) == {c: 15 for c in CLASSES_CIFAR10}
+    assert counts(parts["val"]["y"]) == {c: 5 for c in CLASSES_CIFAR10}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(image_size=0), "image_size is 0; it must be a positive integer"),
-    (dict(image_size=-32), "image_size is -32; it must be a positive integer"),
-    (dict(image_size=32, val_fraction=1.0), "validation fraction is 1.0"),
-    (dict(image_size=32, std=(0.2, 0.0, 0.2)), "std must be positive"),
+@pytest.mark.parametrize("change, message", [
+    (dict(image_size=0), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
+    (dict(image_size=-32), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
+    (dict(image_size=32.5), "`cifar10.featurize.image_size` must be a valid integer"),
+    (dict(val_fraction=1.0), "`cifar10.featurize.val_fraction` must be less than or equal to 0.5"),
+    (dict(max_train=True), "`cifar10.featurize.max_train` must be a valid integer"),
+    (dict(max_train=12), "cannot hold out a max_train subset"),  # the 8 left out of 20 cannot cover 10 classes
+    (dict(val_fraction=0.25), "cannot hold out the validation split"),  # 5 of 20 images cannot cover 10 classes
 ])
-def test_featurize_rejects_nonsense_params(tmp_path, kwargs, message):
-    raw = write_raw(tmp_path / "raw", per_class_train=2, per_class_test=1)
-    out = tmp_path / "features"
-    with pytest.raises(UserError, match=message):
-        featurize(raw, out, **{**FEATURE_ARGS, **kwargs})
-    assert_nothing_left(out)
+def test_featurize_rejects_nonsense_params(in_tmp, change, message):
+    write_raw(per_class_train=2, per_class_test=1)
+    with pytest.raises(UserError, match=message) as err:
+        featurize(**change)
+    assert "\n" not in str(err.value)
+    assert_nothing_left(FEATURES)
 
 
-def test_featurize_without_raw_data_says_which_stage_to_run(tmp_path):
-    out = tmp_path / "features"
+def test_featurize_without_raw_data_says_which_stage_to_run(in_tmp):
+    with pytest.raises(UserError, match="data/cifar10/raw is missing; run `python -m xlalab cifar10 download`"):
+        featurize()
+    RAW.mkdir(parents=True)  # a raw folder without its files
     with pytest.raises(UserError, match="train_images.npy is missing; run `python -m xlalab cifar10 download`"):
-        featurize(tmp_path / "raw", out, image_size=32, **FEATURE_ARGS)
-    assert_nothing_left(out)
+        featurize()
+    assert_nothing_left(FEATURES)
 
 
-def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(tmp_path, monkeypatch):
-    raw = write_raw(tmp_path / "raw", per_class_train=4, per_class_test=1)
-    out = featurize(raw, tmp_path / "features", image_size=16, **FEATURE_ARGS)
+def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp, monkeypatch):
+    write_raw(per_class_train=4, per_class_test=1)
+    out = featurize(image_size=16)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     saved = []
+    real_save = features.save_file
 
-    real_save = torch.save
-
-    def failing_save(obj, path):
+    def failing_save(tensors, path):
         saved.append(path)
         if len(saved) == 2:
             raise OSError("No space left on device")
-        real_save(obj, path)
+        real_save(tensors, path)
 
-    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(features, "save_file", failing_save)
     with pytest.raises(OSError):
-        featurize(raw, tmp_path / "features", image_size=24, **FEATURE_ARGS)
+        featurize(image_size=24)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".tmp")]

