@@ -244,6 +244,9 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
     log = _EpochLog(live_dir, backend.is_main)
     for row in history:  # a resumed run re-logs what the interrupted one had logged
         log.log(row)
+    # Run what the set-up left pending (the lr tensor, a loaded state) now, so that every epoch,
+    # the first too, starts with the same pending graph (its zeroed sums) and compiles nothing new.
+    backend.sync()
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         # Every random stream (shuffle, augmentation, dropout) is a function of (seed, epoch), so a
