@@ -138,7 +138,8 @@ def test_a_kaggle_amazon_fine_food_file_is_read_through_the_column_params(tmp_pa
      r"has no column 'Stars' \(columns found: Id, .*\); name the right column with `reviews.download.rating_column`"),
     ({"text_column": "Text"}, r"neither a 'stars' nor a 'label' column \(columns found: Id, .*\); name its "
                               r"rating column with `reviews.download.rating_column`"),
-    ({"text_column": "Text", "rating_column": "Score", "rating_offset": 1}, r"gives star\(s\) \[6\] outside 1-5; set `reviews.download.rating_offset`"),
+    ({"text_column": "Text", "rating_column": "Score", "rating_offset": 1},
+     r"gives star\(s\) \[6\] outside 1-5; set `reviews.download.rating_offset`"),
 ])
 def test_a_missing_column_lists_the_columns_found_and_the_param_to_set(tmp_path, monkeypatch, capsys, columns,
                                                                        message):
