@@ -131,3 +131,19 @@ def test_bad_download_params_are_one_line_naming_the_key(tmp_path, monkeypatch, 
 def test_a_missing_file_is_clear(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         imdb.fetch(DownloadConfig(source="kaggle", path=str(tmp_path / "nope.csv")), seed=0)
+
+
+@pytest.mark.parametrize("source", ["kaggle", "local"])
+def test_file_columns_are_named_by_params(tmp_path, source):
+    csv = write_kaggle(tmp_path / "renamed.csv", [(t, 1 if s == "positive" else 0) for t, s in KAGGLE_ROWS],
+                       ("Review Text", "Polarity"))
+    splits, card = imdb.fetch(DownloadConfig(source=source, path=str(csv), text_column="Review Text",
+                                             label_column="Polarity"), seed=0)
+    both = pd.concat(splits.values())
+    assert both["label"].value_counts().to_dict() == {"positive": 10, "negative": 10}
+    assert card["columns"] == ["Review Text", "Polarity"] and card["format"] == "from params"
+    with pytest.raises(UserError, match=r"has no column 'review' \(columns found: Review Text, Polarity\); "
+                                        r"name the right column with `imdb.download.text_column`"):
+        imdb.fetch(DownloadConfig(source="kaggle", path=str(csv)), seed=0)
+    with pytest.raises(UserError, match=r"has no column '(sentiment|label)' .*`imdb.download.label_column`"):
+        imdb.fetch(DownloadConfig(source=source, path=str(csv), text_column="Review Text"), seed=0)

@@ -157,3 +157,39 @@ def test_too_little_data_is_a_clear_error():
         Batches(blobs(n=10), 32, train=True)
     with pytest.raises(UserError, match="empty"):
         Batches({"x": torch.zeros(0, 3)}, 4, train=False)
+
+
+LOSS_TASK = Task(loss=TASK.loss, metrics=TASK.metrics)  # monitors val/loss (min)
+
+
+def test_settled_means_the_last_epoch_barely_moved_the_monitored_value():
+    from xlalab.core.artifacts import settle_note
+
+    rows = lambda *values: [{"val/loss": v, "val/acc": 1 - v} for v in values]  # noqa: E731
+    assert settle_note(rows(1.0, 0.5, 0.4), LOSS_TASK, stopped_early=False).startswith(
+        "training had not settled: val/loss still improved by 20.0% in the last epoch (0.5 -> 0.4)")
+    assert settle_note(rows(1.0, 0.5, 0.497), LOSS_TASK, stopped_early=False) is None  # 0.6%
+    assert settle_note(rows(1.0, 0.5, 0.6), LOSS_TASK, stopped_early=False) is None  # got worse: past its best
+    assert settle_note(rows(1.0, 0.5, 0.4), LOSS_TASK, stopped_early=True) is None
+    assert "one epoch" in settle_note(rows(0.5), LOSS_TASK, stopped_early=False)
+    assert "val/acc still improved" in settle_note(rows(0.9, 0.8), TASK, stopped_early=False)  # mode max
+
+
+def test_fit_and_save_records_and_warns_when_training_stopped_before_it_settled(accelerate_backend, tmp_path,
+                                                                                monkeypatch, capsys):
+    from xlalab.core.artifacts import fit_and_save
+    from xlalab.core.project import Paths
+
+    monkeypatch.chdir(tmp_path)
+    paths = Paths.of("toy")
+    for folder in (paths.model, paths.live, paths.checkpoints):
+        folder.mkdir(parents=True)
+    short = fit_and_save("net", classifier(), blobs(), blobs(n=100), LOSS_TASK, cfg(epochs=2, lr=1e-3),
+                         accelerate_backend, paths, config={}, fingerprint="short")
+    assert short["settled"] is False and "val/loss still improved" in short["settle_note"]
+    assert f"warning: net: {short['settle_note']}" in capsys.readouterr().err
+    # the same model trained to the end of a cosine schedule: the last epoch barely moves it
+    long = fit_and_save("net", classifier(), blobs(), blobs(n=100), LOSS_TASK, cfg(epochs=10, lr=0.01),
+                        accelerate_backend, paths, config={}, fingerprint="long")
+    assert long["settled"] is True and long["settle_note"] is None
+    assert "warning" not in capsys.readouterr().err

@@ -32,7 +32,7 @@ def test_stars_map_to_three_classes():
     assert frame["label"].tolist() == ["negative", "negative", "neutral", "positive", "positive"]
     zero_based = reviews.stars_to_frame(texts, pd.Series([0, 1, 2, 3, 4]), 1, STAR_MAP, "x")
     assert zero_based["label"].tolist() == frame["label"].tolist()
-    with pytest.raises(UserError, match="unknown label.*6"):
+    with pytest.raises(UserError, match=r"star\(s\) \[6\] outside 1-5"):
         reviews.stars_to_frame(texts, pd.Series([1, 2, 3, 4, 5]), 1, STAR_MAP, "x")
     with pytest.raises(UserError, match="non-integer rating"):
         reviews.stars_to_frame(texts, pd.Series([1, 2, 3.5, 4, 5]), 0, STAR_MAP, "x")
@@ -104,3 +104,47 @@ def test_offline_default_is_three_real_classes():
     counts = splits["train"]["label"].value_counts()
     assert set(counts.index) == {"negative", "neutral", "positive"} and counts["neutral"] < counts["negative"]
     assert "objective plot description" in card["what"]
+
+
+FINE_FOOD = Path(__file__).parent / "fixtures" / "amazon_fine_food_reviews.csv"
+FINE_FOOD_COLUMNS = dict(source="local", path=str(FINE_FOOD), text_column="Text", rating_column="Score",
+                         rating_offset=0)
+
+
+def test_a_kaggle_amazon_fine_food_file_is_read_through_the_column_params(tmp_path, monkeypatch):
+    """Reviews.csv as Kaggle ships it: Id,...,Score (1-5),Time,Summary,Text with quoted commas,
+    doubled quotes and HTML line breaks."""
+    raw = pd.read_csv(FINE_FOOD)
+    assert list(raw.columns) == ["Id", "ProductId", "UserId", "ProfileName", "HelpfulnessNumerator",
+                                 "HelpfulnessDenominator", "Score", "Time", "Summary", "Text"]
+    splits, card = reviews.fetch(DownloadConfig(**FINE_FOOD_COLUMNS, test_fraction=0.3), seed=0)
+    both = pd.concat(splits.values())
+    expected = raw["Score"].map(STAR_MAP).value_counts().to_dict()
+    assert both["label"].value_counts().to_dict() == expected and len(both) == len(raw)
+    assert not both["text"].str.contains("<br").any()
+    assert any(t.startswith('The listing says "Extra Large Roasted Almonds" but the bag held small, pale,')
+               for t in both["text"])
+    assert card["columns"] == {"text": "Text", "rating": "Score", "rating_is": "stars"} and card["rating_offset"] == 0
+    monkeypatch.chdir(tmp_path)
+    run_stage("reviews", "download", params(**FINE_FOOD_COLUMNS, test_fraction=0.3))
+    counts = json.loads(Path("data/reviews/raw/card.json").read_text())["counts"]
+    assert counts["train"]["rows"] + counts["test"]["rows"] == len(raw)
+
+
+@pytest.mark.parametrize("columns,message", [
+    ({}, r"has no column 'text' \(columns found: Id, ProductId, .*, Summary, Text\); name the right column "
+         r"with `reviews.download.text_column`"),
+    ({"text_column": "Text", "rating_column": "Stars"},
+     r"has no column 'Stars' \(columns found: Id, .*\); name the right column with `reviews.download.rating_column`"),
+    ({"text_column": "Text"}, r"neither a 'stars' nor a 'label' column \(columns found: Id, .*\); name its "
+                              r"rating column with `reviews.download.rating_column`"),
+    ({"text_column": "Text", "rating_column": "Score", "rating_offset": 1},
+     r"gives star\(s\) \[6\] outside 1-5; set `reviews.download.rating_offset`"),
+])
+def test_a_missing_column_lists_the_columns_found_and_the_param_to_set(tmp_path, monkeypatch, capsys, columns,
+                                                                       message):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params(source="local", path=str(FINE_FOOD), **columns)))
+    monkeypatch.chdir(tmp_path)
+    assert main(["reviews", "download"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err

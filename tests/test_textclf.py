@@ -60,6 +60,27 @@ def test_validation_and_subsamples_keep_the_class_balance():
     assert not set(splits["train"]["text"]) & set(splits["val"]["text"])
 
 
+def labelled(**counts):
+    return pd.DataFrame([(f"{name} text {i}", name) for name, n in counts.items() for i in range(n)],
+                        columns=["text", "label"])
+
+
+def test_tiny_splits_and_nearly_absent_classes_are_warned_about():
+    labels = ["negative", "neutral", "positive"]
+    fine = {"train": labelled(negative=400, neutral=100, positive=500), "test": labelled(negative=90, neutral=20,
+                                                                                        positive=90)}
+    assert features.data_warnings(fine, labels, "reviews") == []
+    tiny_test = {**fine, "test": labelled(negative=90, neutral=19, positive=90)}
+    few_rows, few_neutral = features.data_warnings(tiny_test, labels, "reviews")
+    assert few_rows.startswith("the test split has only 199 rows (< 200)")
+    assert "`reviews.featurize.max_test`" in few_rows
+    assert few_neutral.startswith("the test split has fewer than 20 rows of 'neutral' (19)")
+    rare = {**fine, "train": labelled(negative=400, neutral=19, positive=600)}
+    (warning,) = features.data_warnings(rare, labels, "reviews")
+    assert warning.startswith("nearly absent from the training rows (< 2%): 'neutral' (1.9%)")
+    assert "`reviews.train.balance`" in warning
+
+
 def test_class_weights_and_oversampling_apply_only_when_skewed():
     train = {"labels": torch.tensor([0] * 8 + [1] * 2), "input_ids": torch.arange(10)[:, None]}
     val = {"labels": torch.tensor([0, 1])}
@@ -178,6 +199,9 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
     assert result["baselines"]["tfidf_logreg"]["accuracy"] > 0.9  # the toy words are separable
     assert result["verdict"]["metric"] == "F1 of 'positive'" and result["verdict"]["line"]
     assert sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values()) == meta["rows"]["test"]
+    # the toy test split is far too small to trust, and the metrics say so
+    assert result["warnings"][0].startswith(f"the test split has only {meta['rows']['test']} rows")
+    assert result["warnings"][:len(meta["warnings"])] == meta["warnings"]
     predictions = pd.read_csv(paths.predictions)
     assert list(predictions.columns) == ["actual", "predicted", "confidence"]
     assert len(predictions) == meta["rows"]["test"] and predictions["confidence"].between(0.5, 1).all()
@@ -232,7 +256,12 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     verdict = json.loads(Paths.of("imdb").metrics.read_text())["verdict"]
     assert verdict["beats_baseline"] is False and verdict["best_baseline"] == "tfidf_logreg"
     assert "does NOT beat it" in verdict["line"]
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"verdict: {verdict['line']}"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"verdict: {verdict['line']}"  # after the warnings: the log ends with the verdict
+    # one epoch cannot show that training settled: the training's warning is carried into the metrics
+    warnings = json.loads(Paths.of("imdb").metrics.read_text())["warnings"]
+    assert any(w.startswith("training ran one epoch") for w in warnings)
+    assert f"warning: imdb evaluate: {warnings[-1]}" in err
 
 
 def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(tmp_path, monkeypatch, tiny_model_dir):
@@ -271,7 +300,7 @@ def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(tmp_path,
     meta = json.loads(Paths.of("imdb").features.joinpath("meta.json").read_text())
     assert meta["max_length_param"] == "auto" and meta["max_length"] % 8 == 0 and 16 <= meta["max_length"] < 64
     assert 0 < meta["share_truncated"]["train"] <= 0.1
-    assert "warning" not in capsys.readouterr().err
+    assert "texts are cut" not in capsys.readouterr().err  # (the toy split is tiny: that warning is expected)
 
     # long reviews: capped by the model's maximum (64 positions in the tiny model), and most are cut
     long_rows = [(review(120 + i, i), "positive" if i % 2 else "negative") for i in range(60)]

@@ -42,6 +42,28 @@ def weights_file(model_dir: Path, name: str) -> Path:
     return model_dir / f"{name}.safetensors"
 
 
+# A run counts as settled when its last epoch moved the monitored validation value by at most this
+# share: a bigger gain means more epochs would likely still have helped, so the model is undertrained.
+SETTLE_TOLERANCE = 0.01
+
+
+def settle_note(history: list[dict[str, float]], task: Task, stopped_early: bool) -> str | None:
+    """None when training settled (early-stopped, or the last epoch gained at most SETTLE_TOLERANCE
+    relative on ``val/<monitor>``); else the reason it had not. One epoch shows no trend: unsettled."""
+    key = f"val/{task.monitor}"
+    if stopped_early:
+        return None
+    if len(history) < 2:
+        return f"training ran one epoch, too few to tell whether {key} had settled; raise `train.epochs`"
+    before, last = history[-2][key], history[-1][key]
+    gain = (before - last) if task.mode == "min" else (last - before)
+    relative = gain / max(abs(before), 1e-12)
+    if relative <= SETTLE_TOLERANCE:
+        return None
+    return (f"training had not settled: {key} still improved by {relative:.1%} in the last epoch "
+            f"({before:.4g} -> {last:.4g}); raise `train.epochs` (with `patience` to stop once it settles)")
+
+
 def fit_and_save(name: str, model: torch.nn.Module, train: dict, val: dict, task: Task, cfg: TrainConfig,
                  backend: Backend, paths: Paths, *, config: dict[str, Any], fingerprint: str,
                  live_dir: Path | None = None) -> dict[str, Any]:
@@ -53,12 +75,15 @@ def fit_and_save(name: str, model: torch.nn.Module, train: dict, val: dict, task
                  fingerprint=fingerprint, desc=name)
     seconds = time.perf_counter() - start
     trained_now = len(result.history) - result.resumed_epochs
+    unsettled = settle_note(result.history, task, result.stopped_early)
     entry = {
         "config": config,
         "best_epoch": result.best_epoch,
         "best": result.best,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,
+        "settled": unsettled is None,
+        "settle_note": unsettled,
         # Time and epochs of this process only: a resumed run does not claim the interrupted one's.
         "epochs_trained_now": trained_now,
         "resumed_after_epoch": result.resumed_epochs or None,
@@ -73,6 +98,8 @@ def fit_and_save(name: str, model: torch.nn.Module, train: dict, val: dict, task
         checkpoint.unlink(missing_ok=True)  # finished: nothing left to resume
         print(f"{name}: best epoch {result.best_epoch}/{len(result.history)}, {trained_now} trained in "
               f"{seconds:.1f} s", file=sys.stderr)
+        if unsettled:
+            print(f"warning: {name}: {unsettled}", file=sys.stderr)
     return entry
 
 

@@ -16,18 +16,32 @@ from .project import DownloadConfig, DownloadParams
 
 LABELS = ("negative", "positive")  # in id order: the second is the positive class
 
-# Hugging Face stanfordnlp/imdb: ClassLabel 0 = neg, 1 = pos (also accepted as names).
-HF_LABELS = {0: "negative", 1: "positive", "neg": "negative", "pos": "positive",
-             "negative": "negative", "positive": "positive"}
-# Kaggle "IMDB Dataset.csv": sentiment is the word.
-KAGGLE_LABELS = {"negative": "negative", "positive": "positive"}
+# Label values accepted from any source: stanfordnlp/imdb's ClassLabel (0 = neg, 1 = pos) and its
+# names, and the Kaggle "IMDB Dataset.csv" sentiment words.
+LABEL_VALUES = {0: "negative", 1: "positive", "neg": "negative", "pos": "positive",
+                "negative": "negative", "positive": "positive"}
 OFFLINE_CATEGORIES = {"fresh": "positive", "rotten": "negative"}
+# The column pair of each known format: Kaggle "IMDB Dataset.csv", Hugging Face stanfordnlp/imdb.
+KAGGLE_COLUMNS, HF_COLUMNS = ("review", "sentiment"), ("text", "label")
+TEXT_PARAM, LABEL_PARAM = "imdb.download.text_column", "imdb.download.label_column"
 
 
-def from_huggingface(name: str) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def columns(d: DownloadConfig, defaults: tuple[str, str]) -> dict[str, str]:
+    """{column: the param that names it} for the text and the label column."""
+    return {d.text_column or defaults[0]: TEXT_PARAM, d.label_column or defaults[1]: LABEL_PARAM}
+
+
+def to_frame(table: pd.DataFrame, cols: dict[str, str], where: str) -> pd.DataFrame:
+    corpus.require_columns(table, cols, where)
+    text_col, label_col = cols
+    return corpus.to_frame(table[text_col], table[label_col], LABEL_VALUES, where)
+
+
+def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The 25k/25k train/test splits (the unlabelled 50k ``unsupervised`` split is not used)."""
     from datasets import load_dataset
 
+    name, cols = d.hf_dataset, columns(d, HF_COLUMNS)
     splits = {}
     for split in corpus.SPLITS:
         try:
@@ -35,39 +49,28 @@ def from_huggingface(name: str) -> tuple[dict[str, pd.DataFrame], dict[str, Any]
         except Exception as e:  # noqa: BLE001 - network, missing dataset and bad split all end here
             raise UserError(f"cannot load split {split!r} of Hugging Face dataset {name!r} ({type(e).__name__}); "
                             "check the name and the network, or use source: offline") from None
-        corpus.require_columns(table, ["text", "label"], f"{name} {split}", "text,label")
-        splits[split] = corpus.to_frame(table["text"], table["label"], HF_LABELS, f"{name} {split} split")
-    return splits, {"source": f"huggingface:{name}", "licence": "IMDb large movie review dataset (Maas et al. "
-                    "2011), for research use", "what": "IMDb movie reviews, 25k train / 25k test, balanced"}
+        splits[split] = to_frame(table, cols, f"{name} {split} split")
+    return splits, {"source": f"huggingface:{name}", "columns": list(cols),
+                    "licence": "IMDb large movie review dataset (Maas et al. 2011), for research use",
+                    "what": "IMDb movie reviews, 25k train / 25k test, balanced"}
 
 
-def kaggle_frame(table: pd.DataFrame, where: str) -> pd.DataFrame:
-    corpus.require_columns(table, ["review", "sentiment"], where, "the Kaggle columns review,sentiment")
-    return corpus.to_frame(table["review"], table["sentiment"], KAGGLE_LABELS, where)
-
-
-def hf_frame(table: pd.DataFrame, where: str) -> pd.DataFrame:
-    corpus.require_columns(table, ["text", "label"], where, "text,label")
-    return corpus.to_frame(table["text"], table["label"], HF_LABELS, where)
-
-
-def from_file(path: str, test_fraction: float, seed: int, kaggle_only: bool) -> tuple[dict[str, pd.DataFrame], dict]:
-    """One CSV/parquet: the Kaggle format (review, sentiment) or the Hugging Face one (text, label)."""
+def from_file(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
+    """One CSV/parquet. Its columns: ``text_column``/``label_column`` where set, else the Kaggle pair
+    (review, sentiment) for source kaggle, and for source local whichever known pair it has."""
+    kaggle_only = d.source == "kaggle"
     what = "Kaggle IMDB" if kaggle_only else "local IMDb"
-    table = corpus.read_table(path, what)
-    if not kaggle_only and not {"review", "text"} & set(table.columns):
-        raise UserError(f"{what} file {path} has neither a 'review' nor a 'text' column (columns: "
-                        f"{', '.join(map(str, table.columns))}); expected review,sentiment (Kaggle) or "
-                        "text,label (Hugging Face)")
-    if kaggle_only or "review" in table.columns:
-        frame, fmt = kaggle_frame(table, f"{what} file {path}"), "kaggle (review, sentiment)"
-    else:
-        frame, fmt = hf_frame(table, f"{what} file {path}"), "huggingface (text, label)"
-    splits = corpus.split_rows(frame, test_fraction, seed)
-    return splits, {"source": f"{'kaggle' if kaggle_only else 'local'}:{Path(path).name}", "format": fmt,
-                    "checksum_sha256": sha256_file(Path(path).expanduser()),
+    table = corpus.read_table(d.path, what)
+    known = KAGGLE_COLUMNS if kaggle_only or KAGGLE_COLUMNS[0] in table.columns else HF_COLUMNS
+    cols = columns(d, known)
+    named = "from params" if d.text_column or d.label_column else \
+        "kaggle (review, sentiment)" if known == KAGGLE_COLUMNS else "huggingface (text, label)"
+    frame = to_frame(table, cols, f"{what} file {d.path}")
+    splits = corpus.split_rows(frame, d.test_fraction, seed)
+    return splits, {"source": f"{d.source}:{Path(d.path).name}", "format": named, "columns": list(cols),
+                    "checksum_sha256": sha256_file(Path(d.path).expanduser()),
                     "licence": "as given by the file's provider (the Kaggle set is IMDb reviews, research use)",
-                    "split": f"seeded hash of the text, {test_fraction:.0%} test"}
+                    "split": f"seeded hash of the text, {d.test_fraction:.0%} test"}
 
 
 def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -83,9 +86,9 @@ def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFram
 
 def fetch(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     if d.source == "huggingface":
-        return from_huggingface(d.hf_dataset)
+        return from_huggingface(d)
     if d.source in ("kaggle", "local"):
-        return from_file(d.path, d.test_fraction, seed, kaggle_only=d.source == "kaggle")
+        return from_file(d, seed)
     return from_offline(d.test_fraction, seed)
 
 

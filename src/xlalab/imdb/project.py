@@ -12,6 +12,10 @@ class DownloadConfig(Params):
     source: Literal["offline", "huggingface", "kaggle", "local"] = "offline"
     path: str | None = None  # kaggle/local: the CSV or parquet file
     hf_dataset: str = "stanfordnlp/imdb"
+    # The columns of every source; None: review/sentiment (Kaggle), text/label (Hugging Face), and
+    # for a local file whichever of the two pairs it has. Labels: negative/positive, neg/pos or 0/1.
+    text_column: str | None = None
+    label_column: str | None = None
     test_fraction: float = Field(default=0.2, ge=0.05, le=0.5)  # sources without a test split
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from ..textclf import corpus
 from .project import LABELS, DownloadConfig, DownloadParams
 
 OFFLINE_CATEGORIES = {"rotten": "negative", "plot": "neutral", "fresh": "positive"}
+TEXT_PARAM, RATING_PARAM = "reviews.download.text_column", "reviews.download.rating_column"
 
 
 def stars_to_frame(texts: pd.Series, ratings: pd.Series, offset: int, star_map: Mapping[int, str],
@@ -26,6 +27,10 @@ def stars_to_frame(texts: pd.Series, ratings: pd.Series, offset: int, star_map: 
         bad = ratings[numeric.isna() | (numeric != numeric.round())].iloc[0]
         raise UserError(f"{where} has a non-integer rating {bad!r}; ratings must be whole stars")
     stars = numeric.astype(int) + offset
+    outside = sorted(set(stars[~stars.isin(star_map)].tolist()))
+    if outside:
+        raise UserError(f"{where}: rating + offset {offset} gives star(s) {outside[:5]} outside 1-5; set "
+                        "`reviews.download.rating_offset` (0 for ratings 1-5, 1 for ratings 0-4)")
     return corpus.to_frame(texts, stars, dict(star_map), f"{where} (stars = rating + {offset})")
 
 
@@ -33,7 +38,8 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict]:
     from datasets import load_dataset
 
     name, config, star_map = d.hf_dataset, d.hf_config, d.star_map
-    text_col, rating_col, offset = d.text_column, d.rating_column, d.rating_offset
+    text_col, rating_col = d.text_column, d.rating_column or "label"
+    offset = 1 if d.rating_offset is None else d.rating_offset
     splits = {}
     for split in corpus.SPLITS:
         try:
@@ -41,8 +47,7 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict]:
         except Exception as e:  # noqa: BLE001 - network, missing dataset and bad split all end here
             raise UserError(f"cannot load split {split!r} of Hugging Face dataset {name!r} ({type(e).__name__}); "
                             "check the name/config and the network, or use source: offline") from None
-        corpus.require_columns(table, [text_col, rating_col], f"{name} {split}",
-                               "`reviews.download.text_column` and `rating_column` to name its columns")
+        corpus.require_columns(table, {text_col: TEXT_PARAM, rating_col: RATING_PARAM}, f"{name} {split}")
         splits[split] = stars_to_frame(table[text_col], table[rating_col], offset, star_map, f"{name} {split} split")
     return splits, {"source": f"huggingface:{name}" + (f"/{config}" if config else ""),
                     "star_map": {str(k): v for k, v in star_map.items()}, "rating_offset": offset,
@@ -51,22 +56,32 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict]:
 
 
 def from_local(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
-    """A CSV/parquet with ``text`` and either ``stars`` (1-5) or ``label`` (class names)."""
+    """A CSV/parquet with a text column and a rating column, named by ``text_column`` and
+    ``rating_column`` (e.g. the Kaggle Amazon Fine Food ``Reviews.csv``: Text, Score). A numeric
+    rating is a star count (rating + ``rating_offset``, mapped by ``star_map``); a text rating is a
+    class name."""
     path, test_fraction, star_map = d.path, d.test_fraction, d.star_map
     table = corpus.read_table(path, "local reviews")
     where = f"local reviews file {path}"
-    corpus.require_columns(table, ["text"], where, "text plus stars (1-5) or label (negative/neutral/positive)")
-    if "stars" in table.columns:
-        frame = stars_to_frame(table["text"], table["stars"], 0, star_map, where)
-    elif "label" in table.columns:
-        frame = corpus.to_frame(table["text"], table["label"], {name: name for name in LABELS}, where)
+    corpus.require_columns(table, {d.text_column: TEXT_PARAM}, where)
+    rating_col = d.rating_column or next((c for c in ("stars", "label") if c in table.columns), None)
+    if rating_col is None:
+        raise UserError(f"{where} has neither a 'stars' nor a 'label' column (columns found: "
+                        f"{', '.join(map(str, table.columns))}); name its rating column with `{RATING_PARAM}`")
+    corpus.require_columns(table, {rating_col: RATING_PARAM}, where)
+    offset = 0 if d.rating_offset is None else d.rating_offset
+    ratings = table[rating_col]
+    if pd.api.types.is_numeric_dtype(ratings):
+        frame, rated = stars_to_frame(table[d.text_column], ratings, offset, star_map, where), "stars"
     else:
-        raise UserError(f"{where} has neither a 'stars' nor a 'label' column (columns: "
-                        f"{', '.join(map(str, table.columns))}); expected text plus stars (1-5) or label")
+        frame = corpus.to_frame(table[d.text_column], ratings, {name: name for name in LABELS}, where)
+        rated = "class names"
     return corpus.split_rows(frame, test_fraction, seed), {
         "source": f"local:{Path(path).name}", "checksum_sha256": sha256_file(Path(path).expanduser()),
-        "star_map": {str(k): v for k, v in star_map.items()}, "licence": "as given by the file's provider",
-        "split": f"seeded hash of the text, {test_fraction:.0%} test"}
+        "columns": {"text": d.text_column, "rating": rating_col, "rating_is": rated},
+        **({"star_map": {str(k): v for k, v in star_map.items()}, "rating_offset": offset} if rated == "stars"
+           else {}),
+        "licence": "as given by the file's provider", "split": f"seeded hash of the text, {test_fraction:.0%} test"}
 
 
 def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

@@ -29,12 +29,15 @@ def check_star_map(star_map: Any) -> dict[int, str]:
 
 class DownloadConfig(Params):
     source: Literal["offline", "huggingface", "local"] = "offline"
-    path: str | None = None  # local: parquet/CSV with text plus stars (1-5) or label (class name)
+    path: str | None = None  # local: parquet/CSV with a text column plus a star rating or class names
     hf_dataset: str = "SetFit/amazon_reviews_multi_en"
     hf_config: str | None = None
+    # The columns of every source (Hugging Face and local files alike). rating_column None: "label"
+    # on the hub; in a local file "stars" (1-5) or else "label" (star numbers or class names).
     text_column: str = "text"
-    rating_column: str = "label"
-    rating_offset: int = Field(default=1, ge=-1, le=1)  # stars = rating + offset
+    rating_column: str | None = None
+    # stars = rating + offset; None: 1 on the hub (the SetFit/mteb mirrors store 0-4), 0 for a file
+    rating_offset: int | None = Field(default=None, ge=-1, le=1)
     star_map: dict[int, str] = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
     test_fraction: float = Field(default=0.2, ge=0.05, le=0.5)  # offline and local sources
 

@@ -52,11 +52,16 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
                         f"{str(e).splitlines()[0] if str(e) else ''})")
 
 
-def require_columns(df: pd.DataFrame, columns: Sequence[str], where: str, expected: str) -> None:
+def require_columns(df: pd.DataFrame, columns: Sequence[str] | Mapping[str, str], where: str,
+                    expected: str = "") -> None:
+    """Every column present, or one error listing the columns found. ``columns`` may map each
+    column to the param that names it, so the error says which param to set."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise UserError(f"{where} has no column {missing[0]!r} (columns: {', '.join(map(str, df.columns))}); "
-                        f"expected {expected}")
+        param = columns.get(missing[0]) if isinstance(columns, Mapping) else None
+        fix = f"name the right column with `{param}`" if param else f"expected {expected}"
+        raise UserError(f"{where} has no column {missing[0]!r} (columns found: {', '.join(map(str, df.columns))}); "
+                        f"{fix}")
 
 
 def to_frame(texts: pd.Series, labels: pd.Series, mapping: Mapping[Any, str], where: str) -> pd.DataFrame:
@@ -68,7 +73,7 @@ def to_frame(texts: pd.Series, labels: pd.Series, mapping: Mapping[Any, str], wh
         bad = int(texts.isna().sum() + labels.isna().sum())
         raise UserError(f"{where} has {bad} missing text or label values; fill or drop those rows")
     keys = labels.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
-    unknown = sorted({repr(v) for v in keys.unique() if v not in mapping})
+    unknown = sorted({repr(v.item() if hasattr(v, "item") else v) for v in keys.unique() if v not in mapping})
     if unknown:
         raise UserError(f"{where} has unknown label(s) {', '.join(unknown[:5])}; expected one of: "
                         f"{', '.join(map(str, mapping))}")

@@ -6,6 +6,7 @@ class (the second class name), a project with more classes by macro-F1.
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Sequence
 
@@ -81,11 +82,15 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
     scores = {MODEL: finetuned[key], **{name: r[key] for name, r in baseline_reports.items()}}
     verdict = reports.verdict(MODEL, scores, list(scored), described, higher_is_better=True)
     entry = summary["models"][textmodel.WEIGHTS]
+    # Everything that makes these numbers less trustworthy, in one place: the data's (from
+    # featurize) and the training's (not settled).
+    warnings = list(meta.get("warnings", [])) + ([entry["settle_note"]] if entry.get("settled") is False else [])
     result = {
         "headline": key,
         MODEL: finetuned,
         "baselines": baseline_reports,
         "verdict": verdict,
+        "warnings": warnings,
         "test_rows": len(y_test),
         "data": {"source": meta.get("source"), "labels": labels, "rows": meta["rows"],
                  "class_counts": meta["class_counts"], "max_length": meta["max_length"],
@@ -102,4 +107,6 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
                   "confidence": probs[np.arange(len(y_pred)), y_pred].round(6)}) \
         .to_csv(paths.predictions, index=False)
     write_json(paths.metrics, result)
-    reports.announce(verdict)
+    for warning in warnings:
+        print(f"warning: {paths.project} evaluate: {warning}", file=sys.stderr)
+    reports.announce(verdict)  # last: the log ends with the verdict

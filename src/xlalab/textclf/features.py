@@ -68,6 +68,32 @@ def make_splits(train: pd.DataFrame, test: pd.DataFrame, *, val_fraction: float,
             "test": subsample(test, max_test, seed + 2)}
 
 
+# Below these sizes a score is mostly noise: with 200 test rows one row is half a point of accuracy,
+# and a class with fewer than 20 test rows (or under 2% of the training rows) has per-class scores,
+# and a macro average, that hinge on a handful of texts.
+MIN_TEST_ROWS, MIN_TEST_PER_CLASS, RARE_SHARE = 200, 20, 0.02
+
+
+def data_warnings(splits: dict[str, pd.DataFrame], labels: Sequence[str], project: str) -> list[str]:
+    """Why a result on these splits is not to be trusted; empty when nothing is wrong."""
+    warnings = []
+    test, train = corpus.class_counts(splits["test"], labels), corpus.class_counts(splits["train"], labels)
+    if len(splits["test"]) < MIN_TEST_ROWS:
+        warnings.append(f"the test split has only {len(splits['test'])} rows (< {MIN_TEST_ROWS}): scores move by "
+                        f"several points with a few rows; raise `{project}.featurize.max_test` or add data")
+    few = {name: n for name, n in test.items() if n < MIN_TEST_PER_CLASS}
+    if few:
+        warnings.append(f"the test split has fewer than {MIN_TEST_PER_CLASS} rows of "
+                        + ", ".join(f"{name!r} ({n})" for name, n in few.items())
+                        + ": per-class scores and macro-F1 hinge on a handful of texts; add data of those classes")
+    rare = {name: n / len(splits["train"]) for name, n in train.items() if n < RARE_SHARE * len(splits["train"])}
+    if rare:
+        warnings.append("nearly absent from the training rows (< 2%): "
+                        + ", ".join(f"{name!r} ({share:.1%})" for name, share in rare.items())
+                        + f"; the model barely learns them: add rows or set `{project}.train.balance`")
+    return warnings
+
+
 def build_features(tokenizer, splits: dict[str, pd.DataFrame], labels: Sequence[str],
                    max_length: int) -> dict[str, dict[str, torch.Tensor]]:
     ids = {name: i for i, name in enumerate(labels)}
@@ -97,10 +123,13 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
             "source": card.get("source"),
             "rows": {name: len(df) for name, df in splits.items()},
             "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
-            "share_truncated": truncated, "tokenize_seconds": time.perf_counter() - start}
+            "share_truncated": truncated, "tokenize_seconds": time.perf_counter() - start,
+            "warnings": data_warnings(splits, labels, paths.project)}
     if truncated["train"] > 0.5:
         print(f"warning: {paths.project} featurize: {truncated['train']:.0%} of the training texts are cut at "
               f"max_length={max_length} tokens; raise `{paths.project}.featurize.max_length` (at most "
               f"{min(tokenizer.model_max_length, MOST_TOKENS)} for this model)", file=sys.stderr)
+    for warning in meta["warnings"]:
+        print(f"warning: {paths.project} featurize: {warning}", file=sys.stderr)
     corpus.write_features(paths.features, tensors, splits, meta)
 
