@@ -84,14 +84,14 @@ def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFram
                     "split": f"by movie (seeded hash), {test_fraction:.0%} of movies in test"}
 
 
+READERS = {"offline": lambda d, seed: from_offline(d.test_fraction, seed),
+           "huggingface": lambda d, seed: from_huggingface(d), "kaggle": from_file, "local": from_file}
+
+
 def fetch(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    if d.source == "huggingface":
-        return from_huggingface(d)
-    if d.source in ("kaggle", "local"):
-        return from_file(d, seed)
-    return from_offline(d.test_fraction, seed)
+    """(train and test frames, card fields) from the configured source."""
+    return READERS[d.source](d, seed)
 
 
 def download(p: DownloadParams, paths: Paths) -> None:
-    splits, card = fetch(p.download, p.seed)
-    corpus.write_raw(paths.raw, splits, LABELS, card)
+    corpus.save_download(paths, *fetch(p.download, p.seed), LABELS)

@@ -150,6 +150,11 @@ def class_counts(df: pd.DataFrame, labels: Sequence[str]) -> dict[str, int]:
     return {name: int(counts.get(name, 0)) for name in labels}
 
 
+def save_download(paths, splits: Mapping[str, pd.DataFrame], card: dict, labels: Sequence[str]) -> None:
+    """The end of a text project's download stage: the checked splits and the card in ``paths.raw``."""
+    write_raw(paths.raw, splits, labels, card)
+
+
 def write_raw(raw_dir: Path, splits: Mapping[str, pd.DataFrame], labels: Sequence[str],
               card: dict[str, Any]) -> None:
     """train.parquet, test.parquet and card.json; the card records the class names in id order,
