@@ -18,7 +18,7 @@ def rows() -> list[dict]:
             continue
         metrics = json.loads(path.read_text())
         verdict = metrics.get("verdict", {})
-        found.append({"project": project.name, "source": (metrics.get("data") or {}).get("source", "-"),
+        found.append({"project": project.name, "source": (metrics.get("data") or {}).get("source") or metrics.get("source", "-"),
                       "model": verdict.get("model", "-"), "metric": verdict.get("metric", "-"),
                       "score": verdict.get("score"), "baseline": verdict.get("best_baseline", "-"),
                       "baseline_score": verdict.get("baseline_score"),

@@ -86,6 +86,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
         "training_rows": summary["training_rows"],
         "cv_folds": summary["cv_folds"],
         "outliers_dropped": features_card["outliers_dropped"],
+        "data": {"source": features_card["source"]},
         "verdict": verdict,
     })
     frame = pd.DataFrame({ID: test[ID].astype(int), "actual": actual,
