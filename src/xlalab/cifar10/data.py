@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..core.errors import UserError
-from ..core.io import atomic_path, write_json
+from ..core.io import atomic_path, file_digest, write_json
 from ..core.project import Paths
 from .features import RAW_ARRAYS, class_counts, stratified_split
 from .project import DownloadParams
@@ -84,11 +84,6 @@ class RawData:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _md5_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
-
 
 def _hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     keep, held = stratified_split(y, fraction, seed, "the test split")
@@ -164,7 +159,7 @@ def read_cifar_archive(archive: Path, *, md5: str | None = None) -> RawData:
     expected = CIFAR10_MD5 if md5 is None else md5
     if not archive.is_file():
         raise UserError(f"{archive} does not exist; download {CIFAR10_URL} or use cifar10.download.source: torchvision")
-    actual = _md5_file(archive)
+    actual = file_digest(archive, "md5")
     if actual != expected:
         raise UserError(f"{archive} has md5 {actual}, expected {expected}: the file is incomplete or not the "
                         f"official archive; delete it and download it again from {CIFAR10_URL}")
@@ -203,7 +198,7 @@ def read_cifar_folder(folder: Path, *, md5s: dict[str, str] | None = None) -> Ra
     if missing:
         raise UserError(f"{folder} lacks {', '.join(missing)}; point cifar10.download.path at the extracted "
                         f"{CIFAR10_DIR} folder or at {CIFAR10_ARCHIVE}")
-    actual = {n: _md5_file(folder / n) for n in expected}
+    actual = {n: file_digest(folder / n, "md5") for n in expected}
     wrong = [n for n in expected if actual[n] != expected[n]]
     if wrong:
         raise UserError(f"{folder}: {', '.join(wrong)} fail the md5 check (e.g. {wrong[0]} has {actual[wrong[0]]}, "
@@ -244,10 +239,10 @@ def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_UR
                             "or to a folder to download it into")
         archive = (given or cache_dir) / CIFAR10_ARCHIVE
         expected = CIFAR10_MD5 if md5 is None else md5
-        if not archive.is_file() or _md5_file(archive) != expected:
+        if not archive.is_file() or file_digest(archive, "md5") != expected:
             fetch_archive(url, archive)
-            if _md5_file(archive) != expected:
-                bad = _md5_file(archive)
+            bad = file_digest(archive, "md5")
+            if bad != expected:
                 archive.unlink()  # never keep a wrong file in the cache
                 raise UserError(f"{url} gave a file with md5 {bad}, expected {expected}; "
                                 "check the URL or try again later")

@@ -95,19 +95,17 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (md5 where a publisher gives md5 checksums)."""
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def fingerprint(*parts: Any, files: tuple[str | os.PathLike, ...] = ()) -> str:
     """A short hash of JSON-able values and file contents: what makes a checkpoint resumable."""
     digest = hashlib.sha256(json.dumps(to_jsonable(list(parts)), sort_keys=True).encode())
     for f in files:
-        digest.update(sha256_file(f).encode())
+        digest.update(file_digest(f).encode())
     return digest.hexdigest()[:16]
 
 

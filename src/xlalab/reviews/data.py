@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..core.errors import UserError
-from ..core.io import sha256_file
+from ..core.io import file_digest
 from ..core.project import Paths
 from ..textclf import corpus
 from .project import LABELS, DownloadConfig, DownloadParams
@@ -77,7 +77,7 @@ def from_local(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], d
         frame = corpus.to_frame(table[d.text_column], ratings, {name: name for name in LABELS}, where)
         rated = "class names"
     return corpus.split_rows(frame, test_fraction, seed), {
-        "source": f"local:{Path(path).name}", "checksum_sha256": sha256_file(Path(path).expanduser()),
+        "source": f"local:{Path(path).name}", "checksum_sha256": file_digest(Path(path).expanduser()),
         "columns": {"text": d.text_column, "rating": rating_col, "rating_is": rated},
         **({"star_map": {str(k): v for k, v in star_map.items()}, "rating_offset": offset} if rated == "stars"
            else {}),

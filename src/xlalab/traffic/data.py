@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..core.errors import UserError
-from ..core.io import write_json
+from ..core.io import file_digest, write_json
 from ..core.project import Paths
 from .project import Download, DownloadParams
 
@@ -346,11 +346,6 @@ CONNECTORS = {"offline": offline, "nsl_kdd": nsl_kdd, "kdd99": kdd99, "unsw_nb15
 
 
 # --- the stage --------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def download(p: DownloadParams, paths: Paths) -> None:
     source = CONNECTORS[p.download.source](p.download, p.seed)
     counts: dict[str, dict] = {}
@@ -390,7 +385,7 @@ def download(p: DownloadParams, paths: Paths) -> None:
     write_json(paths.card, {
         "source": source.name, "features": features, "categorical": list(source.categorical),
         "groups": groups, "has_time": source.has_time, "splits": counts,
-        "files": [{"name": f.name, "bytes": f.stat().st_size, "sha256": _sha256(f),
+        "files": [{"name": f.name, "bytes": f.stat().st_size, "sha256": file_digest(f),
                    **({"sha256_uncompressed": _gunzip_sha256(f)} if f.suffix == ".gz" else {})}
                   for f in source.files],
         "notes": source.notes,
