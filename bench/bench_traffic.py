@@ -4,8 +4,9 @@ generated file in NSL-KDD layout (no header, 43 fields), by default 5 M rows.
     PYTHONPATH=src python bench/bench_traffic.py --rows 5000000
 
 The file is built by repeating the shipped KDDTest+ records (so values, categories and the label
-mix are real) in a temporary folder; download, featurize and the Isolation Forest + autoencoder
-scoring then stream through it exactly as `dvc repro` would (source nsl_kdd). Peak memory is the
+mix are real) in a temporary folder; download, featurize and the
+scoring of every default detector (Isolation Forest, the autoencoder, ECOD, COPOD) then stream
+through it exactly as `dvc repro` would (source nsl_kdd). Peak memory is the
 process's maximum resident set size (ru_maxrss).
 """
 from __future__ import annotations
@@ -60,7 +61,6 @@ def main() -> None:
         p["traffic"]["download"].update(source="nsl_kdd", path=str(folder), chunk_rows=args.chunk_rows)
         p["traffic"]["featurize"]["chunk_rows"] = args.chunk_rows
         p["traffic"]["evaluate"]["study_sets"] = []  # scoring only: the study is the same work again per set
-        p["traffic"]["evaluate"]["detectors"] = ["isolation_forest", "autoencoder"]
         p["runtime"]["backend"] = "accelerate"
         cwd = os.getcwd()
         os.chdir(tmp)

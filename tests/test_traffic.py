@@ -328,3 +328,27 @@ def test_autoencoder_on_xla_compiles_once(workdir):
     entry = json.loads(Path("models/traffic/summary.json").read_text())["models"]["autoencoder"]
     counts = entry["compile_counts"]
     assert counts[0] is not None and counts[1:] == [counts[0]] * (len(counts) - 1), counts
+
+
+@pytest.mark.parametrize("kind", ["ecod", "copod"])
+def test_tail_scores_are_pyod_scores_of_each_row_alone(kind):
+    """ECOD/COPOD scores equal PyOD's ``decision_function`` of each row given alone, whatever the
+    batch: PyOD's own call on a batch pools the batch into "normal" and scores it differently."""
+    from pyod.models.copod import COPOD
+    from pyod.models.ecod import ECOD
+
+    from xlalab.traffic.model import classical_detector
+
+    rng = np.random.default_rng(0)
+    def rows(n):  # noqa: E306  skewed left and right, normal, ties (integers), a constant column
+        return np.column_stack([rng.lognormal(size=n), -rng.exponential(size=n), rng.normal(size=n),
+                                rng.integers(0, 4, n).astype(float), np.zeros(n)])
+    train, new = rows(500), rows(60)
+    new[:5] *= 8  # some far outside the training range
+    new[5, 4] = 1.0  # a value never seen in the constant column
+    score = classical_detector(kind, seed=0).fit(train).score
+    reference = {"ecod": ECOD, "copod": COPOD}[kind]().fit(train)
+    alone = np.array([reference.decision_function(r[None])[0] for r in new])
+    np.testing.assert_allclose(score(new), alone, rtol=1e-9)
+    np.testing.assert_allclose(np.concatenate([score(new[:7]), score(new[7:])]), score(new))
+    assert not np.allclose(reference.decision_function(new), alone)  # what a pooled batch would give
