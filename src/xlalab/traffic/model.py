@@ -73,8 +73,13 @@ class TailProbabilities:
         centred = train - self.mean
         self.m2, self.m3 = (centred ** 2).sum(axis=0), (centred ** 3).sum(axis=0)
 
+    BLOCK = 4096  # rows per pass: a dozen float64 temporaries of this many rows stay in cache-sized memory
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        return np.concatenate([self._score(np.asarray(x[i:i + self.BLOCK], dtype=np.float64))
+                               for i in range(0, len(x), self.BLOCK)] or [np.empty(0)])
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
         n, pooled = self.n, self.n + 1
         at_or_below = np.empty_like(x)
         at_or_above = np.empty_like(x)
