@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +36,7 @@ SMALL = {
 }
 STAGES = ("download", "featurize", "train", "evaluate", "plot")
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+SRC = REPO_PARAMS.parent / "src"
 
 
 def run_cli(tmp_path: Path, params: dict, stage: str, capsys) -> tuple[int, str]:
@@ -185,25 +189,52 @@ def test_a_planted_pickle_in_place_of_the_weights_never_runs(chain, tmp_path, mo
     assert written == []  # no metrics, no predictions, no temporary siblings
 
 
-def test_xla_training_with_the_default_optimizer_compiles_only_in_the_first_epoch(chain, tmp_path, monkeypatch):
-    """The repo's own cifar10.train settings (weight decay, schedule, warm-up, ...), only the
-    epochs, batch size and data reduced: after the first epoch nothing may compile again."""
+@pytest.fixture(scope="module")
+def xla_run(chain, tmp_path_factory):
+    """The repo's own cifar10.train settings (weight decay, schedule, warm-up, ...) on one XLA device,
+    only the epochs, batch size and data reduced: a tiny slice of 100 training and 20 validation images."""
     repo = yaml.safe_load(REPO_PARAMS.read_text())
     params = copy.deepcopy(SMALL)
     params["runtime"] = {"backend": "xla", "bf16": False}
     params["cifar10"]["backbone"] = repo["cifar10"]["backbone"]
     params["cifar10"]["train"] = {**repo["cifar10"]["train"], "epochs": 3, "batch_size": 32}
-    # a tiny slice: 100 training and 20 validation images
     params["cifar10"]["featurize"] = {**SMALL["cifar10"]["featurize"], "max_train": 120, "val_fraction": 1 / 6}
-    shutil.copytree(chain / "data/cifar10/raw", tmp_path / "data/cifar10/raw")
-    monkeypatch.chdir(tmp_path)
-    run_stage("cifar10", "featurize", params)
-    run_stage("cifar10", "train", params)
-    summary = json.loads((tmp_path / "models/cifar10/summary.json").read_text())
+    root = tmp_path_factory.mktemp("cifar10-xla")
+    shutil.copytree(chain / "data/cifar10/raw", root / "data/cifar10/raw")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        run_stage("cifar10", "featurize", params)
+        run_stage("cifar10", "train", params)
+    return root, params, json.loads((root / "models/cifar10/summary.json").read_text())
+
+
+def test_xla_training_with_the_default_optimizer_compiles_only_in_the_first_epoch(xla_run):
+    _, _, summary = xla_run
     assert summary["runtime"]["backend"] == "xla"
     counts = summary["models"]["cifar10"]["compile_counts"]
     assert len(counts) == 3 and counts[0] > 0
     assert counts[1:] == [counts[0]] * 2, counts
+
+
+@pytest.mark.slow
+def test_spmd_over_four_xla_devices_trains_like_one_device(xla_run, tmp_path):
+    """The same run through the CLI with four XLA CPU devices: XlaBackend shards every batch over a
+    1-D SPMD mesh (it must start in a fresh process, before XLA computes anything)."""
+    one_root, params, one = xla_run
+    shutil.copytree(one_root / "data", tmp_path / "data")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env.update(PJRT_DEVICE="CPU", CPU_NUM_DEVICES="4", PYTHONPATH=str(SRC), USE_TORCH_XLA="0")
+    proc = subprocess.run([sys.executable, "-m", "xlalab", "cifar10", "train"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    spmd = json.loads((tmp_path / "models/cifar10/summary.json").read_text())
+    assert spmd["runtime"]["device_count"] == 4 and spmd["runtime"]["spmd"] is True
+    counts = spmd["models"]["cifar10"]["compile_counts"]
+    assert counts[1:] == [counts[0]] * 2, f"SPMD recompiled after the first epoch: {counts}"
+    for a, b in zip(spmd["models"]["cifar10"]["history"], one["models"]["cifar10"]["history"]):
+        for key in ("train/loss", "val/loss", "val/accuracy"):
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-3), (key, a, b)
 
 
 def test_a_failed_resnet_download_names_the_key_to_change(monkeypatch):
