@@ -55,6 +55,13 @@ def test_a_failed_stage_leaves_the_previous_output_untouched(toy, tmp_path):
     assert sorted(p.name for p in (tmp_path / "data/toy").iterdir()) == ["raw"]  # no temporary left
 
 
+def test_a_failed_first_run_leaves_no_folder_behind(toy, tmp_path):
+    (tmp_path / "data").mkdir()  # already there: stays
+    with pytest.raises(UserError, match="half-way"):
+        run_stage(toy, "download", {"toy": {"rows": 5, "fail": True}})
+    assert list((tmp_path / "data").iterdir()) == []
+
+
 def test_params_errors_name_the_key_and_what_is_allowed(toy):
     with pytest.raises(UserError, match=r"`toy.rows` must be greater than or equal to 1 \(got 0\)"):
         run_stage(toy, "download", {"toy": {"rows": 0}})

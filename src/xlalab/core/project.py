@@ -204,7 +204,11 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
             function(config, dataclasses.replace(final, **thrown_away))
             _wait_for_other_processes()
         return []
+    # Folders this run creates for its outputs: a failed run removes them again if they stay empty.
+    new_folders = sorted({d for name in stage.outs for d in getattr(final, name).parents if not d.exists()},
+                         key=lambda d: len(d.parts), reverse=True)
     staged = {name: _temporary(getattr(final, name)) for name in stage.outs}
+    done = False
     try:
         function(config, dataclasses.replace(final, **staged))
         for name, tmp in staged.items():
@@ -212,9 +216,13 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
                 raise RuntimeError(f"{project.name} {stage.name} did not write its output {name} ({tmp})")
         for name, tmp in staged.items():
             _move_into_place(tmp, getattr(final, name))
+        done = True
     finally:
         for tmp in staged.values():
             _remove(tmp)
+        for folder in [] if done else new_folders:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     # Every process leaves together, once the outputs are in place: the launcher's success then
     # means the stage's success.
     _wait_for_other_processes()
