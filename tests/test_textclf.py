@@ -2,7 +2,9 @@
 embedding cache, clear errors for missing models, and the family stages run through the imdb and
 reviews contracts on a tiny local model: the whole chain, a retrain that really trains, a verdict
 that says when the model loses, and a flat XLA compile count with the default optimizer settings."""
+import contextlib
 import copy
+import io
 import json
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 import yaml
 from transformers import BertConfig, BertForSequenceClassification
 
+from xlalab.__main__ import main
 from xlalab.core.data import Batches
 from xlalab.core.errors import UserError
 from xlalab.core.project import Paths, run_stage
@@ -251,13 +254,16 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     p = prepared("imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=1, lr=1e-12, warmup_fraction=0.0)
     p["imdb"]["evaluate"]["embedding_baseline"] = False
     run_stage("imdb", "train", p)
-    capsys.readouterr()
-    run_stage("imdb", "evaluate", p)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    log = io.StringIO()  # stdout and stderr in the order a terminal shows them
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        assert main(["imdb", "evaluate"]) == 0
     verdict = json.loads(Paths.of("imdb").metrics.read_text())["verdict"]
     assert verdict["beats_baseline"] is False and verdict["best_baseline"] == "tfidf_logreg"
     assert "does NOT beat it" in verdict["line"]
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"verdict: {verdict['line']}"  # after the warnings: the log ends with the verdict
+    err = log.getvalue().strip().splitlines()
+    assert f"wrote {Paths.of('imdb').metrics}" in err
+    assert err[-1] == f"verdict: {verdict['line']}"  # after the warnings and the outputs: the log ends with it
     # one epoch cannot show that training settled: the training's warning is carried into the metrics
     warnings = json.loads(Paths.of("imdb").metrics.read_text())["warnings"]
     assert any(w.startswith("training ran one epoch") for w in warnings)

@@ -10,7 +10,7 @@ import sys
 from . import PROJECTS
 from .core.errors import UserError
 from .core.launch import launch_stage_if_needed  # imports torch only when several processes are asked for
-from .core.project import STAGE_NAMES, run_stage
+from .core.project import STAGE_NAMES, lines_said_last, run_stage
 
 # Commands besides running a stage, named as strings and imported only when used, so that no stage
 # (and no stage's dvc.yaml deps) pulls in their code.
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         status = launch_stage_if_needed(args.project, args.stage, args.params)
         if status is not None:
             return status
-        outputs = run_stage(args.project, args.stage, args.params)
+        with lines_said_last() as last_lines:
+            outputs = run_stage(args.project, args.stage, args.params)
     except UserError as e:
         print(f"error: {args.project} {args.stage}: {e}", file=sys.stderr)
         return 2
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     for path in outputs:
         print(f"wrote {path}")
+    sys.stdout.flush()  # before the verdict on stderr: the log ends with it
+    for line in last_lines:
+        print(line, file=sys.stderr)
     return 0
 
 

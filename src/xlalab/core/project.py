@@ -229,6 +229,28 @@ def run_stage(project: Project | str, stage_name: str, params: dict[str, Any] | 
     return [getattr(final, name) for name in stage.outs]
 
 
+_held_back: list[str] | None = None
+
+
+def say_last(line: str) -> None:
+    """Print ``line`` (a verdict) to stderr, or, inside ``lines_said_last``, hold it back so that the
+    caller prints it after the list of what the stage wrote: a stage's log ends with its verdict."""
+    if _held_back is None:
+        print(line, file=sys.stderr)
+    else:
+        _held_back.append(line)
+
+
+@contextlib.contextmanager
+def lines_said_last():
+    global _held_back
+    outer, _held_back = _held_back, []
+    try:
+        yield _held_back
+    finally:
+        _held_back = outer
+
+
 def is_main_process() -> bool:
     """False in every process but the first of a launch (``accelerate launch`` / torchrun set
     RANK, the global rank over all machines); True without a launcher."""

@@ -6,12 +6,13 @@ their metrics and print it at the end of evaluate.
 """
 from __future__ import annotations
 
-import sys
 from typing import Mapping, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
+
+from .project import say_last
 
 
 # --- the verdict ------------------------------------------------------------------------------
@@ -31,8 +32,8 @@ def verdict(model: str, scores: Mapping[str, float], baselines: Sequence[str], m
 
 
 def announce(result: dict) -> None:
-    """Print the verdict line as the last line of a stage's log."""
-    print(f"verdict: {result['line']}", file=sys.stderr)
+    """Print the verdict line: the last line of a stage's log (see ``project.say_last``)."""
+    say_last(f"verdict: {result['line']}")
 
 
 # --- classification ---------------------------------------------------------------------------
