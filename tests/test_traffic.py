@@ -166,38 +166,109 @@ def test_unsw_raw_has_start_times_and_quirks(workdir):
     assert train.time.min() >= 1421927414
 
 
-CIC_FEATURES = [" Destination Port", " Flow Duration", " Total Fwd Packets", "Flow Bytes/s", " Flow Packets/s",
-                " Fwd Header Length", " Bwd Header Length", " Fwd Header Length"]
+# The published CIC-IDS2017 headers, byte for byte: leading spaces on most names (not all), some commas
+# without a following space, and " Fwd Header Length" twice. MachineLearningCVE has 79 columns, TrafficLabelling
+# (GeneratedLabelledFlows) 85: the same after its seven identifying columns.
+CIC_FLOW_COLUMNS = (
+    " Flow Duration, Total Fwd Packets, Total Backward Packets,Total Length of Fwd Packets,"
+    " Total Length of Bwd Packets, Fwd Packet Length Max, Fwd Packet Length Min, Fwd Packet Length Mean,"
+    " Fwd Packet Length Std,Bwd Packet Length Max, Bwd Packet Length Min, Bwd Packet Length Mean,"
+    " Bwd Packet Length Std,Flow Bytes/s, Flow Packets/s, Flow IAT Mean, Flow IAT Std, Flow IAT Max,"
+    " Flow IAT Min,Fwd IAT Total, Fwd IAT Mean, Fwd IAT Std, Fwd IAT Max, Fwd IAT Min,Bwd IAT Total,"
+    " Bwd IAT Mean, Bwd IAT Std, Bwd IAT Max, Bwd IAT Min,Fwd PSH Flags, Bwd PSH Flags, Fwd URG Flags,"
+    " Bwd URG Flags, Fwd Header Length, Bwd Header Length,Fwd Packets/s, Bwd Packets/s,"
+    " Min Packet Length, Max Packet Length, Packet Length Mean, Packet Length Std,"
+    " Packet Length Variance,FIN Flag Count, SYN Flag Count, RST Flag Count, PSH Flag Count,"
+    " ACK Flag Count, URG Flag Count, CWE Flag Count, ECE Flag Count, Down/Up Ratio, Average Packet Size,"
+    " Avg Fwd Segment Size, Avg Bwd Segment Size, Fwd Header Length,Fwd Avg Bytes/Bulk,"
+    " Fwd Avg Packets/Bulk, Fwd Avg Bulk Rate, Bwd Avg Bytes/Bulk, Bwd Avg Packets/Bulk,"
+    "Bwd Avg Bulk Rate,Subflow Fwd Packets, Subflow Fwd Bytes, Subflow Bwd Packets, Subflow Bwd Bytes,"
+    "Init_Win_bytes_forward, Init_Win_bytes_backward, act_data_pkt_fwd, min_seg_size_forward,Active Mean,"
+    " Active Std, Active Max, Active Min,Idle Mean, Idle Std, Idle Max, Idle Min, Label"
+)
+CIC_HEADERS = {
+    "MachineLearningCVE": " Destination Port," + CIC_FLOW_COLUMNS,
+    "TrafficLabelling": "Flow ID, Source IP, Source Port, Destination IP, Destination Port, Protocol, Timestamp,"
+                        + CIC_FLOW_COLUMNS,
+}
+# (file, timestamp as published, the time it means, label, flow duration, Flow Bytes/s, Flow Packets/s).
+# Monday's stamps are zero-padded with seconds, the other days' are not; all are day first on a 12-hour
+# clock without AM/PM. A zero duration gives Infinity (NaN when no bytes either). "-" marks the web attacks'
+# dash: byte 0x96 (cp1252 en dash) in TrafficLabelling, U+FFFD in UTF-8 in MachineLearningCVE.
+CIC_MONDAY = "Monday-WorkingHours.pcap_ISCX.csv"
+CIC_THURSDAY = "Thursday-WorkingHours-Morning-WebAttacks.pcap_ISCX.csv"
+CIC_FRIDAY = "Friday-WorkingHours-Afternoon-DDos.pcap_ISCX.csv"
+CIC_ROWS = [
+    (CIC_MONDAY, "03/07/2017 08:55:58", "2017-07-03 08:55:58", "BENIGN", 5, "2400000", "400000"),
+    (CIC_MONDAY, "03/07/2017 09:14:07", "2017-07-03 09:14:07", "BENIGN", 250, "96000", "16000"),
+    (CIC_MONDAY, "03/07/2017 11:59:59", "2017-07-03 11:59:59", "BENIGN", 0, "Infinity", "Infinity"),
+    (CIC_MONDAY, "03/07/2017 12:30:41", "2017-07-03 12:30:41", "BENIGN", 80, "150000", "25000"),
+    (CIC_MONDAY, "03/07/2017 01:00:01", "2017-07-03 13:00:01", "BENIGN", 0, "NaN", "Infinity"),
+    (CIC_MONDAY, "03/07/2017 02:45:12", "2017-07-03 14:45:12", "BENIGN", 64, "187500", "31250"),
+    (CIC_MONDAY, "03/07/2017 04:59:50", "2017-07-03 16:59:50", "BENIGN", 2000, "6000", "1000"),
+    *[(CIC_THURSDAY, f"6/7/2017 {h}:{m:02d}", f"2017-07-06 {h:02d}:{m:02d}", label, 320000, "5925", "25")
+      for h, m, label in [(9, 15, "BENIGN"), (9, 20, "Web Attack - Brute Force"), (9, 24, "BENIGN"),
+                          (9, 33, "Web Attack - Brute Force"), (9, 47, "BENIGN"), (10, 5, "BENIGN"),
+                          (10, 16, "Web Attack - XSS"), (10, 29, "Web Attack - XSS"),
+                          (10, 40, "Web Attack - Sql Injection"), (10, 42, "Web Attack - Sql Injection")]],
+    (CIC_THURSDAY, "6/7/2017 12:01", "2017-07-06 12:01", "BENIGN", 0, "Infinity", "Infinity"),
+    *[(CIC_FRIDAY, f"7/7/2017 {h}:{m:02d}", f"2017-07-07 {h + 12}:{m:02d}", label, 10, "1200000", "200000")
+      for h, m, label in [(3, 30, "BENIGN"), (3, 41, "BENIGN"), (3, 56, "DDoS"), (3, 58, "BENIGN"),
+                          (4, 2, "DDoS"), (4, 4, "DDoS"), (4, 9, "BENIGN"), (4, 11, "DDoS"), (4, 16, "DDoS"),
+                          (4, 30, "BENIGN"), (4, 58, "BENIGN")]],
+    (CIC_FRIDAY, "7/7/2017 4:10", "2017-07-07 16:10", "DDoS", 0, "NaN", "Infinity"),
+]
+CIC_TRAILING_EMPTY_ROWS = 5  # the Thursday WebAttacks file ends in 288,602 rows of separators only
+
+
+def cic_file(variant: str, rows: list) -> bytes:
+    """One day file in the published layout: the header, CRLF line ends, every column filled."""
+    header = CIC_HEADERS[variant].split(",")
+    lines = [CIC_HEADERS[variant]]
+    for i, (name, stamp, _, label, duration, byte_rate, packet_rate) in enumerate(rows):
+        dash = "\u2013" if variant == "TrafficLabelling" else "\ufffd"
+        values = {"Flow ID": f"192.168.10.{50 + i % 3}-172.16.0.1-80-{40000 + i}-6", "Source IP": "172.16.0.1",
+                  "Source Port": str(40000 + i), "Destination IP": f"192.168.10.{50 + i % 3}",
+                  "Destination Port": "80", "Protocol": "6", "Timestamp": stamp, "Flow Duration": str(duration),
+                  "Flow Bytes/s": byte_rate, "Flow Packets/s": packet_rate, "Fwd Header Length": "40",
+                  "Init_Win_bytes_backward": "-1", "Label": label.replace(" - ", f" {dash} ")}
+        lines.append(",".join(values.get(c.strip(), str(i % 7)) for c in header))
+    if rows[0][0] == CIC_THURSDAY:
+        lines += ["," * (len(header) - 1)] * CIC_TRAILING_EMPTY_ROWS
+    text = "\r\n".join(lines) + "\r\n"
+    return text.encode("cp1252") if variant == "TrafficLabelling" else text.encode("utf-8")
 
 
 @pytest.mark.parametrize("variant", ["MachineLearningCVE", "TrafficLabelling"])
 def test_cic_ids2017(workdir, variant):
+    labelled = variant == "TrafficLabelling"
+    header = [c.strip() for c in CIC_HEADERS[variant].split(",")]
+    assert len(header) == (85 if labelled else 79) and header.count("Fwd Header Length") == 2
     folder = workdir / variant
     folder.mkdir()
-    ids = ["Flow ID", " Source IP", " Source Port", " Destination IP", " Destination Port", " Protocol",
-           " Timestamp"]
-    header = (ids if variant == "TrafficLabelling" else [" Destination Port"]) + CIC_FEATURES[1:] + [" Label"]
-    lines = [",".join(header)]
-    labels = ["BENIGN", "DDoS", "Web Attack \u2013 Brute Force", "BENIGN"]
-    for i in range(80):
-        label = labels[i % 4]
-        flow = ["1.2.3.4-5.6.7.8-80-1234-6", "192.168.10.5", "1234", "192.168.10.50", "80", "6",
-                f"3/7/2017 8:{i % 60:02d}"] if variant == "TrafficLabelling" else ["80"]
-        rate = "Infinity" if i == 3 else ("NaN" if i == 6 else str(100.5 + i))
-        lines.append(",".join(flow + [str(1000 + i), "2", rate, "3000.0", "40", "20", "40", label]))
-    body = ("\r\n".join(lines) + "\r\n").encode("cp1252")
-    (folder / "Tuesday-WorkingHours.pcap_ISCX.csv").write_bytes(body)
+    for name in (CIC_MONDAY, CIC_THURSDAY, CIC_FRIDAY):
+        (folder / name).write_bytes(cic_file(variant, [r for r in CIC_ROWS if r[0] == name]))
+    assert (b"\x96" in (folder / CIC_THURSDAY).read_bytes()) == labelled
     run_stage("traffic", "download", params(source="cic_ids2017", path=str(folder), test_fraction=0.25))
     c = card()
-    assert "Fwd Header Length.1" not in c["features"] and "Fwd Header Length" in c["features"]
-    assert "Label" not in c["features"] and "Timestamp" not in c["features"]
-    labels = set(c["splits"]["train"]["labels"])
-    assert labels == {"BENIGN", "DDoS", "Web Attack - Brute Force"}
-    assert c["has_time"] == (variant == "TrafficLabelling")
-    train = pd.read_csv("data/traffic/raw/train.csv")
-    assert np.isfinite(train["Flow Bytes/s"].dropna()).all()
-    if variant == "TrafficLabelling":
-        assert pd.to_datetime(train.time, unit="s").dt.month.eq(7).all()  # day first: 3 July 2017
+    identifiers = {"Flow ID", "Source IP", "Source Port", "Destination IP", "Timestamp", "Label"}
+    assert c["features"] == list(dict.fromkeys(h for h in header if h not in identifiers))
+    assert "Fwd Header Length.1" not in c["features"] and "Destination Port" in c["features"]
+    assert c["categorical"] == (["Protocol"] if labelled else []) and c["has_time"] == labelled
+    assert sum(c["splits"][s]["rows"] for s in ("train", "test")) == len(CIC_ROWS)  # the empty rows dropped
+    labels = {label for s in ("train", "test") for label in c["splits"][s]["labels"]}
+    assert labels == {"BENIGN", "DDoS", "Web Attack - Brute Force", "Web Attack - XSS", "Web Attack - Sql Injection"}
+    flows = pd.concat([pd.read_csv(f"data/traffic/raw/{s}.csv") for s in ("train", "test")])
+    for column, at in (("Flow Bytes/s", 5), ("Flow Packets/s", 6)):  # Infinity and NaN become missing
+        assert np.isfinite(flows[column].dropna()).all()
+        assert flows[column].isna().sum() == sum(r[at] in ("Infinity", "NaN") for r in CIC_ROWS)
+    if labelled:  # day first, and afternoon hours on the 12-hour clock moved past noon
+        times = pd.to_datetime(flows["time"], unit="s").sort_values().dt.strftime("%Y-%m-%d %H:%M:%S")
+        assert times.tolist() == sorted(pd.Timestamp(r[2]).strftime("%Y-%m-%d %H:%M:%S") for r in CIC_ROWS)
+        ddos = pd.to_datetime(flows.loc[flows.attack == "DDoS", "time"], unit="s")
+        assert ddos.between("2017-07-07 15:56", "2017-07-07 16:16").all()
+    else:
+        assert flows["time"].isna().all()
 
 
 def test_local_csv_with_bom(workdir):

@@ -79,7 +79,12 @@ UNSW_CATEGORY_SPELLING = {"backdoors": "Backdoor", "backdoor": "Backdoor"}
 CIC_IDENTIFIERS = ("Flow ID", "Source IP", "Source Port", "Destination IP", "Timestamp")
 CIC_NORMAL = "BENIGN"
 # The "Web Attack – Brute Force" dash appears as cp1252 0x96, U+FFFD or an en dash depending on the copy.
-CIC_DASHES = ("\x96", "\ufffd", "\u2013", "\u00e2\u20ac\u201c")
+# Files are read as latin-1: TrafficLabelling's 0x96 arrives as "\x96", MachineLearningCVE's U+FFFD (UTF-8
+# bytes EF BF BD) as "ï¿½".
+CIC_DASHES = ("\x96", "\ufffd", "\u2013", "\u00e2\u20ac\u201c", "\u00ef\u00bf\u00bd")
+# Timestamps are day first on a 12-hour clock without AM/PM ("7/7/2017 3:30" is 15:30); the captures ran
+# from just before 9:00 to about 17:00, so hours 1 to 7 are afternoon.
+CIC_PM_BEFORE = 8
 
 META = ("attack", "category", "is_attack", "time")
 
@@ -287,6 +292,7 @@ def _cic_frame(chunk: pd.DataFrame, path: Path) -> pd.DataFrame:
     if "Timestamp" in chunk.columns:
         stamps = pd.to_datetime(chunk["Timestamp"].astype(str).str.strip(), dayfirst=True, format="mixed",
                                 errors="coerce")
+        stamps = stamps + pd.to_timedelta((stamps.dt.hour < CIC_PM_BEFORE).astype(int) * 12, unit="h")
         time = (stamps - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)
     features = chunk.drop(columns=[c for c in (*CIC_IDENTIFIERS, "Label") if c in chunk.columns])
     features = features.apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
