@@ -211,6 +211,7 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
         assert {"rmse_log", "rmse_dollars", "mae_dollars", "r2", "cv_rmse_log_mean", "cv_rmse_log_std"} <= set(row)
         assert row["rmse_log"] < metrics["baseline"]["mean_price"]["rmse_log"]
     assert metrics["verdict"]["beats_baseline"] and metrics["verdict"]["line"]
+    assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
     predictions = pd.read_csv("data/housing/predictions.csv")
     assert list(predictions.columns) == ["Id", "actual", "linear", "forest", "boosting", "mlp", "blend", "mean_price"]
     assert len(predictions) == 40

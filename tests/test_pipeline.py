@@ -4,6 +4,7 @@ graph, and the modules Python really loads when the stage's code is imported), a
 stage reads are the params it declares."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -105,3 +106,29 @@ def test_the_default_params_pass_every_stage_check(project):
     params = load_params(ROOT / "params.yaml")
     for stage in load_project(project).stages:
         parse(stage.params, params, project)
+
+
+def lookup(tree: dict, dotted: str):
+    for key in dotted.split("."):
+        tree = tree[key]
+    return tree
+
+
+def test_dvc_lock_records_the_committed_code_and_params():
+    """The committed metrics and plots come from the committed code: every file dep in the repo and
+    every param value in dvc.lock equals what is checked in. (Data deps are DVC outputs, absent from
+    a fresh clone, and are not checked.)"""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stale = []
+    for name, entry in lock.items():
+        for dep in entry.get("deps", []):
+            path = ROOT / dep["path"]
+            if not dep["path"].startswith(("data/", "models/")) and path.is_file():
+                if hashlib.md5(path.read_bytes()).hexdigest() != dep["md5"]:
+                    stale.append(f"{name}: {dep['path']}")
+        for key, value in entry.get("params", {}).get("params.yaml", {}).items():
+            if lookup(params, key) != value:
+                stale.append(f"{name}: {key}")
+    assert not stale, ("dvc.lock is stale (run `make repro` and commit dvc.lock, metrics/ and plots/): "
+                       + ", ".join(stale))

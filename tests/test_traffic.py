@@ -378,6 +378,7 @@ def test_whole_chain_on_a_slice(workdir):
     assert m["baselines"]["flag_everything"]["precision"] == pytest.approx(0.5)
     assert m["detectors"]["isolation_forest"]["roc_auc"] > 0.7
     assert m["verdict"]["line"].startswith(m["best"])
+    assert m["runtime"]["backend"] == "accelerate" and m["runtime"]["processes"] == 1
     assert {(r["feature_set"], r["detector"]) for r in m["feature_sets"]} == {
         (s, d) for s in ("basic", "all") for d in ("isolation_forest", "ecod")}
     predictions = pd.read_csv("data/traffic/predictions.csv")

@@ -87,6 +87,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
         "cv_folds": summary["cv_folds"],
         "outliers_dropped": features_card["outliers_dropped"],
         "data": {"source": features_card["source"]},
+        "runtime": summary["runtime"],  # what trained the MLP
         "verdict": verdict,
     })
     frame = pd.DataFrame({ID: test[ID].astype(int), "actual": actual,

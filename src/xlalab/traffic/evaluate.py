@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.dummy import DummyClassifier
 from tqdm.auto import tqdm
 
-from ..core.artifacts import load_trained
+from ..core.artifacts import load_trained, read_summary
 from ..core.io import read_json, write_json
 from ..core.project import Paths
 from ..core.reports import announce, anomaly, verdict
@@ -161,6 +161,8 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
                  "unseen_attack_types": sorted(info.loc[y & unseen, "attack"].unique().tolist())},
         "detectors": detectors, "baselines": base, "best": best,
         "analysis": error_analysis(info, y, test_scores[best], flags[best], categorical, p.evaluate.top_false_alarms),
-        "feature_sets": study, "verdict": result,
+        "feature_sets": study,
+        "runtime": read_summary(paths)["runtime"],  # what trained the autoencoder
+        "verdict": result,
     })
     announce(result)
