@@ -193,3 +193,45 @@ def test_fit_and_save_records_and_warns_when_training_stopped_before_it_settled(
                         accelerate_backend, paths, config={}, fingerprint="long")
     assert long["settled"] is True and long["settle_note"] is None
     assert "warning" not in capsys.readouterr().err
+
+
+def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(accelerate_backend, tmp_path,
+                                                                            monkeypatch):
+    """A stage may go on to predict with the model it trained (housing prices Kaggle's test file with
+    its MLP). Processes other than the first write no weights file, so the model itself must hold
+    the best weights on return, not those of the last epoch."""
+    from xlalab.core.artifacts import fit_and_save, load_weights, weights_file
+    from xlalab.core.project import Paths
+
+    monkeypatch.chdir(tmp_path)
+    paths = Paths.of("toy")
+    for folder in (paths.model, paths.live, paths.checkpoints):
+        folder.mkdir(parents=True)
+    # a constant, large LR on a small validation split: the last epoch is not the best one
+    rows = blobs(n=126)
+    train, val = ({k: v[:96] for k, v in rows.items()}, {k: v[96:] for k, v in rows.items()})
+    setup = dict(task=LOSS_TASK, cfg=cfg(epochs=8, lr=0.3, scheduler="constant", warmup_fraction=0.0),
+                 backend=accelerate_backend, paths=paths, config={}, fingerprint="best")
+    main = classifier()
+    entry = fit_and_save("net", main, train, val, **setup)
+    assert entry["best_epoch"] < entry["epochs_run"]
+    saved = load_weights(weights_file(paths.model, "net"))
+    assert all(torch.equal(saved[k], v) for k, v in main.state_dict().items())
+
+    weights_file(paths.model, "net").unlink()
+    monkeypatch.setattr(accelerate_backend, "is_main", False)
+    other = classifier()
+    fit_and_save("net", other, train, val, **setup)
+    assert not weights_file(paths.model, "net").exists()
+    assert all(torch.equal(saved[k], v) for k, v in other.state_dict().items())
+
+
+def test_only_the_first_process_says_the_verdict(monkeypatch, capsys):
+    from xlalab.core.project import say_last
+
+    monkeypatch.setenv("RANK", "1")
+    say_last("verdict: x")
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    say_last("verdict: x")
+    assert capsys.readouterr().err == "verdict: x\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,15 @@ def test_dvc_lock_records_the_committed_code_and_params():
                 stale.append(f"{name}: {key}")
     assert not stale, ("dvc.lock is stale (run `make repro` and commit dvc.lock, metrics/ and plots/): "
                        + ", ".join(stale))
+
+
+def test_stage_commands_run_the_code_of_the_copy_they_run_in(tmp_path):
+    """Queued experiments run in copies of the repository (.dvc/tmp/exps/...): each stage's command
+    must import xlalab from that copy's src/, not from the workspace the package was installed from."""
+    prefixes = {entry["cmd"].split(" python -m xlalab ")[0] for entry in committed().values()}
+    assert len(prefixes) == 1, prefixes
+    shutil.copytree(ROOT / "src" / "xlalab", tmp_path / "src" / "xlalab",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.gz"))
+    out = subprocess.run(["bash", "-c", f"{prefixes.pop()} {sys.executable} -c 'import xlalab; print(xlalab.__file__)'"],
+                         cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert Path(out.stdout.strip()).resolve() == (tmp_path / "src/xlalab/__init__.py").resolve()

@@ -234,7 +234,10 @@ _held_back: list[str] | None = None
 
 def say_last(line: str) -> None:
     """Print ``line`` (a verdict) to stderr, or, inside ``lines_said_last``, hold it back so that the
-    caller prints it after the list of what the stage wrote: a stage's log ends with its verdict."""
+    caller prints it after the list of what the stage wrote: a stage's log ends with its verdict.
+    With several processes every one reaches the same verdict; the first alone says it."""
+    if not is_main_process():
+        return
     if _held_back is None:
         print(line, file=sys.stderr)
     else:

@@ -19,7 +19,7 @@ from sklearn.model_selection import KFold, train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..core.artifacts import fit_and_save, load_weights, weights_file, write_summary
+from ..core.artifacts import fit_and_save, write_summary
 from ..core.errors import UserError
 from ..core.io import fingerprint
 from ..core.loop import fit, predict
@@ -55,8 +55,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, p: TrainParams, backend: Backend, path
         entry = fit_and_save("mlp", model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend,
                              paths, config=config,
                              fingerprint=fingerprint(p.model_dump(), x.shape, float(x.sum()), float(y.sum())))
-        model.load_state_dict(load_weights(weights_file(paths.model, "mlp")))
-        return model, config, entry
+        return model, config, entry  # holding its best weights, on every process
     result = fit(model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend, desc=desc)
     model.load_state_dict(result.best_state)
     return model, config, None
