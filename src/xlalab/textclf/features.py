@@ -123,8 +123,11 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
             "source": card.get("source"),
             "rows": {name: len(df) for name, df in splits.items()},
             "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
-            "share_truncated": truncated, "tokenize_seconds": time.perf_counter() - start,
-            "warnings": data_warnings(splits, labels, paths.project)}
+            "share_truncated": truncated, "warnings": data_warnings(splits, labels, paths.project)}
+    # Timing goes to the log, not into the features: the same inputs must give the same bytes, or
+    # DVC would see new features and retrain after every forced featurize.
+    print(f"{paths.project} featurize: tokenized {sum(len(df) for df in splits.values()):,} texts at "
+          f"max_length={max_length} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if truncated["train"] > 0.5:
         print(f"warning: {paths.project} featurize: {truncated['train']:.0%} of the training texts are cut at "
               f"max_length={max_length} tokens; raise `{paths.project}.featurize.max_length` (at most "
