@@ -68,15 +68,13 @@ def fit_and_save(name: str, model: torch.nn.Module, train: dict, val: dict, task
                  backend: Backend, paths: Paths, *, config: dict[str, Any], fingerprint: str,
                  live_dir: Path | None = None) -> dict[str, Any]:
     """Train ``model``, write its best weights to ``paths.model/<name>.safetensors`` and return its
-    summary entry (``config`` is what rebuilds the model). Only the main process writes; every process
-    returns with ``model`` holding the best weights, so a stage that goes on to predict with it never
-    reads them back from a file the other processes did not write."""
+    summary entry (``config`` is what rebuilds the model). Only the main process writes; ``model``
+    ends holding the best weights on every process (see ``fit``)."""
     checkpoint = paths.checkpoints / f"{name}.ckpt"
     start = time.perf_counter()
     result = fit(model, train, val, task, cfg, backend, live_dir=live_dir or paths.live, checkpoint=checkpoint,
                  fingerprint=fingerprint, desc=name)
     seconds = time.perf_counter() - start
-    backend.unwrap(model).load_state_dict(result.best_state)
     trained_now = len(result.history) - result.resumed_epochs
     unsettled = settle_note(result.history, task, result.stopped_early)
     entry = {

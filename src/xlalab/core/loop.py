@@ -150,6 +150,8 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
         *, live_dir: Path | None = None, checkpoint: Path | None = None, fingerprint: str = "",
         desc: str = "train", max_epochs_this_run: int | None = None) -> FitResult:
     """Train ``model`` and return its best weights (by ``task.monitor`` on ``val``) and history.
+    ``model`` itself ends holding the best weights, on every process, so a caller can go on to
+    predict with it (processes other than the first never write a weights file to read back).
 
     With ``checkpoint``, the full state is saved after every epoch and a run whose checkpoint has
     the same ``fingerprint`` (params and input data) continues from it. ``max_epochs_this_run``
@@ -304,6 +306,7 @@ def fit(model: torch.nn.Module, train: Batch, val: Batch, task: Task, cfg: Train
         if max_epochs_this_run is not None and epoch - start_epoch + 1 >= max_epochs_this_run:
             break
     log.close()
+    backend.unwrap(model).load_state_dict(best_state)
     backend.barrier("fit_end")
     return FitResult(best_state=best_state, best_epoch=best_epoch, history=history,
                      stopped_early=stopped_early, compile_counts=compile_counts,

@@ -55,10 +55,9 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, p: TrainParams, backend: Backend, path
         entry = fit_and_save("mlp", model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend,
                              paths, config=config,
                              fingerprint=fingerprint(p.model_dump(), x.shape, float(x.sum()), float(y.sum())))
-        return model, config, entry  # holding its best weights, on every process
-    result = fit(model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend, desc=desc)
-    model.load_state_dict(result.best_state)
-    return model, config, None
+        return model, config, entry
+    fit(model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend, desc=desc)
+    return model, config, None  # fit leaves the best weights in the model
 
 
 def mlp_log_prices(model, config: dict, x: np.ndarray, backend: Backend, batch_size: int) -> np.ndarray:
