@@ -11,7 +11,7 @@ PLOTS_TEMPLATE := .dvc/offline_plots.html
 # Stages call `python -m xlalab ...`: run them with the venv's python.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv repro test bench plots lock clean summary
+.PHONY: venv repro test lint format bench plots lock clean summary
 
 venv: $(STAMP) $(PLOTS_TEMPLATE)
 
@@ -35,16 +35,26 @@ $(PLOTS_TEMPLATE): $(STAMP)
 repro: venv
 	$(BIN)/dvc repro
 
-# dvc.yaml is generated from the project contracts (src/xlalab/<project>/project.py).
-dvc.yaml: venv $(wildcard src/xlalab/*/project.py src/xlalab/core/*.py)
+# dvc.yaml is generated from the project contracts (src/xlalab/<project>/project.py) and the imports
+# of each stage's module.
+dvc.yaml: venv $(wildcard src/xlalab/*.py src/xlalab/*/*.py)
 	PYTHONPATH=src $(BIN)/python -m xlalab.core.pipeline > $@.tmp && mv $@.tmp $@
 
 # One table of every project: data source, headline metric, best baseline, verdict.
 summary: venv
-	PYTHONPATH=src $(BIN)/python -m xlalab summary
+	$(BIN)/xlalab summary
 
-test: venv
+test: venv lint
 	$(BIN)/python -m pytest
+
+# ruff, configured in pyproject.toml: lint and formatting are checked by `make test` (and CI).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: venv
 	$(BIN)/python bench/bench_loop.py

@@ -9,6 +9,7 @@ load hits both; each round times one epoch after a warm-up epoch. Prints samples
     python bench/bench_loop.py --backend xla        # torch_xla (PJRT_DEVICE=CPU on a CPU host)
     python bench/bench_loop.py --rounds 3 --train-rows 2048
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from xlalab.cifar10.model import TransferClassifier  # noqa: E402
-from xlalab.core.loop import Task, TrainConfig, fit  # noqa: E402
-from xlalab.core.params import load_params  # noqa: E402
-from xlalab.core.runtime import make_backend  # noqa: E402
+from xlalab.cifar10.model import TransferClassifier
+from xlalab.core.loop import TrainConfig, fit
+from xlalab.core.params import load_params
+from xlalab.core.runtime import make_backend
+from xlalab.core.task import Task
 
 
 def digits(n: int, size: int) -> dict[str, torch.Tensor]:
@@ -36,22 +38,33 @@ def digits(n: int, size: int) -> dict[str, torch.Tensor]:
     x, y = mnist_data()
     x = torch.tensor(x[:n], dtype=torch.float32).view(-1, 1, 28, 28).repeat(1, 3, 1, 1)
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-    return {"x": x.round().clamp(0, 255).to(torch.uint8), "y": torch.tensor(y[:n], dtype=torch.long)}
+    return {
+        "x": x.round().clamp(0, 255).to(torch.uint8),
+        "y": torch.tensor(y[:n], dtype=torch.long),
+    }
 
 
 def make_model(backbone: str, train_params: dict, n_classes: int) -> torch.nn.Module:
     torch.manual_seed(0)
-    return TransferClassifier(backbone, n_classes, pretrained=train_params["pretrained"],
-                              freeze_backbone=train_params["freeze_backbone"])
+    return TransferClassifier(
+        backbone,
+        n_classes,
+        pretrained=train_params["pretrained"],
+        freeze_backbone=train_params["freeze_backbone"],
+    )
 
 
-def plain_loop(model, data, batch_size: int, lr: float, weight_decay: float, epochs: int, device) -> list[float]:
+def plain_loop(
+    model, data, batch_size: int, lr: float, weight_decay: float, epochs: int, device
+) -> list[float]:
     """The loop anyone would write: no framework, no logging, no checkpoints."""
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps = epochs * (len(data["y"]) // batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
     rates = []
     for epoch in range(epochs):
         order = torch.randperm(len(data["y"]), generator=torch.Generator().manual_seed(epoch))
@@ -73,7 +86,9 @@ def plain_loop(model, data, batch_size: int, lr: float, weight_decay: float, epo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", default="accelerate", choices=["accelerate", "xla", "auto"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=1536)
@@ -87,21 +102,51 @@ def main() -> None:
     data = digits(args.train_rows, size)
     val = {k: v[:256] for k, v in data.items()}
     backend = make_backend({"backend": args.backend, "bf16": False})
-    task = Task(loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
-                metrics={"accuracy": lambda out, b: (out.argmax(-1) == b["y"]).float()})
-    cfg = TrainConfig(epochs=2, batch_size=t["batch_size"], lr=t["lr"], weight_decay=t["weight_decay"],
-                      scheduler="cosine", seed=0)
-    print(f"model {backbone} (frozen backbone: {t['freeze_backbone']}), {size}px, batch {cfg.batch_size}, "
-          f"{args.train_rows} rows/epoch, backend {backend.name} on {backend.device_type}", flush=True)
+    task = Task(
+        loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
+        metrics={"accuracy": lambda out, b: (out.argmax(-1) == b["y"]).float()},
+    )
+    cfg = TrainConfig(
+        epochs=2,
+        batch_size=t["batch_size"],
+        lr=t["lr"],
+        weight_decay=t["weight_decay"],
+        optimizer="adamw",
+        scheduler="cosine",
+        warmup_fraction=0.0,
+        grad_accum_steps=1,
+        max_grad_norm=None,
+        patience=None,
+        eval_batch_size=None,
+        seed=0,
+    )
+    print(
+        f"model {backbone} (frozen backbone: {t['freeze_backbone']}), {size}px, batch "
+        f"{cfg.batch_size}, "
+        f"{args.train_rows} rows/epoch, backend {backend.name} on {backend.device_type}",
+        flush=True,
+    )
 
     plain, ours = [], []
     for r in range(args.rounds):
         # epoch 1 of each run is warm-up (allocator, XLA compile); epoch 2 is timed
-        plain.append(plain_loop(make_model(backbone, t, 10), data, cfg.batch_size, cfg.lr, cfg.weight_decay, 2,
-                                backend.device if backend.name == "accelerate" else torch.device("cpu"))[-1])
+        plain.append(
+            plain_loop(
+                make_model(backbone, t, 10),
+                data,
+                cfg.batch_size,
+                cfg.lr,
+                cfg.weight_decay,
+                2,
+                backend.device if backend.name == "accelerate" else torch.device("cpu"),
+            )[-1]
+        )
         result = fit(make_model(backbone, t, 10), data, val, task, cfg, backend, desc="bench")
         ours.append(result.history[-1]["samples_per_sec"])
-        print(f"round {r + 1}: plain {plain[-1]:.1f} samples/s, xlalab {ours[-1]:.1f} samples/s", flush=True)
+        print(
+            f"round {r + 1}: plain {plain[-1]:.1f} samples/s, xlalab {ours[-1]:.1f} samples/s",
+            flush=True,
+        )
 
     plain_rate, our_rate = statistics.median(plain), statistics.median(ours)
     ratio = our_rate / plain_rate
@@ -110,10 +155,22 @@ def main() -> None:
     print(f"throughput ratio xlalab/plain: {ratio:.3f}  (target >= 0.9)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"backend": backend.describe(), "plain_samples_per_sec": plain,
-                               "xlalab_samples_per_sec": ours, "ratio": ratio, "rows": args.train_rows,
-                               "image_size": size, "model": backbone, "cpu_threads": torch.get_num_threads(),
-                               "host": os.uname().nodename}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "backend": backend.describe(),
+                "plain_samples_per_sec": plain,
+                "xlalab_samples_per_sec": ours,
+                "ratio": ratio,
+                "rows": args.train_rows,
+                "image_size": size,
+                "model": backbone,
+                "cpu_threads": torch.get_num_threads(),
+                "host": os.uname().nodename,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

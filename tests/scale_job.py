@@ -5,6 +5,7 @@ as ``python -m xlalab``; under ``accelerate launch`` (several machines) it runs 
 A file named ``kill-after-epoch-1`` in the working directory makes rank 0 kill itself (SIGKILL, no
 clean-up) in the second epoch, once the first epoch's checkpoint exists: a crash mid-run.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,16 @@ from pathlib import Path
 
 import torch
 
-from xlalab.core.artifacts import fit_and_save, write_summary
+from xlalab.core import log
+from xlalab.core.artifacts import write_summary
 from xlalab.core.launch import inside_launch, launch
-from xlalab.core.loop import Task, TrainConfig, predict
+from xlalab.core.loop import TrainConfig, predict
 from xlalab.core.params import Params, load_params
-from xlalab.core.project import Paths, Project, run_stage
+from xlalab.core.project import Paths, Project
+from xlalab.core.runner import run_stage
 from xlalab.core.runtime import Runtime, make_backend
+from xlalab.core.task import Task
+from xlalab.core.training import fit_and_save
 
 KILL_SWITCH = Path("kill-after-epoch-1")
 
@@ -27,7 +32,7 @@ KILL_SWITCH = Path("kill-after-epoch-1")
 class TrainParams(Params):
     seed: int
     train: TrainConfig
-    runtime: Runtime = Runtime()
+    runtime: Runtime
 
 
 def blobs(n: int, seed: int) -> dict[str, torch.Tensor]:
@@ -40,12 +45,18 @@ def blobs(n: int, seed: int) -> dict[str, torch.Tensor]:
 class Net(torch.nn.Module):
     def __init__(self, checkpoint: Path):
         super().__init__()
-        self.layers = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-                                          torch.nn.Linear(32, 3))
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(32, 3)
+        )
         self.checkpoint = checkpoint
 
     def forward(self, x):
-        if self.training and KILL_SWITCH.exists() and self.checkpoint.exists() and os.environ.get("RANK") == "0":
+        if (
+            self.training
+            and KILL_SWITCH.exists()
+            and self.checkpoint.exists()
+            and os.environ.get("RANK") == "0"
+        ):
             os.kill(os.getpid(), signal.SIGKILL)
         return self.layers(x)
 
@@ -55,12 +66,18 @@ def train(p: TrainParams, paths: Paths) -> None:
     cfg = p.train.seeded(p.seed)
     torch.manual_seed(p.seed)
     model = Net(paths.checkpoints / "toy.ckpt")
-    task = Task(loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
-                metrics={"acc": lambda out, b: (out.argmax(-1) == b["y"]).float()}, monitor="acc", mode="max")
-    # 389 training rows: not a whole number of global batches; 101 validation rows: a padded last batch
+    task = Task(
+        loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
+        metrics={"acc": lambda out, b: (out.argmax(-1) == b["y"]).float()},
+        monitor="acc",
+        mode="max",
+    )
+    # 389 training rows: not a whole number of global batches; 101 validation rows: a padded last
+    # batch
     val = blobs(101, 2)
-    entry = fit_and_save("toy", model, blobs(389, 1), val, task, cfg, backend, paths, config={},
-                         fingerprint="toy-1")
+    entry = fit_and_save(
+        "toy", model, blobs(389, 1), val, task, cfg, backend, paths, config={}, fingerprint="toy-1"
+    )
     # Prediction across the processes (batches of 40: each process 20 rows, the last global batch
     # padded) must give every row once, in order: compare with this process's own forward pass.
     fresh = Net(paths.checkpoints / "toy.ckpt")
@@ -68,7 +85,7 @@ def train(p: TrainParams, paths: Paths) -> None:
     gathered = predict(fresh, val, backend, batch_size=40)
     with torch.no_grad():
         in_order = bool(torch.allclose(gathered, fresh.eval().cpu()(val["x"]), atol=1e-5))
-    write_summary(paths, {"toy": entry}, backend, predictions_in_order=in_order)
+    write_summary(paths, {"toy": entry}, backend.describe(), predictions_in_order=in_order)
 
 
 class ToyProject(Project):
@@ -76,17 +93,22 @@ class ToyProject(Project):
         return {"train": train}[stage.name]
 
 
-PROJECT = ToyProject("toy", params=dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), TrainParams))
+PROJECT = ToyProject(
+    "toy", params=dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), TrainParams)
+)
 
 
 def main() -> int:
     runtime = Runtime.model_validate(load_params().get("runtime", {}))
     if runtime.processes > 1 and not inside_launch():
         return launch(runtime.processes, [__file__])
-    Path(PROJECT.paths.features).mkdir(parents=True, exist_ok=True)  # the train stage's declared input
+    Path(PROJECT.paths.features).mkdir(
+        parents=True, exist_ok=True
+    )  # the train stage's declared input
     print("wrote", *run_stage(PROJECT, "train"))
     return 0
 
 
 if __name__ == "__main__":
+    log.setup(0)
     sys.exit(main())

@@ -1,7 +1,9 @@
-"""CIFAR-10 connectors (the download stage) and featurisation, offline, against tiny fixtures written
+"""CIFAR-10 connectors (the download stage) and featurisation, offline, against tiny fixtures
+written
 in each source's exact published format: the official python archive (Python 2 pickles in a tar.gz)
 and the Kaggle competition layout (trainLabels.csv + train/<id>.png). Stages run through
 ``run_stage``, as the CLI runs them: a failure leaves no output."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,13 +24,14 @@ from PIL import Image
 from xlalab.cifar10 import data, features
 from xlalab.cifar10.data import CLASSES_CIFAR10
 from xlalab.core.errors import UserError
-from xlalab.core.project import run_stage
+from xlalab.core.runner import run_stage
 
 PER_BATCH = 20  # 2 images of each class in each of the 5 training batches
-PER_TEST = 30   # 3 of each class in test_batch
+PER_TEST = 30  # 3 of each class in test_batch
 
 
 # ----------------------------------------------------------------------------- fixtures
+
 
 class _Py2Pickler(pickle._Pickler):
     """Writes bytes as Python 2 ``str`` (BINSTRING), as the published batches were written."""
@@ -56,15 +59,28 @@ def cifar_batches(seed=0) -> tuple[dict[str, bytes], dict[str, np.ndarray]]:
     """The seven files of cifar-10-batches-py, tiny, plus the arrays they hold."""
     rng = np.random.default_rng(seed)
     files, arrays = {}, {}
-    for name, n, title in [*((f"data_batch_{i}", PER_BATCH, f"training batch {i} of 5") for i in range(1, 6)),
-                           ("test_batch", PER_TEST, "testing batch 1 of 1")]:
+    for name, n, title in [
+        *((f"data_batch_{i}", PER_BATCH, f"training batch {i} of 5") for i in range(1, 6)),
+        ("test_batch", PER_TEST, "testing batch 1 of 1"),
+    ]:
         rows = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.permutation(np.arange(n) % 10)]
-        files[name] = py2_pickle({b"batch_label": title.encode(), b"labels": labels, b"data": rows,
-                                  b"filenames": [f"img_{name}_{k}.png".encode() for k in range(n)]})
+        files[name] = py2_pickle(
+            {
+                b"batch_label": title.encode(),
+                b"labels": labels,
+                b"data": rows,
+                b"filenames": [f"img_{name}_{k}.png".encode() for k in range(n)],
+            }
+        )
         arrays[name] = (rows, np.array(labels))
-    files["batches.meta"] = py2_pickle({b"num_cases_per_batch": PER_BATCH,
-                                        b"label_names": [c.encode() for c in CLASSES_CIFAR10], b"num_vis": 3072})
+    files["batches.meta"] = py2_pickle(
+        {
+            b"num_cases_per_batch": PER_BATCH,
+            b"label_names": [c.encode() for c in CLASSES_CIFAR10],
+            b"num_vis": 3072,
+        }
+    )
     return files, arrays
 
 
@@ -90,7 +106,9 @@ def archive(tmp_path):
     return write_archive(tmp_path / "cifar-10-python.tar.gz", files), arrays
 
 
-def write_kaggle(folder: Path, per_class=6, header="id,label", seed=0) -> dict[int, tuple[np.ndarray, str]]:
+def write_kaggle(
+    folder: Path, per_class=6, header="id,label", seed=0
+) -> dict[int, tuple[np.ndarray, str]]:
     """The Kaggle layout: trainLabels.csv and train/<id>.png (32x32 RGB), ids from 1."""
     rng = np.random.default_rng(seed)
     (folder / "train").mkdir(parents=True)
@@ -113,12 +131,20 @@ FEATURES = Path("data/cifar10/features")
 
 def download(source: str, path: str | None, *, seed: int = 0) -> Path:
     """The download stage in the current directory; returns the raw folder it wrote."""
-    run_stage("cifar10", "download", {"cifar10": {"seed": seed, "download": {"source": source, "path": path}}})
+    run_stage(
+        "cifar10",
+        "download",
+        {"cifar10": {"seed": seed, "download": {"source": source, "path": path}}},
+    )
     return RAW
 
 
 def featurize(seed: int = 0, **featurize_params) -> Path:
-    run_stage("cifar10", "featurize", {"cifar10": {"seed": seed, "featurize": {**FEATURIZE, **featurize_params}}})
+    run_stage(
+        "cifar10",
+        "featurize",
+        {"cifar10": {"seed": seed, "featurize": {**FEATURIZE, **featurize_params}}},
+    )
     return FEATURES
 
 
@@ -143,6 +169,7 @@ def counts(y, classes=CLASSES_CIFAR10):
 
 # ----------------------------------------------------------------------------- official archive
 
+
 def test_archive_reader_decodes_the_published_layout(archive):
     path, arrays = archive
     raw = data.read_cifar_archive(path, md5=md5(path))
@@ -154,16 +181,23 @@ def test_archive_reader_decodes_the_published_layout(archive):
     k, h, w = 3, 5, 17
     for c in range(3):
         assert raw.train_x[PER_BATCH + k, h, w, c] == rows[k, c * 1024 + h * 32 + w]
-    np.testing.assert_array_equal(raw.train_y[PER_BATCH:2 * PER_BATCH], labels)
+    np.testing.assert_array_equal(raw.train_y[PER_BATCH : 2 * PER_BATCH], labels)
     np.testing.assert_array_equal(raw.test_y, arrays["test_batch"][1])
     assert counts(raw.train_y) == {c: 10 for c in CLASSES_CIFAR10}
-    assert raw.checksum == {"algorithm": "md5", "value": md5(path), "of": path.name, "expected": md5(path),
-                            "verified": True}
+    assert raw.checksum == {
+        "algorithm": "md5",
+        "value": md5(path),
+        "of": path.name,
+        "expected": md5(path),
+        "verified": True,
+    }
 
 
 def test_archive_checksum_mismatch_names_the_file_and_the_fix(archive):
     path, _ = archive
-    with pytest.raises(UserError, match=r"cifar-10-python.tar.gz has md5 \w+, expected c58f3010.*download it again"):
+    with pytest.raises(
+        UserError, match=r"cifar-10-python.tar.gz has md5 \w+, expected c58f3010.*download it again"
+    ):
         data.read_cifar_archive(path)  # the default is the official checksum
 
 
@@ -225,7 +259,9 @@ def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, i
 
 
 def test_torchvision_source_rejects_a_bad_download_and_keeps_nothing(in_tmp, monkeypatch):
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: FakeResponse(b"<html>moved</html>"))
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda url, timeout=None: FakeResponse(b"<html>moved</html>")
+    )
     with pytest.raises(UserError, match=r"gave a file with md5 \w+, expected c58f3010"):
         download("torchvision", None)
     assert_nothing_left(RAW)
@@ -237,7 +273,10 @@ def test_torchvision_source_without_network_says_what_to_do(in_tmp, monkeypatch)
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(UserError, match="could not download .*cifar10.download.path.*cifar10.download.source: offline"):
+    with pytest.raises(
+        UserError,
+        match="could not download .*cifar10.download.path.*cifar10.download.source: offline",
+    ):
         download("torchvision", str(in_tmp / "cache"))
     assert_nothing_left(RAW)
 
@@ -254,6 +293,7 @@ def test_torchvision_source_uses_a_downloaded_archive_given_as_path(archive, in_
 
 
 # ----------------------------------------------------------------------------- Kaggle layout
+
 
 def test_kaggle_reader_holds_out_a_stratified_test_split(tmp_path):
     images = write_kaggle(tmp_path / "kaggle", per_class=6)
@@ -279,8 +319,11 @@ def test_kaggle_reader_holds_out_a_stratified_test_split(tmp_path):
 
 def test_kaggle_missing_column(in_tmp):
     write_kaggle(in_tmp / "k", per_class=1, header="id,labels")
-    with pytest.raises(UserError, match=r"trainLabels.csv has no column 'label' \(columns: id, labels\); "
-                                        r"expected id,label"):
+    with pytest.raises(
+        UserError,
+        match=r"trainLabels.csv has no column 'label' \(columns: id, labels\); "
+        r"expected id,label",
+    ):
         download("kaggle", str(in_tmp / "k"))
     assert_nothing_left(RAW)
 
@@ -310,6 +353,7 @@ def test_kaggle_unknown_label_and_missing_image(tmp_path):
 
 # ----------------------------------------------------------------------------- local copies
 
+
 def test_local_detects_each_format(archive, tmp_path, monkeypatch):
     path, arrays = archive
     monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
@@ -320,11 +364,16 @@ def test_local_detects_each_format(archive, tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     for name, payload in files.items():
         (folder / name).write_bytes(payload)
-    monkeypatch.setattr(data, "CIFAR10_FILE_MD5", {n: hashlib.md5(p).hexdigest() for n, p in files.items()})
+    monkeypatch.setattr(
+        data, "CIFAR10_FILE_MD5", {n: hashlib.md5(p).hexdigest() for n, p in files.items()}
+    )
     from_folder = data.read_local(str(tmp_path / "copy"))
     np.testing.assert_array_equal(from_folder.train_x, from_archive.train_x)
     np.testing.assert_array_equal(from_folder.test_y, from_archive.test_y)
-    assert (from_archive.source, from_archive.extra["format"]) == ("local", "cifar-10-python.tar.gz")
+    assert (from_archive.source, from_archive.extra["format"]) == (
+        "local",
+        "cifar-10-python.tar.gz",
+    )
     assert from_folder.extra["format"] == "cifar-10-batches-py" and from_folder.checksum["verified"]
     write_kaggle(tmp_path / "kaggle", per_class=6)
     assert data.read_local(str(tmp_path / "kaggle")).extra["format"] == "kaggle"
@@ -337,6 +386,7 @@ def test_local_detects_each_format(archive, tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- offline default
+
 
 def test_offline_default_is_named_as_mnist(in_tmp):
     out = download("offline", None, seed=0)
@@ -359,13 +409,20 @@ def test_offline_notices_a_changed_package(monkeypatch):
         data.read_offline()
 
 
-@pytest.mark.parametrize("source, path, message", [
-    ("imagenet", None, "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle' or 'local'"),
-    ("kaggle", None, "kaggle needs cifar10.download.path"),
-    ("local", None, "local needs cifar10.download.path"),
-    ("local", "/nonexistent/cifar", "/nonexistent/cifar does not exist"),
-    ("kaggle", "/nonexistent/kaggle", "is not a directory"),
-])
+@pytest.mark.parametrize(
+    "source, path, message",
+    [
+        (
+            "imagenet",
+            None,
+            "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle' or 'local'",
+        ),
+        ("kaggle", None, "kaggle needs cifar10.download.path"),
+        ("local", None, "local needs cifar10.download.path"),
+        ("local", "/nonexistent/cifar", "/nonexistent/cifar does not exist"),
+        ("kaggle", "/nonexistent/kaggle", "is not a directory"),
+    ],
+)
 def test_bad_download_input_leaves_no_output(in_tmp, source, path, message):
     with pytest.raises(UserError, match=message) as err:
         download(source, path)
@@ -377,6 +434,7 @@ def test_bad_download_input_leaves_no_output(in_tmp, source, path, message):
 
 # ----------------------------------------------------------------------------- featurize
 
+
 def write_raw(per_class_train=40, per_class_test=5, size=32) -> Path:
     """The raw folder as download writes it; every image is one flat colour set by its class."""
     RAW.mkdir(parents=True)
@@ -387,8 +445,11 @@ def write_raw(per_class_train=40, per_class_test=5, size=32) -> Path:
         x[..., 1] = 7
         np.save(RAW / f"{split}_images.npy", x)
         np.save(RAW / f"{split}_labels.npy", y)
-    (RAW / "card.json").write_text(json.dumps({"source": "kaggle", "classes": list(CLASSES_CIFAR10),
-                                               "checksum": {"value": "abc"}}))
+    (RAW / "card.json").write_text(
+        json.dumps(
+            {"source": "kaggle", "classes": list(CLASSES_CIFAR10), "checksum": {"value": "abc"}}
+        )
+    )
     return RAW
 
 
@@ -400,7 +461,7 @@ def test_featurize_resizes_splits_stratified_and_stores_uint8(in_tmp):
     write_raw()
     out = featurize(image_size=48)
     parts = splits(out)
-    for name, part in parts.items():
+    for part in parts.values():
         assert part["x"].dtype == torch.uint8 and part["y"].dtype == torch.int64
         assert part["x"].shape[1:] == (3, 48, 48) and len(part["x"]) == len(part["y"])
     # Stratified: a quarter of each class goes to val.
@@ -412,7 +473,11 @@ def test_featurize_resizes_splits_stratified_and_stores_uint8(in_tmp):
         assert (part["x"][:, 0] == (part["y"] * 25)[:, None, None].to(torch.uint8)).all()
         assert (part["x"][:, 1] == 7).all()
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["image_size"] == 48 and meta["source"] == "kaggle" and meta["classes"] == list(CLASSES_CIFAR10)
+    assert (
+        meta["image_size"] == 48
+        and meta["source"] == "kaggle"
+        and meta["classes"] == list(CLASSES_CIFAR10)
+    )
     assert "uint8" in meta["storage"] and meta["counts"]["val"] == {c: 10 for c in CLASSES_CIFAR10}
     # The same seed gives the same split.
     featurize(image_size=48)
@@ -422,8 +487,12 @@ def test_featurize_resizes_splits_stratified_and_stores_uint8(in_tmp):
 def test_featurize_resizes_real_pixels_smoothly():
     x = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
     small = features.resize(x, 8)
-    reference = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2).float(), size=(8, 8),
-                                                mode="bilinear", antialias=True)
+    reference = torch.nn.functional.interpolate(
+        torch.from_numpy(x).permute(0, 3, 1, 2).float(),
+        size=(8, 8),
+        mode="bilinear",
+        antialias=True,
+    )
     assert small.dtype == torch.uint8 and (small.float() - reference).abs().max() <= 1
     assert small.float().std() < torch.from_numpy(x).float().std()  # antialiasing averages noise
 
@@ -435,15 +504,27 @@ def test_featurize_max_train_takes_a_stratified_subset(in_tmp):
     assert counts(parts["val"]["y"]) == {c: 5 for c in CLASSES_CIFAR10}
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(image_size=0), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
-    (dict(image_size=-32), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
-    (dict(image_size=32.5), "`cifar10.featurize.image_size` must be a valid integer"),
-    (dict(val_fraction=1.0), "`cifar10.featurize.val_fraction` must be less than or equal to 0.5"),
-    (dict(max_train=True), "`cifar10.featurize.max_train` must be a valid integer"),
-    (dict(max_train=12), "cannot hold out a max_train subset"),  # the 8 left out of 20 cannot cover 10 classes
-    (dict(val_fraction=0.25), "cannot hold out the validation split"),  # 5 of 20 images cannot cover 10 classes
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(image_size=0), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
+        (dict(image_size=-32), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
+        (dict(image_size=32.5), "`cifar10.featurize.image_size` must be a valid integer"),
+        (
+            dict(val_fraction=1.0),
+            "`cifar10.featurize.val_fraction` must be less than or equal to 0.5",
+        ),
+        (dict(max_train=True), "`cifar10.featurize.max_train` must be a valid integer"),
+        (
+            dict(max_train=12),
+            "cannot hold out a max_train subset",
+        ),  # the 8 left out of 20 cannot cover 10 classes
+        (
+            dict(val_fraction=0.25),
+            "cannot hold out the validation split",
+        ),  # 5 of 20 images cannot cover 10 classes
+    ],
+)
 def test_featurize_rejects_nonsense_params(in_tmp, change, message):
     write_raw(per_class_train=2, per_class_test=1)
     with pytest.raises(UserError, match=message) as err:
@@ -453,10 +534,14 @@ def test_featurize_rejects_nonsense_params(in_tmp, change, message):
 
 
 def test_featurize_without_raw_data_says_which_stage_to_run(in_tmp):
-    with pytest.raises(UserError, match="data/cifar10/raw is missing; run `python -m xlalab cifar10 download`"):
+    with pytest.raises(
+        UserError, match="data/cifar10/raw is missing; run `dvc repro cifar10-download`"
+    ):
         featurize()
     RAW.mkdir(parents=True)  # a raw folder without its files
-    with pytest.raises(UserError, match="train_images.npy is missing; run `python -m xlalab cifar10 download`"):
+    with pytest.raises(
+        UserError, match="train_images.npy is missing; run `dvc repro cifar10-download`"
+    ):
         featurize()
     assert_nothing_left(FEATURES)
 

@@ -1,19 +1,27 @@
 """The project contract: params parsed once with one-line errors, inputs checked, and outputs that
 appear only when a stage succeeds."""
+
 from __future__ import annotations
 
+import ast
+import importlib
+import typing
+from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from xlalab.core.errors import UserError
 from xlalab.core.params import Field, Params
-from xlalab.core.project import Paths, Project, run_stage
+from xlalab.core.project import Paths, Project, built_projects
+from xlalab.core.runner import run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class DownloadParams(Params):
     rows: int = Field(ge=1)
-    fail: bool = False
+    fail: bool = False  # tests only: real projects take every value from params.yaml
 
 
 class AnyParams(Params):
@@ -38,8 +46,13 @@ class Toy(Project):
 @pytest.fixture
 def toy(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    return Toy("toy", {"download": DownloadParams, **dict.fromkeys(("featurize", "train", "evaluate", "plot"),
-                                                                    AnyParams)})
+    return Toy(
+        "toy",
+        {
+            "download": DownloadParams,
+            **dict.fromkeys(("featurize", "train", "evaluate", "plot"), AnyParams),
+        },
+    )
 
 
 def test_a_stage_writes_its_declared_output(toy, tmp_path):
@@ -76,7 +89,11 @@ def test_params_errors_name_the_key_and_what_is_allowed(toy):
 
 
 def test_a_missing_input_names_the_stage_that_makes_it(toy):
-    with pytest.raises(UserError, match=r"data/toy/raw is missing; run `python -m xlalab toy download`"):
+    with pytest.raises(
+        UserError,
+        match=r"data/toy/raw is missing; run `dvc repro toy-download` \(or `python -m "
+        r"xlalab.toy.data`\)",
+    ):
         run_stage(toy, "featurize", {"toy": {}})
 
 
@@ -86,16 +103,64 @@ def test_a_project_must_declare_the_five_stages_in_order():
 
 
 def test_stage_code_lives_where_the_file_roles_say():
-    project = Project("p", dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), AnyParams),
-                      family="xlalab.fam", inputs={"plot": ("raw", "predictions")})
-    assert [s.module for s in project.stages] == ["xlalab.p.data", "xlalab.fam.features", "xlalab.fam.train",
-                                                   "xlalab.fam.evaluate", "xlalab.fam.figures"]
+    project = Project(
+        "p",
+        dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), AnyParams),
+        inputs={"plot": ("raw", "predictions")},
+    )
+    assert [s.module for s in project.stages] == [
+        "xlalab.p.data",
+        "xlalab.p.features",
+        "xlalab.p.train",
+        "xlalab.p.evaluate",
+        "xlalab.p.figures",
+    ]
     assert project.stage("plot").inputs == ("raw", "predictions")
     assert project.stage("evaluate").inputs == ("features", "model")
 
 
+def test_every_stage_module_runs_its_own_function_from_its_main_block():
+    """``python -m <module>`` is the stage: its __main__ block hands the function named like the
+    stage, of this very project, to the runner (or to the launcher, for stages that read
+    ``runtime``), with no lookup by name in between."""
+    for project in built_projects():
+        for stage in project.stages:
+            path = ROOT / "src" / (stage.module.replace(".", "/") + ".py")
+            tree = ast.parse(path.read_text())
+            main_blocks = [
+                n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)
+            ]
+            assert len(main_blocks) == 1, stage.module
+            call = ast.unparse(main_blocks[0].body[0])
+            entry = "launch" if stage.reads_runtime else "runner"
+            assert call == f"{entry}.main(PROJECT, '{stage.name}', {stage.name})", stage.module
+            module = importlib.import_module(stage.module)
+            assert module.PROJECT is project and callable(getattr(module, stage.name))
+
+
+def test_every_param_has_its_default_in_params_yaml_alone():
+    """No Params field of a project carries a default in code: params.yaml holds every value,
+    once (the train configs' ``seed`` is no params.yaml key; it comes from the project's seed).
+    test_pipeline checks that params.yaml passes every stage's check."""
+
+    def fields(model: type[Params], where: str):
+        for name, field in model.model_fields.items():
+            yield f"{where}.{name}", field
+            for kind in typing.get_args(field.annotation) or (field.annotation,):
+                if isinstance(kind, type) and issubclass(kind, Params):
+                    yield from fields(kind, f"{where}.{name}")
+
+    for project in built_projects():
+        for stage in project.stages:
+            for key, field in fields(stage.params, project.name):
+                if key.endswith(".seed") and key.count(".") > 1:
+                    assert key.endswith("train.seed"), key
+                    continue
+                assert field.is_required(), f"{key} has a default in code; put it in params.yaml"
+
+
 def test_the_cli_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
-    from xlalab.__main__ import main
+    from xlalab.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("runtime: [1, 2]\n")

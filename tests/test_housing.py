@@ -1,7 +1,9 @@
 """The housing project: the three sources (offline package, Kaggle's folder and zip, a local CSV) on
-fixtures in Kaggle's exact layout cut from the real train.csv, the stateless cleaning and the outlier
+fixtures in Kaggle's exact layout cut from the real train.csv, the stateless cleaning and the
+outlier
 rule, bad input (one line, exit 2, nothing written), the whole chain on a small slice, and the MLP's
 train stage on XLA with a flat compile count."""
+
 import copy
 import importlib.metadata
 import json
@@ -13,8 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlalab.__main__ import main
-from xlalab.core.project import run_stage
+from xlalab.cli import main
+from xlalab.core.runner import run_stage
 from xlalab.housing.data import OFFLINE_TRAIN_MD5, read_houses
 from xlalab.housing.features import prepare
 
@@ -28,16 +30,20 @@ def shipped(name: str) -> Path:
 
 def kaggle_lines(name: str, rows: int) -> list[str]:
     """The real header and the first ``rows`` houses of Kaggle's file, byte for byte."""
-    return shipped(name).read_text().splitlines(keepends=True)[:rows + 1]
+    return shipped(name).read_text().splitlines(keepends=True)[: rows + 1]
 
 
 def write_kaggle_folder(folder: Path, train_rows=160, test_rows=30) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.csv").write_text("".join(kaggle_lines("train.csv", train_rows)))
     (folder / "test.csv").write_text("".join(kaggle_lines("test.csv", test_rows)))
-    (folder / "data_description.txt").write_text("MSSubClass: Identifies the type of dwelling involved in the sale.\n")
+    (folder / "data_description.txt").write_text(
+        "MSSubClass: Identifies the type of dwelling involved in the sale.\n"
+    )
     ids = [line.split(",")[0] for line in kaggle_lines("test.csv", test_rows)[1:]]
-    (folder / "sample_submission.csv").write_text("Id,SalePrice\n" + "".join(f"{i},180000\n" for i in ids))
+    (folder / "sample_submission.csv").write_text(
+        "Id,SalePrice\n" + "".join(f"{i},180000\n" for i in ids)
+    )
     return folder
 
 
@@ -51,16 +57,39 @@ def write_kaggle_zip(path: Path, folder: Path) -> Path:
 
 def params(**housing):
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
-    p = {"runtime": {"backend": "accelerate", "bf16": False}, "housing": copy.deepcopy(p["housing"])}
+    p = {
+        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
+        "housing": copy.deepcopy(p["housing"]),
+    }
     h = p["housing"]["train"]
-    h.update(cv_folds=2, forest={"n_estimators": 10, "max_features": 0.5, "min_samples_leaf": 1},
-             boosting={"max_iter": 30, "learning_rate": 0.1, "max_leaf_nodes": 8, "min_samples_leaf": 5,
-                       "l2_regularization": 0.0},
-             linear={"kind": "lasso", "alphas": 10, "l1_ratio": 0.5})
-    p["housing"]["plot"] = {"tree_model": "boosting", "shap_background": 20, "lime_features": 5, "lime_samples": 200}
-    h["mlp"] = {**h["mlp"], "hidden": 16, "cv_epochs": 2, "train": {**h["mlp"]["train"], "epochs": 3,
-                                                                      "batch_size": 16, "eval_batch_size": 32}}
-    for key, value in housing.items():  # stage sections by name, train's keys (models, blend, ...) directly
+    h.update(
+        cv_folds=2,
+        forest={"n_estimators": 10, "max_features": 0.5, "min_samples_leaf": 1},
+        boosting={
+            "max_iter": 30,
+            "learning_rate": 0.1,
+            "max_leaf_nodes": 8,
+            "min_samples_leaf": 5,
+            "l2_regularization": 0.0,
+        },
+        linear={"kind": "lasso", "alphas": 10, "l1_ratio": 0.5},
+    )
+    p["housing"]["plot"] = {
+        "tree_model": "boosting",
+        "shap_background": 20,
+        "lime_features": 5,
+        "lime_samples": 200,
+    }
+    h["mlp"] = {
+        **h["mlp"],
+        "hidden": 16,
+        "cv_epochs": 2,
+        "train": {**h["mlp"]["train"], "epochs": 3, "batch_size": 16, "eval_batch_size": 32},
+    }
+    for (
+        key,
+        value,
+    ) in housing.items():  # stage sections by name, train's keys (models, blend, ...) directly
         (p["housing"] if key in ("seed", "download", "featurize", "plot") else h)[key] = value
     return p
 
@@ -71,7 +100,8 @@ def write_params(tmp_path, p) -> str:
     return str(path)
 
 
-# --- sources -----------------------------------------------------------------------------------------
+# --- sources
+# -----------------------------------------------------------------------------------------
 def test_offline_source_is_kaggles_files_checked_by_md5(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_stage("housing", "download", params())
@@ -102,9 +132,12 @@ def test_local_csv_without_test_file(tmp_path, monkeypatch):
     assert not Path("data/housing/raw/test.csv").exists()
 
 
-# --- cleaning ------------------------------------------------------------------------------------------
+# --- cleaning
+# ------------------------------------------------------------------------------------------
 def test_na_means_none_only_where_the_data_description_says_so():
-    houses = read_houses("".join(kaggle_lines("train.csv", 60)).encode(), "train.csv", with_price=True)
+    houses = read_houses(
+        "".join(kaggle_lines("train.csv", 60)).encode(), "train.csv", with_price=True
+    )
     clean = prepare(houses)
     assert houses["PoolQC"].isna().all() and (clean["PoolQC"] == "None").all()  # no pool
     # MasVnrType's literal "None" is a category; it is not read as missing
@@ -112,14 +145,25 @@ def test_na_means_none_only_where_the_data_description_says_so():
     no_garage = houses["GarageType"].isna()
     assert no_garage.any() and (clean.loc[no_garage, "GarageArea"] == 0).all()
     assert (clean.loc[no_garage, "GarageYrBlt"] == houses.loc[no_garage, "YearBuilt"]).all()
-    np.testing.assert_allclose(clean["TotalSF"], houses["TotalBsmtSF"] + houses["1stFlrSF"] + houses["2ndFlrSF"])
+    np.testing.assert_allclose(
+        clean["TotalSF"], houses["TotalBsmtSF"] + houses["1stFlrSF"] + houses["2ndFlrSF"]
+    )
     assert clean["MSSubClass"].map(type).eq(str).all()
 
 
-@pytest.mark.parametrize("rule, dropped, in_test", [("all", 2, 0), ("training", None, None), ("keep", 0, None)])
+@pytest.mark.parametrize(
+    "rule, dropped, in_test", [("all", 2, 0), ("training", None, None), ("keep", 0, None)]
+)
 def test_outlier_rule_is_counted(tmp_path, monkeypatch, rule, dropped, in_test):
     monkeypatch.chdir(tmp_path)
-    p = params(featurize={"test_fraction": 0.2, "outliers": rule, "outlier_area": 4000, "outlier_price": 300000})
+    p = params(
+        featurize={
+            "test_fraction": 0.2,
+            "outliers": rule,
+            "outlier_area": 4000,
+            "outlier_price": 300000,
+        }
+    )
     run_stage("housing", "download", p)
     run_stage("housing", "featurize", p)
     card = json.loads(Path("data/housing/features/card.json").read_text())
@@ -135,7 +179,8 @@ def test_outlier_rule_is_counted(tmp_path, monkeypatch, rule, dropped, in_test):
         assert card["outliers_dropped"] == 0 and len(train) + len(test) == 1460
 
 
-# --- bad input ---------------------------------------------------------------------------------------------
+# --- bad input
+# ---------------------------------------------------------------------------------------------
 def _replace_cell(lines, row, column, value):
     header = lines[0].rstrip("\n").split(",")
     cells = lines[row].rstrip("\n").split(",")
@@ -146,12 +191,18 @@ def _replace_cell(lines, row, column, value):
 
 def _drop_column(lines, column):
     index = lines[0].rstrip("\n").split(",").index(column)
-    return [",".join(c for i, c in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n" for line in lines]
+    return [
+        ",".join(c for i, c in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n"
+        for line in lines
+    ]
 
 
 BAD_TRAIN = {
     "no SalePrice column": (lambda lines: _drop_column(lines, "SalePrice"), "SalePrice"),
-    "a word in a numeric column": (lambda lines: _replace_cell(lines, 3, "LotArea", "large"), "'large'"),
+    "a word in a numeric column": (
+        lambda lines: _replace_cell(lines, 3, "LotArea", "large"),
+        "'large'",
+    ),
     "a zero price": (lambda lines: _replace_cell(lines, 2, "SalePrice", "0"), "positive"),
     "a negative price": (lambda lines: _replace_cell(lines, 2, "SalePrice", "-5"), "positive"),
     "an empty file": (lambda lines: [], "empty"),
@@ -177,11 +228,15 @@ def test_bad_kaggle_input_is_one_line_exit_2_nothing_written(tmp_path, monkeypat
 def test_missing_column_in_kaggle_test_csv(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     folder = write_kaggle_folder(tmp_path / "kaggle", train_rows=10, test_rows=5)
-    (folder / "test.csv").write_text("".join(_drop_column(kaggle_lines("test.csv", 5), "GarageCars")))
+    (folder / "test.csv").write_text(
+        "".join(_drop_column(kaggle_lines("test.csv", 5), "GarageCars"))
+    )
     p = params(download={"source": "kaggle", "path": str(folder)})
     assert main(["housing", "download", "--params", write_params(tmp_path, p)]) == 2
     err = capsys.readouterr().err
-    assert "test.csv lacks the column(s) GarageCars" in err and not Path("data/housing/raw").exists()
+    assert (
+        "test.csv lacks the column(s) GarageCars" in err and not Path("data/housing/raw").exists()
+    )
 
 
 def test_unknown_model_name_is_a_params_error(tmp_path, monkeypatch, capsys):
@@ -192,11 +247,14 @@ def test_unknown_model_name_is_a_params_error(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["housing", "train", "--params", write_params(tmp_path, p)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "housing.train.models.1" in err and "'xgboost'" in err, err
+    assert len(err.splitlines()) == 1 and "housing.train.models.1" in err and "'xgboost'" in err, (
+        err
+    )
     assert not Path("models/housing").exists()
 
 
-# --- the chain -------------------------------------------------------------------------------------------
+# --- the chain
+# -------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -208,20 +266,44 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     first = Path("metrics/housing.json").read_text()
     assert set(metrics["models"]) == {"linear", "forest", "boosting", "mlp", "blend"}
     for row in metrics["models"].values():
-        assert {"rmse_log", "rmse_dollars", "mae_dollars", "r2", "cv_rmse_log_mean", "cv_rmse_log_std"} <= set(row)
+        assert {
+            "rmse_log",
+            "rmse_dollars",
+            "mae_dollars",
+            "r2",
+            "cv_rmse_log_mean",
+            "cv_rmse_log_std",
+        } <= set(row)
         assert row["rmse_log"] < metrics["baseline"]["mean_price"]["rmse_log"]
     assert metrics["verdict"]["beats_baseline"] and metrics["verdict"]["line"]
     assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
     predictions = pd.read_csv("data/housing/predictions.csv")
-    assert list(predictions.columns) == ["Id", "actual", "linear", "forest", "boosting", "mlp", "blend", "mean_price"]
+    assert list(predictions.columns) == [
+        "Id",
+        "actual",
+        "linear",
+        "forest",
+        "boosting",
+        "mlp",
+        "blend",
+        "mean_price",
+    ]
     assert len(predictions) == 40
     submission = pd.read_csv("models/housing/submission.csv")
     assert list(submission.columns) == ["Id", "SalePrice"] and len(submission) == 25
     assert (submission["SalePrice"] > 10_000).all()
     run_stage("housing", "plot", p)
     figures = {f.name for f in Path("plots/housing/figures").iterdir()}
-    assert {"shap_boosting_beeswarm.png", "shap_linear_importance.png", "lime_best.png", "lime_median.png",
-            "lime_worst.png", "predicted_vs_actual.json", "cv_scores.png", "residuals.png"} <= figures
+    assert {
+        "shap_boosting_beeswarm.png",
+        "shap_linear_importance.png",
+        "lime_best.png",
+        "lime_median.png",
+        "lime_worst.png",
+        "predicted_vs_actual.json",
+        "cv_scores.png",
+        "residuals.png",
+    } <= figures
     # deterministic on CPU: the same params give the same metrics
     run_stage("housing", "train", p)
     run_stage("housing", "evaluate", p)
@@ -233,9 +315,17 @@ def test_mlp_train_stage_on_xla_compiles_once(tmp_path, monkeypatch):
     folder = write_kaggle_folder(tmp_path / "kaggle", train_rows=120, test_rows=5)
     p = params(download={"source": "kaggle", "path": str(folder)}, models=["mlp"], blend=[])
     p["runtime"]["backend"] = "xla"
-    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())["housing"]["train"]["mlp"]["train"]
-    # the default optimizer settings (optimizer, scheduler, weight decay, lr), fewer epochs on a slice
-    p["housing"]["train"]["mlp"]["train"] = {**defaults, "epochs": 4, "batch_size": 16, "eval_batch_size": 32}
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())["housing"]["train"]["mlp"][
+        "train"
+    ]
+    # the default optimizer settings (optimizer, scheduler, weight decay, lr), fewer epochs on a
+    # slice
+    p["housing"]["train"]["mlp"]["train"] = {
+        **defaults,
+        "epochs": 4,
+        "batch_size": 16,
+        "eval_batch_size": 32,
+    }
     for stage in ("download", "featurize", "train"):
         run_stage("housing", stage, p)
     summary = json.loads(Path("models/housing/summary.json").read_text())

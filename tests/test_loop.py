@@ -1,12 +1,14 @@
 """The training loop on both backends: it learns, it is deterministic, it resumes, and on XLA it
 stops compiling after the first epoch."""
+
+import pytest
 import torch
+from configs import train_config
 
 from xlalab.core.data import Batches
 from xlalab.core.errors import UserError
-from xlalab.core.loop import Task, TrainConfig, fit, predict
-
-import pytest
+from xlalab.core.loop import fit, predict
+from xlalab.core.task import Task
 
 
 def blobs(n=384, classes=3, dim=8, seed=0):
@@ -19,18 +21,26 @@ def blobs(n=384, classes=3, dim=8, seed=0):
 
 def classifier(dim=8, classes=3):
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-                               torch.nn.Linear(32, classes))
+    return torch.nn.Sequential(
+        torch.nn.Linear(dim, 32),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(32, classes),
+    )
 
 
-TASK = Task(loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
-            metrics={"acc": lambda out, b: (out.argmax(-1) == b["y"]).float()}, monitor="acc", mode="max")
+TASK = Task(
+    loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
+    metrics={"acc": lambda out, b: (out.argmax(-1) == b["y"]).float()},
+    monitor="acc",
+    mode="max",
+)
 
 
 def cfg(**kw):
     base = dict(epochs=3, batch_size=32, lr=0.01, scheduler="cosine", warmup_fraction=0.1, seed=1)
     base.update(kw)
-    return TrainConfig(**base)
+    return train_config(**base)
 
 
 def test_learns_on_both_backends(backend):
@@ -50,8 +60,17 @@ def test_xla_compile_count_is_flat_after_first_epoch(xla_backend, optimizer, sch
     # as a constant (a recompile) if the lr reached the step as a Python float.
     model = classifier()
     model[0].requires_grad_(False)
-    config = cfg(epochs=4, lr=3e-3 if optimizer == "adamw" else 0.05, weight_decay=1e-4, optimizer=optimizer, scheduler=scheduler,
-                 warmup_fraction=0.1, grad_accum_steps=2, max_grad_norm=1.0, eval_batch_size=64)
+    config = cfg(
+        epochs=4,
+        lr=3e-3 if optimizer == "adamw" else 0.05,
+        weight_decay=1e-4,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        warmup_fraction=0.1,
+        grad_accum_steps=2,
+        max_grad_norm=1.0,
+        eval_batch_size=64,
+    )
     result = fit(model, blobs(), blobs(n=100), TASK, config, xla_backend)
     counts = result.compile_counts
     assert counts[0] > 0
@@ -70,11 +89,28 @@ def test_same_params_same_numbers_on_cpu(accelerate_backend):
 def test_killed_run_resumes_to_the_same_result(accelerate_backend, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     full = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=4), accelerate_backend)
-    first = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=4), accelerate_backend,
-                checkpoint=ckpt, fingerprint="f1", max_epochs_this_run=2)
+    first = fit(
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        TASK,
+        cfg(epochs=4),
+        accelerate_backend,
+        checkpoint=ckpt,
+        fingerprint="f1",
+        max_epochs_this_run=2,
+    )
     assert len(first.history) == 2 and ckpt.exists()
-    resumed = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=4), accelerate_backend,
-                  checkpoint=ckpt, fingerprint="f1")
+    resumed = fit(
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        TASK,
+        cfg(epochs=4),
+        accelerate_backend,
+        checkpoint=ckpt,
+        fingerprint="f1",
+    )
     assert [r["val/loss"] for r in resumed.history] == [r["val/loss"] for r in full.history]
     assert all(torch.equal(full.best_state[k], resumed.best_state[k]) for k in full.best_state)
 
@@ -90,7 +126,9 @@ class _PlantedPickle:
 
 
 @pytest.mark.parametrize("content", ["planted", "garbage", "not a dict"])
-def test_a_file_that_is_not_a_checkpoint_is_refused_without_running_it(accelerate_backend, tmp_path, content):
+def test_a_file_that_is_not_a_checkpoint_is_refused_without_running_it(
+    accelerate_backend, tmp_path, content
+):
     ckpt, marker = tmp_path / "model.ckpt", tmp_path / "code-ran"
     if content == "planted":
         torch.save({"fingerprint": "f", "payload": _PlantedPickle(marker)}, ckpt)
@@ -98,29 +136,71 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_without_running_it(accelerat
         ckpt.write_bytes(b"\x00not a checkpoint at all" * 10)
     else:
         torch.save([torch.zeros(2)], ckpt)
-    with pytest.raises(UserError, match=r"model.ckpt is not a valid checkpoint \(.+\); delete it") as error:
-        fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=1), accelerate_backend, checkpoint=ckpt,
-            fingerprint="f")
+    with pytest.raises(
+        UserError, match=r"model.ckpt is not a valid checkpoint \(.+\); delete it"
+    ) as error:
+        fit(
+            classifier(),
+            blobs(),
+            blobs(n=100),
+            TASK,
+            cfg(epochs=1),
+            accelerate_backend,
+            checkpoint=ckpt,
+            fingerprint="f",
+        )
     assert "\n" not in str(error.value)
     assert not marker.exists(), "loading the checkpoint ran code from the file"
 
 
 def test_checkpoint_of_other_params_is_not_resumed(accelerate_backend, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=2), accelerate_backend, checkpoint=ckpt,
-        fingerprint="old")
-    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=2, lr=0.02), accelerate_backend,
-                checkpoint=ckpt, fingerprint="new")
+    fit(
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        TASK,
+        cfg(epochs=2),
+        accelerate_backend,
+        checkpoint=ckpt,
+        fingerprint="old",
+    )
+    again = fit(
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        TASK,
+        cfg(epochs=2, lr=0.02),
+        accelerate_backend,
+        checkpoint=ckpt,
+        fingerprint="new",
+    )
     assert len(again.history) == 2  # trained from scratch, both epochs
 
 
 def test_early_stopping_and_a_stopped_run_stays_stopped(accelerate_backend, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    result = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=1e-12, patience=2),
-                 accelerate_backend, checkpoint=ckpt, fingerprint="f")
+    result = fit(
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        TASK,
+        cfg(epochs=30, lr=1e-12, patience=2),
+        accelerate_backend,
+        checkpoint=ckpt,
+        fingerprint="f",
+    )
     assert result.stopped_early and len(result.history) == 3
-    again = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(epochs=30, lr=1e-12, patience=2),
-                accelerate_backend, checkpoint=ckpt, fingerprint="f")
+    again = fit(
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        TASK,
+        cfg(epochs=30, lr=1e-12, patience=2),
+        accelerate_backend,
+        checkpoint=ckpt,
+        fingerprint="f",
+    )
     assert again.stopped_early and again.history == result.history
 
 
@@ -163,45 +243,74 @@ LOSS_TASK = Task(loss=TASK.loss, metrics=TASK.metrics)  # monitors val/loss (min
 
 
 def test_settled_means_the_last_epoch_barely_moved_the_monitored_value():
-    from xlalab.core.artifacts import settle_note
+    from xlalab.core.training import settle_note
 
     rows = lambda *values: [{"val/loss": v, "val/acc": 1 - v} for v in values]  # noqa: E731
     assert settle_note(rows(1.0, 0.5, 0.4), LOSS_TASK, stopped_early=False).startswith(
-        "training had not settled: val/loss still improved by 20.0% in the last epoch (0.5 -> 0.4)")
+        "training had not settled: val/loss still improved by 20.0% in the last epoch (0.5 -> 0.4)"
+    )
     assert settle_note(rows(1.0, 0.5, 0.497), LOSS_TASK, stopped_early=False) is None  # 0.6%
-    assert settle_note(rows(1.0, 0.5, 0.6), LOSS_TASK, stopped_early=False) is None  # got worse: past its best
+    assert (
+        settle_note(rows(1.0, 0.5, 0.6), LOSS_TASK, stopped_early=False) is None
+    )  # got worse: past its best
     assert settle_note(rows(1.0, 0.5, 0.4), LOSS_TASK, stopped_early=True) is None
     assert "one epoch" in settle_note(rows(0.5), LOSS_TASK, stopped_early=False)
-    assert "val/acc still improved" in settle_note(rows(0.9, 0.8), TASK, stopped_early=False)  # mode max
+    assert "val/acc still improved" in settle_note(
+        rows(0.9, 0.8), TASK, stopped_early=False
+    )  # mode max
 
 
-def test_fit_and_save_records_and_warns_when_training_stopped_before_it_settled(accelerate_backend, tmp_path,
-                                                                                monkeypatch, capsys):
-    from xlalab.core.artifacts import fit_and_save
+def test_fit_and_save_records_and_warns_when_training_stopped_before_it_settled(
+    accelerate_backend, tmp_path, monkeypatch, capsys
+):
     from xlalab.core.project import Paths
+    from xlalab.core.training import fit_and_save
 
     monkeypatch.chdir(tmp_path)
     paths = Paths.of("toy")
     for folder in (paths.model, paths.live, paths.checkpoints):
         folder.mkdir(parents=True)
-    short = fit_and_save("net", classifier(), blobs(), blobs(n=100), LOSS_TASK, cfg(epochs=2, lr=1e-3),
-                         accelerate_backend, paths, config={}, fingerprint="short")
+    short = fit_and_save(
+        "net",
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        LOSS_TASK,
+        cfg(epochs=2, lr=1e-3),
+        accelerate_backend,
+        paths,
+        config={},
+        fingerprint="short",
+    )
     assert short["settled"] is False and "val/loss still improved" in short["settle_note"]
     assert f"warning: net: {short['settle_note']}" in capsys.readouterr().err
     # the same model trained to the end of a cosine schedule: the last epoch barely moves it
-    long = fit_and_save("net", classifier(), blobs(), blobs(n=100), LOSS_TASK, cfg(epochs=10, lr=0.01),
-                        accelerate_backend, paths, config={}, fingerprint="long")
+    long = fit_and_save(
+        "net",
+        classifier(),
+        blobs(),
+        blobs(n=100),
+        LOSS_TASK,
+        cfg(epochs=10, lr=0.01),
+        accelerate_backend,
+        paths,
+        config={},
+        fingerprint="long",
+    )
     assert long["settled"] is True and long["settle_note"] is None
     assert "warning" not in capsys.readouterr().err
 
 
-def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(accelerate_backend, tmp_path,
-                                                                            monkeypatch):
-    """A stage may go on to predict with the model it trained (housing prices Kaggle's test file with
+def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(
+    accelerate_backend, tmp_path, monkeypatch
+):
+    """A stage may go on to predict with the model it trained (housing prices Kaggle's test file
+    with
     its MLP). Processes other than the first write no weights file, so the model itself must hold
     the best weights on return, not those of the last epoch."""
-    from xlalab.core.artifacts import fit_and_save, load_weights, weights_file
+    from xlalab.core.artifacts import load_weights, weights_file
     from xlalab.core.project import Paths
+    from xlalab.core.training import fit_and_save
 
     monkeypatch.chdir(tmp_path)
     paths = Paths.of("toy")
@@ -210,8 +319,14 @@ def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(acce
     # a constant, large LR on a small validation split: the last epoch is not the best one
     rows = blobs(n=126)
     train, val = ({k: v[:96] for k, v in rows.items()}, {k: v[96:] for k, v in rows.items()})
-    setup = dict(task=LOSS_TASK, cfg=cfg(epochs=8, lr=0.3, scheduler="constant", warmup_fraction=0.0),
-                 backend=accelerate_backend, paths=paths, config={}, fingerprint="best")
+    setup = dict(
+        task=LOSS_TASK,
+        cfg=cfg(epochs=8, lr=0.3, scheduler="constant", warmup_fraction=0.0),
+        backend=accelerate_backend,
+        paths=paths,
+        config={},
+        fingerprint="best",
+    )
     main = classifier()
     entry = fit_and_save("net", main, train, val, **setup)
     assert entry["best_epoch"] < entry["epochs_run"]
@@ -227,7 +342,7 @@ def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(acce
 
 
 def test_only_the_first_process_says_the_verdict(monkeypatch, capsys):
-    from xlalab.core.project import say_last
+    from xlalab.core.log import say_last
 
     monkeypatch.setenv("RANK", "1")
     say_last("verdict: x")

@@ -1,6 +1,7 @@
 """The lstm project: connectors (offline, Yahoo Finance against a recorded response, Yahoo CSV),
 no look-ahead in features, scalers, split and ARIMA, params checked before anything runs, clear
 errors that leave no output, the model's cells, and the whole pipeline on both backends."""
+
 import copy
 import datetime
 import json
@@ -11,11 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlalab.__main__ import main
+from xlalab.cli import main
 from xlalab.core import reports
 from xlalab.core.errors import UserError
 from xlalab.core.params import parse
-from xlalab.core.project import run_stage
+from xlalab.core.runner import run_stage
 from xlalab.lstm import data
 from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
 from xlalab.lstm.features import add_indicators, clean_prices, featurize_prices, indicator_columns
@@ -23,31 +24,80 @@ from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
 
 FEATURES = ["log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"]
-PERIODS = {"sma": 5, "ema": 4, "rsi": 5, "macd_fast": 3, "macd_slow": 6, "macd_signal": 3, "volatility": 5}
+PERIODS = {
+    "sma": 5,
+    "ema": 4,
+    "rsi": 5,
+    "macd_fast": 3,
+    "macd_slow": 6,
+    "macd_signal": 3,
+    "volatility": 5,
+}
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def random_walk(n=300, seed=0, start="2015-01-02"):
     rng = np.random.default_rng(seed)
     close = 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, n)))
-    return pd.DataFrame({"Date": pd.bdate_range(start, periods=n), "Open": close * 0.995, "High": close * 1.01,
-                         "Low": close * 0.99, "Close": close, "Volume": rng.integers(1e6, 5e6, n).astype(float)})
+    return pd.DataFrame(
+        {
+            "Date": pd.bdate_range(start, periods=n),
+            "Open": close * 0.995,
+            "High": close * 1.01,
+            "Low": close * 0.99,
+            "Close": close,
+            "Volume": rng.integers(1e6, 5e6, n).astype(float),
+        }
+    )
 
 
 def params(tmp_path, **overrides):
-    """A small, fast lstm section; ``overrides`` are dotted keys inside it (``train.cell="gru"``)."""
-    p = {"runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": 1},
-         "lstm": {"seed": 0, "window": 10, "horizon": 1,
-                  "download": {"source": "local", "ticker": "TEST", "start": "2000-01-01", "end": "2030-01-01",
-                               "path": str(tmp_path / "prices.csv")},
-                  "featurize": {"dates": "fix", "features": FEATURES, "indicators": dict(PERIODS),
-                                "split": {"val": 0.2, "test": 0.2}},
-                  "train": {"cell": "lstm", "compare_cells": ["gru"], "layers": 1, "hidden": 8, "dropout": 0.0,
-                            "loss": "mae", "epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0,
-                            "optimizer": "adamw", "scheduler": "constant", "warmup_fraction": 0.0,
-                            "grad_accum_steps": 1, "max_grad_norm": 1.0, "patience": 3},
-                  "evaluate": {"moving_average": 5,
-                               "arima": {"order": [0, 1, 0], "max_p": 1, "max_q": 1, "select_days": 100}}}}
+    """A small, fast lstm section; ``overrides`` are dotted keys inside it
+    (``train.cell="gru"``)."""
+    p = {
+        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": 1, "processes": 1},
+        "lstm": {
+            "seed": 0,
+            "window": 10,
+            "horizon": 1,
+            "download": {
+                "source": "local",
+                "ticker": "TEST",
+                "start": "2000-01-01",
+                "end": "2030-01-01",
+                "path": str(tmp_path / "prices.csv"),
+            },
+            "featurize": {
+                "dates": "fix",
+                "features": FEATURES,
+                "indicators": dict(PERIODS),
+                "split": {"val": 0.2, "test": 0.2},
+            },
+            "train": {
+                "cell": "lstm",
+                "compare_cells": ["gru"],
+                "layers": 1,
+                "hidden": 8,
+                "dropout": 0.0,
+                "loss": "mae",
+                "epochs": 2,
+                "batch_size": 32,
+                "lr": 0.01,
+                "weight_decay": 0.0,
+                "optimizer": "adamw",
+                "scheduler": "constant",
+                "warmup_fraction": 0.0,
+                "grad_accum_steps": 1,
+                "max_grad_norm": 1.0,
+                "patience": 3,
+                "eval_batch_size": None,
+            },
+            "evaluate": {
+                "moving_average": 5,
+                "arima": {"order": [0, 1, 0], "max_p": 1, "max_q": 1, "select_days": 100},
+            },
+        },
+    }
     for key, value in overrides.items():
         *parents, last = key.split(".")
         node = p["lstm"]
@@ -89,8 +139,10 @@ def test_indicators_at_day_t_use_only_days_up_to_t():
     full = add_indicators(prices, FEATURES, PERIODS)
     cols = indicator_columns(FEATURES)
     for t in (20, 77, 150):
-        truncated = add_indicators(prices.iloc[:t + 1], FEATURES, PERIODS)
-        np.testing.assert_allclose(truncated[cols].to_numpy(), full[cols].iloc[:t + 1].to_numpy(), rtol=1e-12)
+        truncated = add_indicators(prices.iloc[: t + 1], FEATURES, PERIODS)
+        np.testing.assert_allclose(
+            truncated[cols].to_numpy(), full[cols].iloc[: t + 1].to_numpy(), rtol=1e-12
+        )
 
 
 def test_missing_values_are_filled_from_the_past_only():
@@ -123,8 +175,12 @@ def test_inputs_are_standardised_on_training_days():
     np.testing.assert_allclose(report["scaler"]["std"], train_days.std(axis=0), rtol=1e-9)
     # the last input row of every window is its origin day, scaled with those numbers
     origin_rows = table[columns].to_numpy()[w.origin]
-    np.testing.assert_allclose(w.x[:, -1, :], (origin_rows - report["scaler"]["mean"]) / report["scaler"]["std"],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        w.x[:, -1, :],
+        (origin_rows - report["scaler"]["mean"]) / report["scaler"]["std"],
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("horizon", [1, 5])
@@ -138,7 +194,9 @@ def test_no_training_sample_sees_or_predicts_a_later_split(horizon):
     assert (w.target - w.origin == horizon).all()
     log_close = np.log(table["Close"].to_numpy())
     y_raw = log_close[w.target] - log_close[w.origin]
-    np.testing.assert_allclose((y_raw - y_raw[train].mean()) / y_raw[train].std(), w.y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        (y_raw - y_raw[train].mean()) / y_raw[train].std(), w.y, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_arima_forecast_at_day_t_ignores_later_days():
@@ -156,7 +214,9 @@ def test_arima_forecast_at_day_t_ignores_later_days():
 
 def test_metrics_in_price_units_and_naive_reference():
     actual, last = np.array([10.0, 11.0, 10.0, 12.0]), np.array([9.0, 10.0, 11.0, 10.0])
-    m = reports.forecasting(actual, last + 0.5, last, naive_mae=np.abs(last - actual).mean(), scale=1.0)
+    m = reports.forecasting(
+        actual, last + 0.5, last, naive_mae=np.abs(last - actual).mean(), scale=1.0
+    )
     assert m["mae"] == pytest.approx(1.0) and m["directional_accuracy"] == pytest.approx(0.75)
     assert m["mae_vs_naive"] == pytest.approx(0.8) and m["rmse"] == pytest.approx(np.sqrt(1.25))
     naive = reports.forecasting(actual, last, last, naive_mae=1.25, scale=1.0)
@@ -170,7 +230,9 @@ def test_model_builds_both_cells_and_rejects_any_other():
 
     assert isinstance(RecurrentForecaster("lstm", 3, 4, 1, 0.0).rnn, torch.nn.LSTM)
     # torch_xla (imported by the tests) swaps nn.GRU for its own; the model keeps PyTorch's
-    assert isinstance(RecurrentForecaster("gru", 3, 4, 1, 0.0).rnn, getattr(torch.nn.GRU, "_orig", torch.nn.GRU))
+    assert isinstance(
+        RecurrentForecaster("gru", 3, 4, 1, 0.0).rnn, getattr(torch.nn.GRU, "_orig", torch.nn.GRU)
+    )
     assert RecurrentForecaster("gru", 3, 4, 1, 0.0)(torch.zeros(2, 5, 3)).shape == (2,)
     for cell in ("rnn", "LSTM", ""):
         with pytest.raises(ValueError, match="unknown recurrent cell"):
@@ -181,22 +243,34 @@ def test_model_builds_both_cells_and_rejects_any_other():
 def recorded_history(tz_aware=True):
     """yfinance 1.7 ``Ticker('MSFT').history(start, end, auto_adjust=True, actions=False)``: flat
     columns, a DatetimeIndex named Date in the exchange's time zone (values: MSFT closes)."""
-    index = pd.DatetimeIndex(["2017-11-06", "2017-11-07", "2017-11-08", "2017-11-09", "2017-11-10"], name="Date")
+    index = pd.DatetimeIndex(
+        ["2017-11-06", "2017-11-07", "2017-11-08", "2017-11-09", "2017-11-10"], name="Date"
+    )
     if tz_aware:
         index = index.tz_localize("America/New_York")
-    return pd.DataFrame({"Open": [84.20, 84.77, 84.14, 84.11, 83.79], "High": [84.70, 84.90, 84.61, 84.27, 84.10],
-                         "Low": [84.08, 83.93, 83.83, 82.90, 83.23], "Close": [84.47, 84.26, 84.56, 84.09, 83.87],
-                         "Volume": [19852151, 17569120, 18029584, 21175384, 19396301]}, index=index)
+    return pd.DataFrame(
+        {
+            "Open": [84.20, 84.77, 84.14, 84.11, 83.79],
+            "High": [84.70, 84.90, 84.61, 84.27, 84.10],
+            "Low": [84.08, 83.93, 83.83, 82.90, 83.23],
+            "Close": [84.47, 84.26, 84.56, 84.09, 83.87],
+            "Volume": [19852151, 17569120, 18029584, 21175384, 19396301],
+        },
+        index=index,
+    )
 
 
 def recorded_download():
-    """yfinance 1.7 ``download('MSFT', ...)``: tz-naive Date index, MultiIndex columns (Price, Ticker)."""
+    """yfinance 1.7 ``download('MSFT', ...)``: tz-naive Date index, MultiIndex columns (Price,
+    Ticker)."""
     frame = recorded_history(tz_aware=False)[["Close", "High", "Low", "Open", "Volume"]]
     frame.columns = pd.MultiIndex.from_product([frame.columns, ["MSFT"]], names=["Price", "Ticker"])
     return frame
 
 
-@pytest.mark.parametrize("frame", [recorded_history(), recorded_download()], ids=["history", "download"])
+@pytest.mark.parametrize(
+    "frame", [recorded_history(), recorded_download()], ids=["history", "download"]
+)
 def test_both_yfinance_shapes_normalise_to_the_same_prices(frame):
     out = data.normalise_yahoo_frame(frame, "msft")
     assert list(out.columns) == data.COLUMNS
@@ -230,25 +304,44 @@ def test_yfinance_retries_network_errors_with_back_off(monkeypatch):
     waits = []
     out = data.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
     assert waits == [1.0, 2.0] and len(out) == 5
-    assert FakeTicker.calls[-1]["auto_adjust"] is True and FakeTicker.calls[-1]["end"] == "2017-11-11"
+    assert (
+        FakeTicker.calls[-1]["auto_adjust"] is True and FakeTicker.calls[-1]["end"] == "2017-11-11"
+    )
 
 
 def test_yfinance_download_stage_writes_prices_and_card(monkeypatch, workdir):
     fake_yfinance(monkeypatch, [recorded_history()])
-    p = params(workdir, **{"download.source": "yfinance", "download.ticker": "MSFT",
-                           "download.start": datetime.date(2017, 11, 1), "download.end": "2017-11-11"})
+    p = params(
+        workdir,
+        **{
+            "download.source": "yfinance",
+            "download.ticker": "MSFT",
+            "download.start": datetime.date(2017, 11, 1),
+            "download.end": "2017-11-11",
+        },
+    )
     run_stage("lstm", "download", p)
     card = json.loads(PROJECT.paths.card.read_text())
-    assert card["rows"] == 5 and card["range"] == {"start": "2017-11-01", "end_exclusive": "2017-11-11"}
+    assert card["rows"] == 5 and card["range"] == {
+        "start": "2017-11-01",
+        "end_exclusive": "2017-11-11",
+    }
     import hashlib
-    assert card["sha256"] == hashlib.sha256((PROJECT.paths.raw / "prices.csv").read_bytes()).hexdigest()
+
+    assert (
+        card["sha256"]
+        == hashlib.sha256((PROJECT.paths.raw / "prices.csv").read_bytes()).hexdigest()
+    )
 
 
 @pytest.mark.parametrize("response", ["missing", "empty"])
 def test_unknown_ticker_is_one_clear_error_and_no_output(monkeypatch, workdir, response):
     from yfinance.exceptions import YFTzMissingError
 
-    fake_yfinance(monkeypatch, [YFTzMissingError("NOPE") if response == "missing" else recorded_history().iloc[:0]])
+    fake_yfinance(
+        monkeypatch,
+        [YFTzMissingError("NOPE") if response == "missing" else recorded_history().iloc[:0]],
+    )
     p = params(workdir, **{"download.source": "yfinance", "download.ticker": "NOPE"})
     with pytest.raises(UserError, match="NOPE.*(unknown or delisted)"):
         run_stage("lstm", "download", p)
@@ -257,8 +350,10 @@ def test_unknown_ticker_is_one_clear_error_and_no_output(monkeypatch, workdir, r
 
 def test_yahoo_export_csv_uses_adjusted_close(tmp_path):
     path = tmp_path / "p.csv"
-    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,10,11,9,10,5,100\n"
-                    "2020-01-03,null,null,null,null,null,null\n2020-01-06,12,12,10,11,5.5,80\n")
+    path.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,10,11,9,10,5,100\n"
+        "2020-01-03,null,null,null,null,null,null\n2020-01-06,12,12,10,11,5.5,80\n"
+    )
     out = data.read_yahoo_csv(path)
     assert out["Close"].tolist()[::2] == [5.0, 5.5] and out["Open"].iloc[0] == 5.0
     clean, report = clean_prices(out)
@@ -267,14 +362,20 @@ def test_yahoo_export_csv_uses_adjusted_close(tmp_path):
 
 def test_offline_source_is_real_msft():
     out = data.load_prices("offline", "MSFT", "2017-11-01", "2017-11-11", "")
-    assert out["Date"].iloc[-1] == pd.Timestamp("2017-11-10") and out["Close"].iloc[-1] == pytest.approx(83.87)
+    assert out["Date"].iloc[-1] == pd.Timestamp("2017-11-10") and out["Close"].iloc[
+        -1
+    ] == pytest.approx(83.87)
 
 
 # --- clear errors, no output ------------------------------------------------------------------
 def broken(kind):
     prices = random_walk(120)
     if kind == "unsorted":
-        return prices.iloc[[*range(50), 51, 50, *range(52, 120)]], "strict", "not in increasing order"
+        return (
+            prices.iloc[[*range(50), 51, 50, *range(52, 120)]],
+            "strict",
+            "not in increasing order",
+        )
     if kind == "conflicting duplicate":
         dup = prices.iloc[[40]].assign(Close=999.0)
         return pd.concat([prices, dup]), "fix", "appear twice with different prices"
@@ -287,12 +388,22 @@ def broken(kind):
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["unsorted", "conflicting duplicate", "duplicate", "all-NaN column",
-                                  "window longer than series"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "unsorted",
+        "conflicting duplicate",
+        "duplicate",
+        "all-NaN column",
+        "window longer than series",
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_leaves_no_features(workdir, capsys, kind):
     prices, dates, message = broken(kind)
     yahoo_csv(prices, workdir / "prices.csv")
-    p = params(workdir, **{"featurize.dates": dates, "window": 500 if kind.startswith("window") else 10})
+    p = params(
+        workdir, **{"featurize.dates": dates, "window": 500 if kind.startswith("window") else 10}
+    )
     (workdir / "params.yaml").write_text(yaml.safe_dump(p))
     assert main(["lstm", "download"]) == 0
     before = files_under(workdir)
@@ -311,23 +422,33 @@ def test_fix_mode_sorts_and_drops_repeated_rows_and_reports_it():
     assert report["duplicate_rows_dropped"] == 2 and report["out_of_order_rows"] > 0
 
 
-@pytest.mark.parametrize("key,value,stage,message", [
-    ("window", 0, "featurize", "`lstm.window`"),
-    ("train.cell", "rnn", "train", "`lstm.train.cell`"),
-    ("train.compare_cells", ["gru", "rnn"], "train", "`lstm.train.compare_cells"),
-    ("featurize.features", ["rsi", "alpha"], "featurize", "`lstm.featurize.features"),
-    ("featurize.features", ["rsi", "rsi"], "featurize", "names an entry twice"),
-    ("featurize.indicators.macd_fast", 30, "featurize", "macd_fast 30 must be shorter"),
-    ("featurize.split", {"val": 0.5, "test": 0.45}, "featurize", "leaves almost no training days"),
-    ("download.start", "2031-01-01", "download", "not before"),
-    ("download.start", "someday", "download", "YYYY-MM-DD"),
-    ("download.ticker", "  ", "download", "`lstm.download.ticker` is empty"),
-    ("download.source", "offline", "download", "ships MSFT only"),
-    ("evaluate.arima.order", [1, 1], "evaluate", "`lstm.evaluate.arima.order`"),
-    ("train.epochs", "3", "train", "`lstm.train.epochs`"),
-    ("train.seed", 1, "train", "lstm.seed"),
-])
-def test_nonsense_params_are_one_line_exit_2_and_nothing_written(workdir, capsys, key, value, stage, message):
+@pytest.mark.parametrize(
+    "key,value,stage,message",
+    [
+        ("window", 0, "featurize", "`lstm.window`"),
+        ("train.cell", "rnn", "train", "`lstm.train.cell`"),
+        ("train.compare_cells", ["gru", "rnn"], "train", "`lstm.train.compare_cells"),
+        ("featurize.features", ["rsi", "alpha"], "featurize", "`lstm.featurize.features"),
+        ("featurize.features", ["rsi", "rsi"], "featurize", "names an entry twice"),
+        ("featurize.indicators.macd_fast", 30, "featurize", "macd_fast 30 must be shorter"),
+        (
+            "featurize.split",
+            {"val": 0.5, "test": 0.45},
+            "featurize",
+            "leaves almost no training days",
+        ),
+        ("download.start", "2031-01-01", "download", "not before"),
+        ("download.start", "someday", "download", "YYYY-MM-DD"),
+        ("download.ticker", "  ", "download", "`lstm.download.ticker` is empty"),
+        ("download.source", "offline", "download", "ships MSFT only"),
+        ("evaluate.arima.order", [1, 1], "evaluate", "`lstm.evaluate.arima.order`"),
+        ("train.epochs", "3", "train", "`lstm.train.epochs`"),
+        ("train.seed", 1, "train", "lstm.seed"),
+    ],
+)
+def test_nonsense_params_are_one_line_exit_2_and_nothing_written(
+    workdir, capsys, key, value, stage, message
+):
     p = params(workdir, **{key: value})
     (workdir / "params.yaml").write_text(yaml.safe_dump(p))
     assert main(["lstm", stage]) == 2
@@ -349,8 +470,11 @@ def test_dates_are_accepted_as_yaml_dates_or_text(tmp_path):
 def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     yahoo_csv(random_walk(260), workdir / "prices.csv")
     # On XLA the recurrent graphs are unrolled and compiled: one small model keeps the test short.
-    p = params(workdir) if runtime == "accelerate" else params(
-        workdir, **{"train.cell": "gru", "train.compare_cells": [], "window": 5})
+    p = (
+        params(workdir)
+        if runtime == "accelerate"
+        else params(workdir, **{"train.cell": "gru", "train.compare_cells": [], "window": 5})
+    )
     p["runtime"]["backend"] = runtime
     metrics = run_pipeline(p)
     models = metrics["models"]
@@ -371,10 +495,17 @@ def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     paths = PROJECT.paths
     predictions = pd.read_csv(paths.predictions)
     assert len(predictions) == metrics["test"]["days"]
-    assert np.abs(predictions[headline] - predictions["actual"]).mean() == pytest.approx(models[headline]["mae"],
-                                                                                          abs=1e-5)
+    assert np.abs(predictions[headline] - predictions["actual"]).mean() == pytest.approx(
+        models[headline]["mae"], abs=1e-5
+    )
     rows = json.loads((paths.figures / "forecast.json").read_text())
-    assert len(rows) == metrics["test"]["days"] and {"date", "actual", "arima", "naive", *cells} <= set(rows[0])
+    assert len(rows) == metrics["test"]["days"] and {
+        "date",
+        "actual",
+        "arima",
+        "naive",
+        *cells,
+    } <= set(rows[0])
     training = json.loads((paths.figures / "training.json").read_text())
     assert {f"{c}_val_mae" for c in cells} <= set(training[0])
     summary = json.loads(paths.summary.read_text())
@@ -390,6 +521,7 @@ def test_same_params_same_metrics_on_cpu(workdir):
     b = run_pipeline(p, ("train", "evaluate"))
     assert a["models"] == b["models"]
     import torch
+
     assert torch.get_num_threads() == 1  # runtime.cpu_threads reached torch
 
 

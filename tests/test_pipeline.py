@@ -2,6 +2,7 @@
 every stage depends on every xlalab module its code imports (checked two ways: the static import
 graph, and the modules Python really loads when the stage's code is imported), and the params each
 stage reads are the params it declares."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,23 +37,26 @@ def loaded_modules(modules: list[str]) -> dict[str, list[str]]:
     (xlalab modules are dropped between imports; third-party ones stay cached, for speed)."""
     code = f"""
 import importlib, json, sys
-sys.path.insert(0, {str(ROOT / 'src')!r})
+sys.path.insert(0, {str(ROOT / "src")!r})
 result = {{}}
 for name in {modules!r}:
     for m in [m for m in sys.modules if m == "xlalab" or m.startswith("xlalab.")]:
         del sys.modules[m]
-    importlib.import_module("xlalab.__main__")
     importlib.import_module(name)
     result[name] = sorted(m.__file__ for k, m in sys.modules.items()
-                          if (k == "xlalab" or k.startswith("xlalab.")) and getattr(m, "__file__", None))
+                          if k.split(".")[0] == "xlalab" and getattr(m, "__file__", None))
 print(json.dumps(result))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(out.stdout.splitlines()[-1])
 
 
 def test_dvc_yaml_is_what_the_contracts_generate():
-    assert DVC_YAML.read_text() == pipeline.render(), "dvc.yaml is stale: run `make dvc.yaml` and commit it"
+    assert DVC_YAML.read_text() == pipeline.render(), (
+        "dvc.yaml is stale: run `make dvc.yaml` and commit it"
+    )
 
 
 def test_every_stage_depends_on_the_code_it_statically_imports():
@@ -66,12 +70,62 @@ def test_every_stage_depends_on_the_code_it_statically_imports():
 
 def test_every_stage_depends_on_the_modules_python_loads_for_it():
     stages = committed()
-    targets = {f"{p.name}-{s.name}": (s.module, f"xlalab.{p.name}.project")
-               for p in built_projects() for s in p.stages}
-    loaded = loaded_modules(sorted({m for pair in targets.values() for m in pair}))
-    for name, (module, contract) in targets.items():
-        files = {Path(f).resolve().relative_to(ROOT).as_posix() for f in loaded[module] + loaded[contract]}
+    targets = {f"{p.name}-{s.name}": s.module for p in built_projects() for s in p.stages}
+    loaded = loaded_modules(sorted(set(targets.values())))
+    for name, module in targets.items():
+        files = {Path(f).resolve().relative_to(ROOT).as_posix() for f in loaded[module]}
         assert not uncovered(files, stages[name]["deps"]), name
+
+
+# The training backends and what drives them: only stages that train or predict may depend on them.
+BACKEND = {f"src/xlalab/core/{m}.py" for m in ("runtime", "launch", "loop", "training")}
+
+
+def test_only_stages_that_train_or_predict_depend_on_the_backends():
+    stages = committed()
+    for project in built_projects():
+        for stage in project.stages:
+            deps = set(stages[f"{project.name}-{stage.name}"]["deps"])
+            if stage.reads_runtime:
+                assert {"src/xlalab/core/runtime.py", "src/xlalab/core/launch.py"} <= deps
+            else:
+                assert not deps & BACKEND, f"{project.name}-{stage.name}: {sorted(deps & BACKEND)}"
+            assert "src/xlalab/cli.py" not in deps and "src/xlalab/__main__.py" not in deps
+
+
+def changed_after_editing(tmp_path: Path, edited: str) -> set[str]:
+    """The stages whose deps `dvc status` reports as changed after ``edited`` changes, in a copy
+    of the repository's tracked files (no outputs there: only the changed deps are read)."""
+    copy = tmp_path / "repo"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split("\0")  # fmt: skip
+    for rel in filter(None, tracked):
+        if (ROOT / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, copy / rel)
+    with open(copy / edited, "a") as f:
+        f.write("# an edit\n")
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    subprocess.run([*dvc, "config", "core.no_scm", "true"], cwd=copy, check=True)
+    out = subprocess.run([*dvc, "status", "--json"], cwd=copy, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    status = json.loads(out)
+    return {
+        stage
+        for stage, changes in status.items()
+        if any(isinstance(c, dict) and edited in c.get("changed deps", {}) for c in changes)
+    }
+
+
+def test_a_backend_change_reruns_only_the_stages_that_train_or_predict(tmp_path):
+    expected = {f"{p.name}-{s.name}" for p in built_projects() for s in p.stages if s.reads_runtime}
+    assert changed_after_editing(tmp_path, "src/xlalab/core/runtime.py") == expected
+    assert all(name.endswith(("-train", "-evaluate")) for name in expected)
+
+
+def test_a_plotting_change_reruns_only_the_plot_stages(tmp_path):
+    expected = {f"{p.name}-plot" for p in built_projects()}
+    assert changed_after_editing(tmp_path, "src/xlalab/core/plots.py") == expected
 
 
 def test_the_check_fails_when_a_code_dep_is_dropped():
@@ -125,23 +179,41 @@ def test_dvc_lock_records_the_committed_code_and_params():
     for name, entry in lock.items():
         for dep in entry.get("deps", []):
             path = ROOT / dep["path"]
-            if not dep["path"].startswith(("data/", "models/")) and path.is_file():
-                if hashlib.md5(path.read_bytes()).hexdigest() != dep["md5"]:
-                    stale.append(f"{name}: {dep['path']}")
+            if (
+                not dep["path"].startswith(("data/", "models/"))
+                and path.is_file()
+                and hashlib.md5(path.read_bytes()).hexdigest() != dep["md5"]
+            ):
+                stale.append(f"{name}: {dep['path']}")
         for key, value in entry.get("params", {}).get("params.yaml", {}).items():
             if lookup(params, key) != value:
                 stale.append(f"{name}: {key}")
-    assert not stale, ("dvc.lock is stale (run `make repro` and commit dvc.lock, metrics/ and plots/): "
-                       + ", ".join(stale))
+    assert not stale, (
+        "dvc.lock is stale (run `make repro` and commit dvc.lock, metrics/ and plots/): "
+        + ", ".join(stale)
+    )
 
 
 def test_stage_commands_run_the_code_of_the_copy_they_run_in(tmp_path):
     """Queued experiments run in copies of the repository (.dvc/tmp/exps/...): each stage's command
-    must import xlalab from that copy's src/, not from the workspace the package was installed from."""
-    prefixes = {entry["cmd"].split(" python -m xlalab ")[0] for entry in committed().values()}
+    must import xlalab from that copy's src/, not from the workspace the package was installed
+    from."""
+    prefixes = {entry["cmd"].split(" python -m xlalab.")[0] for entry in committed().values()}
     assert len(prefixes) == 1, prefixes
-    shutil.copytree(ROOT / "src" / "xlalab", tmp_path / "src" / "xlalab",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.gz"))
-    out = subprocess.run(["bash", "-c", f"{prefixes.pop()} {sys.executable} -c 'import xlalab; print(xlalab.__file__)'"],
-                         cwd=tmp_path, capture_output=True, text=True, check=True)
+    shutil.copytree(
+        ROOT / "src" / "xlalab",
+        tmp_path / "src" / "xlalab",
+        ignore=shutil.ignore_patterns("__pycache__", "*.gz"),
+    )
+    out = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"{prefixes.pop()} {sys.executable} -c 'import xlalab; print(xlalab.__file__)'",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(out.stdout.strip()).resolve() == (tmp_path / "src/xlalab/__init__.py").resolve()

@@ -1,5 +1,6 @@
 """reviews: the 1-5 star mapping, the Hugging Face mirror format, local files, the star map checked
 as a param, and bad files stopping the download stage with one line, exit 2 and nothing written."""
+
 import copy
 import json
 import re
@@ -9,15 +10,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlalab.__main__ import main
+from xlalab.cli import main
 from xlalab.core.errors import UserError
 from xlalab.core.params import parse
-from xlalab.core.project import run_stage
+from xlalab.core.runner import run_stage
 from xlalab.reviews import data as reviews
 from xlalab.reviews.project import DownloadConfig, DownloadParams
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
 STAR_MAP = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
+
+
+def download_config(**values) -> DownloadConfig:
+    """The download params of params.yaml with ``values`` changed."""
+    return DownloadConfig(**{**REPO_PARAMS["reviews"]["download"], **values})
 
 
 def params(**download):
@@ -39,9 +45,15 @@ def test_stars_map_to_three_classes():
 
 
 def test_the_star_map_in_params_is_checked():
-    p = params(star_map={"1": "negative", "2": "neutral", "3": "neutral", "4": "neutral", "5": "positive"})
-    assert parse(DownloadParams, p, "reviews").download.star_map[2] == "neutral"  # string keys as from JSON
-    with pytest.raises(UserError, match=r"`reviews.download.star_map` must have exactly the keys 1-5"):
+    p = params(
+        star_map={"1": "negative", "2": "neutral", "3": "neutral", "4": "neutral", "5": "positive"}
+    )
+    assert (
+        parse(DownloadParams, p, "reviews").download.star_map[2] == "neutral"
+    )  # string keys as from JSON
+    with pytest.raises(
+        UserError, match=r"`reviews.download.star_map` must have exactly the keys 1-5"
+    ):
         parse(DownloadParams, params(star_map={1: "negative", 5: "positive"}), "reviews")
     with pytest.raises(UserError, match=r"`reviews.download.star_map` maps to unknown class"):
         parse(DownloadParams, params(star_map={**STAR_MAP, 3: "meh"}), "reviews")
@@ -56,94 +68,171 @@ def test_huggingface_mirror_format(tmp_path, monkeypatch):
     files = {}
     for split, n in (("train", 10), ("test", 5)):
         files[split] = tmp_path / f"{split}.parquet"
-        pd.DataFrame({"id": [f"en_{i}" for i in range(n)], "text": [f"product {i}" for i in range(n)],
-                      "label": [i % 5 for i in range(n)], "label_text": [str(i % 5) for i in range(n)]}) \
-            .to_parquet(files[split])
+        pd.DataFrame(
+            {
+                "id": [f"en_{i}" for i in range(n)],
+                "text": [f"product {i}" for i in range(n)],
+                "label": [i % 5 for i in range(n)],
+                "label_text": [str(i % 5) for i in range(n)],
+            }
+        ).to_parquet(files[split])
     real_load_dataset = datasets.load_dataset
-    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: real_load_dataset(
-        "parquet", data_files={split: str(files[split])}, split=split, cache_dir=str(tmp_path / "cache")))
-    splits, card = reviews.fetch(DownloadConfig(source="huggingface"), seed=0)
-    assert splits["train"]["label"].tolist()[:5] == ["negative", "negative", "neutral", "positive", "positive"]
+    monkeypatch.setattr(
+        datasets,
+        "load_dataset",
+        lambda name, config, split: real_load_dataset(
+            "parquet",
+            data_files={split: str(files[split])},
+            split=split,
+            cache_dir=str(tmp_path / "cache"),
+        ),
+    )
+    splits, card = reviews.fetch(download_config(source="huggingface"), seed=0)
+    assert splits["train"]["label"].tolist()[:5] == [
+        "negative",
+        "negative",
+        "neutral",
+        "positive",
+        "positive",
+    ]
     assert len(splits["test"]) == 5 and card["rating_offset"] == 1
 
 
 def test_local_parquet_with_stars_or_labels(tmp_path, monkeypatch):
     stars = tmp_path / "stars.parquet"
-    pd.DataFrame({"text": [f"t{i}" for i in range(50)], "stars": [1 + i % 5 for i in range(50)]}).to_parquet(stars)
-    splits, _ = reviews.fetch(DownloadConfig(source="local", path=str(stars)), seed=0)
+    pd.DataFrame(
+        {"text": [f"t{i}" for i in range(50)], "stars": [1 + i % 5 for i in range(50)]}
+    ).to_parquet(stars)
+    splits, _ = reviews.fetch(download_config(source="local", path=str(stars)), seed=0)
     both = pd.concat(splits.values())
     assert both["label"].value_counts().to_dict() == {"negative": 20, "positive": 20, "neutral": 10}
     named = tmp_path / "named.csv"
-    pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": ["negative", "neutral", "positive"] * 10}) \
-        .to_csv(named, index=False)
+    pd.DataFrame(
+        {"text": [f"t{i}" for i in range(30)], "label": ["negative", "neutral", "positive"] * 10}
+    ).to_csv(named, index=False)
     monkeypatch.chdir(tmp_path)
     run_stage("reviews", "download", params(source="local", path=str(named)))
     card = json.loads(Path("data/reviews/raw/card.json").read_text())
     assert card["classes"] == ["negative", "neutral", "positive"]
-    assert set(pd.read_parquet("data/reviews/raw/train.parquet")["label"]) == {"negative", "neutral", "positive"}
+    assert set(pd.read_parquet("data/reviews/raw/train.parquet")["label"]) == {
+        "negative",
+        "neutral",
+        "positive",
+    }
 
 
-@pytest.mark.parametrize("frame,message", [
-    (pd.DataFrame({"body": ["a"] * 20, "stars": [1] * 20}), "has no column 'text'"),
-    (pd.DataFrame({"text": [], "stars": []}), "is empty"),
-    (pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": ["negative", "great"] * 10}), "unknown label"),
-])
-def test_a_bad_local_csv_is_one_line_exit_2_and_no_output(tmp_path, monkeypatch, capsys, frame, message):
+@pytest.mark.parametrize(
+    "frame,message",
+    [
+        (pd.DataFrame({"body": ["a"] * 20, "stars": [1] * 20}), "has no column 'text'"),
+        (pd.DataFrame({"text": [], "stars": []}), "is empty"),
+        (
+            pd.DataFrame(
+                {"text": [f"t{i}" for i in range(20)], "label": ["negative", "great"] * 10}
+            ),
+            "unknown label",
+        ),
+    ],
+)
+def test_a_bad_local_csv_is_one_line_exit_2_and_no_output(
+    tmp_path, monkeypatch, capsys, frame, message
+):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params(source="local", path=str(path))))
     monkeypatch.chdir(tmp_path)
     assert main(["reviews", "download"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: reviews download:") and re.search(message, err[0]), err
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: reviews download:")
+        and re.search(message, err[0])
+    ), err
     assert not [f for f in tmp_path.glob("data/**/*") if f.is_file()]
 
 
 def test_offline_default_is_three_real_classes():
-    splits, card = reviews.fetch(DownloadConfig(), seed=0)
+    splits, card = reviews.fetch(download_config(), seed=0)
     counts = splits["train"]["label"].value_counts()
-    assert set(counts.index) == {"negative", "neutral", "positive"} and counts["neutral"] < counts["negative"]
+    assert (
+        set(counts.index) == {"negative", "neutral", "positive"}
+        and counts["neutral"] < counts["negative"]
+    )
     assert "objective plot description" in card["what"]
 
 
 FINE_FOOD = Path(__file__).parent / "fixtures" / "amazon_fine_food_reviews.csv"
-FINE_FOOD_COLUMNS = dict(source="local", path=str(FINE_FOOD), text_column="Text", rating_column="Score",
-                         rating_offset=0)
+FINE_FOOD_COLUMNS = dict(
+    source="local", path=str(FINE_FOOD), text_column="Text", rating_column="Score", rating_offset=0
+)
 
 
 def test_a_kaggle_amazon_fine_food_file_is_read_through_the_column_params(tmp_path, monkeypatch):
     """Reviews.csv as Kaggle ships it: Id,...,Score (1-5),Time,Summary,Text with quoted commas,
     doubled quotes and HTML line breaks."""
     raw = pd.read_csv(FINE_FOOD)
-    assert list(raw.columns) == ["Id", "ProductId", "UserId", "ProfileName", "HelpfulnessNumerator",
-                                 "HelpfulnessDenominator", "Score", "Time", "Summary", "Text"]
-    splits, card = reviews.fetch(DownloadConfig(**FINE_FOOD_COLUMNS, test_fraction=0.3), seed=0)
+    assert list(raw.columns) == [
+        "Id",
+        "ProductId",
+        "UserId",
+        "ProfileName",
+        "HelpfulnessNumerator",
+        "HelpfulnessDenominator",
+        "Score",
+        "Time",
+        "Summary",
+        "Text",
+    ]
+    splits, card = reviews.fetch(download_config(**FINE_FOOD_COLUMNS, test_fraction=0.3), seed=0)
     both = pd.concat(splits.values())
     expected = raw["Score"].map(STAR_MAP).value_counts().to_dict()
     assert both["label"].value_counts().to_dict() == expected and len(both) == len(raw)
     assert not both["text"].str.contains("<br").any()
-    assert any(t.startswith('The listing says "Extra Large Roasted Almonds" but the bag held small, pale,')
-               for t in both["text"])
-    assert card["columns"] == {"text": "Text", "rating": "Score", "rating_is": "stars"} and card["rating_offset"] == 0
+    assert any(
+        t.startswith('The listing says "Extra Large Roasted Almonds" but the bag held small, pale,')
+        for t in both["text"]
+    )
+    assert (
+        card["columns"] == {"text": "Text", "rating": "Score", "rating_is": "stars"}
+        and card["rating_offset"] == 0
+    )
     monkeypatch.chdir(tmp_path)
     run_stage("reviews", "download", params(**FINE_FOOD_COLUMNS, test_fraction=0.3))
     counts = json.loads(Path("data/reviews/raw/card.json").read_text())["counts"]
     assert counts["train"]["rows"] + counts["test"]["rows"] == len(raw)
 
 
-@pytest.mark.parametrize("columns,message", [
-    ({}, r"has no column 'text' \(columns found: Id, ProductId, .*, Summary, Text\); name the right column "
-         r"with `reviews.download.text_column`"),
-    ({"text_column": "Text", "rating_column": "Stars"},
-     r"has no column 'Stars' \(columns found: Id, .*\); name the right column with `reviews.download.rating_column`"),
-    ({"text_column": "Text"}, r"neither a 'stars' nor a 'label' column \(columns found: Id, .*\); name its "
-                              r"rating column with `reviews.download.rating_column`"),
-    ({"text_column": "Text", "rating_column": "Score", "rating_offset": 1},
-     r"gives star\(s\) \[6\] outside 1-5; set `reviews.download.rating_offset`"),
-])
-def test_a_missing_column_lists_the_columns_found_and_the_param_to_set(tmp_path, monkeypatch, capsys, columns,
-                                                                       message):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params(source="local", path=str(FINE_FOOD), **columns)))
+@pytest.mark.parametrize(
+    "columns,message",
+    [
+        (
+            {},
+            r"has no column 'text' \(columns found: Id, ProductId, .*, Summary, Text\); name the "
+            r"right column "
+            r"with `reviews.download.text_column`",
+        ),
+        (
+            {"text_column": "Text", "rating_column": "Stars"},
+            r"has no column 'Stars' \(columns found: Id, .*\); name the right column with "
+            r"`reviews.download.rating_column`",
+        ),
+        (
+            {"text_column": "Text"},
+            r"neither a 'stars' nor a 'label' column \(columns found: Id, .*\); name its "
+            r"rating column with `reviews.download.rating_column`",
+        ),
+        (
+            {"text_column": "Text", "rating_column": "Score", "rating_offset": 1},
+            r"gives star\(s\) \[6\] outside 1-5; set `reviews.download.rating_offset`",
+        ),
+    ],
+)
+def test_a_missing_column_lists_the_columns_found_and_the_param_to_set(
+    tmp_path, monkeypatch, capsys, columns, message
+):
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(params(source="local", path=str(FINE_FOOD), **columns))
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["reviews", "download"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,7 +1,9 @@
 """Scaling out, proven on CPU: several processes through Accelerate's launcher (one machine, and two
 "machines" on localhost), a killed multi-process run that resumes to the same result, and torch_xla
-SPMD over four CPU devices. The multi-process runs are small: a few seconds of training each, most of
+SPMD over four CPU devices. The multi-process runs are small: a few seconds of training each, most
+of
 the time is starting Python."""
+
 from __future__ import annotations
 
 import json
@@ -13,26 +15,34 @@ from pathlib import Path
 
 import pytest
 import torch
+from configs import runtime
 from safetensors.torch import load_file
 
 from xlalab.core.data import WEIGHT, Batches
 from xlalab.core.errors import UserError
 from xlalab.core.launch import launch_stage_if_needed, launcher_args
 from xlalab.core.params import Params
-from xlalab.core.project import Project, run_stage
-from xlalab.core.runtime import AccelerateBackend, Backend, Runtime, make_backend
+from xlalab.core.project import Project
+from xlalab.core.runner import run_stage
+from xlalab.core.runtime import Backend, Runtime, make_backend
 
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
 JOB = TESTS / "scale_job.py"
-PARAMS = """runtime: {backend: accelerate, processes: %d}
-toy: {seed: 3, train: {epochs: 3, batch_size: 32, lr: 0.01, eval_batch_size: 20}}
+PARAMS = """runtime: {backend: accelerate, bf16: false, cpu_threads: null, processes: %d}
+toy: {seed: 3, train: {epochs: 3, batch_size: 32, lr: 0.01, eval_batch_size: 20, weight_decay: 0.0,
+      optimizer: adamw, scheduler: cosine, warmup_fraction: 0.0, grad_accum_steps: 1,
+      max_grad_norm: null, patience: null}}
 """
 LIMIT = 240  # seconds; a launch normally takes 15-30 s on a loaded 2-core machine
 
 
 def env(**extra: str) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "CPU_NUM_DEVICES")}
+    e = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "CPU_NUM_DEVICES")
+    }
     e.update(PYTHONPATH=f"{SRC}{os.pathsep}{e.get('PYTHONPATH', '')}", USE_TORCH_XLA="0", **extra)
     return e
 
@@ -44,8 +54,14 @@ def job_dir(path: Path, processes: int) -> Path:
 
 
 def run_job(cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(JOB)], cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=LIMIT)
+    return subprocess.run(
+        [sys.executable, str(JOB)],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+    )
 
 
 def summary(cwd: Path) -> dict:
@@ -64,12 +80,37 @@ def two_machines(tmp_path_factory) -> list[Path]:
     each in its own directory as on its own disk. Returns both directories."""
     port = free_port()
     dirs = [job_dir(tmp_path_factory.mktemp(f"machine{rank}"), 1) for rank in (0, 1)]
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "2",
-         "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
-         "--num_processes", "2", "--mixed_precision", "no", "--dynamo_backend", "no", str(JOB)],
-        cwd=d, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for rank, d in enumerate(dirs)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "accelerate.commands.launch",
+                "--multi_gpu",
+                "--num_machines",
+                "2",
+                "--machine_rank",
+                str(rank),
+                "--main_process_ip",
+                "127.0.0.1",
+                "--main_process_port",
+                str(port),
+                "--num_processes",
+                "2",
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+                str(JOB),
+            ],
+            cwd=d,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank, d in enumerate(dirs)
+    ]
     try:
         logs = [p.communicate(timeout=LIMIT)[0] for p in procs]
     finally:
@@ -83,15 +124,22 @@ def two_machines(tmp_path_factory) -> list[Path]:
 def test_two_machines_on_localhost_train_one_stage(two_machines):
     main, other = two_machines
     s = summary(main)
-    assert s["runtime"] == {"backend": "accelerate", "device_type": "cpu", "device_count": 2, "processes": 2,
-                            "bf16": False}
+    assert s["runtime"] == {
+        "backend": "accelerate",
+        "device_type": "cpu",
+        "device_count": 2,
+        "processes": 2,
+        "bf16": False,
+    }
     toy = s["models"]["toy"]
     # 389 rows in global batches of 32: 12 steps an epoch whatever the number of processes
     assert toy["epochs_run"] == 3 and toy["best"]["val/acc"] > 0.9
     assert s["predictions_in_order"] is True  # every validation row gathered once, in order
-    # only rank 0 writes: the other machine is left with its inputs only (the job makes its features dir)
-    assert sorted(str(p.relative_to(other)) for p in other.rglob("*") if p.is_file() or not any(p.iterdir())) \
-        == ["data/toy/features", "params.yaml"]
+    # only rank 0 writes: the other machine is left with its inputs only (the job makes its features
+    # dir)
+    assert sorted(
+        str(p.relative_to(other)) for p in other.rglob("*") if p.is_file() or not any(p.iterdir())
+    ) == ["data/toy/features", "params.yaml"]
     assert not list(main.glob("**/.tmp-*"))
 
 
@@ -101,7 +149,9 @@ def test_killed_two_process_run_resumes_to_the_same_result(two_machines, tmp_pat
     killed = run_job(cwd)
     assert killed.returncode != 0, killed.stdout + killed.stderr
     assert (cwd / "checkpoints/toy/toy.ckpt").exists()
-    assert not (cwd / "models/toy").exists()  # a killed stage leaves no output, not even a partial one
+    assert not (
+        cwd / "models/toy"
+    ).exists()  # a killed stage leaves no output, not even a partial one
     (cwd / "kill-after-epoch-1").unlink()
 
     resumed = run_job(cwd)
@@ -111,7 +161,10 @@ def test_killed_two_process_run_resumes_to_the_same_result(two_machines, tmp_pat
     assert s["models"]["toy"]["resumed_after_epoch"] == 1 and s["runtime"]["processes"] == 2
     strip = lambda h: [{k: v for k, v in r.items() if k != "samples_per_sec"} for r in h]  # noqa: E731
     assert strip(s["models"]["toy"]["history"]) == strip(reference["models"]["toy"]["history"])
-    a, b = load_file(cwd / "models/toy/toy.safetensors"), load_file(two_machines[0] / "models/toy/toy.safetensors")
+    a, b = (
+        load_file(cwd / "models/toy/toy.safetensors"),
+        load_file(two_machines[0] / "models/toy/toy.safetensors"),
+    )
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not (cwd / "checkpoints/toy/toy.ckpt").exists()  # finished: nothing left to resume
     assert not list(cwd.glob("**/.tmp-*"))  # the killed run's temporary outputs are cleared
@@ -120,15 +173,28 @@ def test_killed_two_process_run_resumes_to_the_same_result(two_machines, tmp_pat
 def test_spmd_over_four_xla_devices_matches_one_device(xla_backend):
     from spmd_job import run
 
-    proc = subprocess.run([sys.executable, str(TESTS / "spmd_job.py")], env=env(PJRT_DEVICE="CPU", CPU_NUM_DEVICES="4"),
-                          capture_output=True, text=True, timeout=LIMIT)
+    proc = subprocess.run(
+        [sys.executable, str(TESTS / "spmd_job.py")],
+        env=env(PJRT_DEVICE="CPU", CPU_NUM_DEVICES="4"),
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     spmd = json.loads(proc.stdout)
-    assert spmd["runtime"] == {"backend": "xla", "device_type": "cpu", "device_count": 4, "processes": 1,
-                               "bf16": False, "spmd": True}
+    assert spmd["runtime"] == {
+        "backend": "xla",
+        "device_type": "cpu",
+        "device_count": 4,
+        "processes": 1,
+        "bf16": False,
+        "spmd": True,
+    }
     assert "devices=[4,1]" in spmd["input_sharding"]  # batches split along their first dimension
     counts = spmd["compile_counts"]
-    assert counts[1:] == [counts[0]] * (len(counts) - 1), f"SPMD recompiled after the first epoch: {counts}"
+    assert counts[1:] == [counts[0]] * (len(counts) - 1), (
+        f"SPMD recompiled after the first epoch: {counts}"
+    )
 
     one = run(xla_backend)  # the same run on one XLA device, in this process
     assert one["input_sharding"] == ""
@@ -141,12 +207,17 @@ def test_spmd_over_four_xla_devices_matches_one_device(xla_backend):
 
 # --- fast checks, in this process ---------------------------------------------------------------
 
+
 def test_processes_split_every_global_batch_and_eval_rows_come_once():
     data = {"x": torch.arange(103).float()}
     one = list(Batches(data, 8, train=True, seed=5, epoch=2))
-    halves = [list(Batches(data, 4, train=True, seed=5, epoch=2, rank=r, num_replicas=2)) for r in (0, 1)]
+    halves = [
+        list(Batches(data, 4, train=True, seed=5, epoch=2, rank=r, num_replicas=2)) for r in (0, 1)
+    ]
     assert len(one) == len(halves[0]) == len(halves[1]) == 12
-    for whole, a, b in zip(one, *halves):  # each optimizer step sees the same rows as one process would
+    for whole, a, b in zip(
+        one, *halves
+    ):  # each optimizer step sees the same rows as one process would
         assert torch.equal(whole["x"], torch.cat([a["x"], b["x"]]))
     evals = [list(Batches(data, 5, train=False, rank=r, num_replicas=2)) for r in (0, 1)]
     rows = torch.cat([b["x"][b[WEIGHT] > 0] for part in evals for b in part])
@@ -158,27 +229,36 @@ def test_the_global_batch_must_split_evenly():
     backend = Backend()
     backend.num_replicas, backend.device_count = 2, 4
     assert backend.local_batch_size(32, "batch_size") == 16
-    assert backend.local_batch_size(30, "eval", exact=False) == 16  # rounded up; padding weighs nothing
+    assert (
+        backend.local_batch_size(30, "eval", exact=False) == 16
+    )  # rounded up; padding weighs nothing
     with pytest.raises(UserError, match="batch_size 30 does not split evenly over 4 devices"):
         backend.local_batch_size(30, "batch_size")
 
 
 def test_several_processes_need_the_launcher():
     with pytest.raises(UserError, match="not started by a launcher"):
-        make_backend(Runtime(backend="accelerate", processes=2))
+        make_backend(runtime(backend="accelerate", processes=2))
 
 
 def test_launcher_arguments():
     args = launcher_args(3, ["-m", "xlalab", "cifar10", "train"], cpu_threads=1)
     assert args[:3] == ["--multi_gpu", "--num_processes", "3"]
-    assert args[args.index("--main_process_port") + 1] == "0"  # a free port: parallel runs do not collide
+    assert (
+        args[args.index("--main_process_port") + 1] == "0"
+    )  # a free port: parallel runs do not collide
     assert args[args.index("--num_cpu_threads_per_process") + 1] == "1"
     assert args[-4:] == ["-m", "xlalab", "cifar10", "train"]
 
 
 def test_describe_records_processes_and_devices(accelerate_backend):
-    assert accelerate_backend.describe() == {"backend": "accelerate", "device_type": "cpu", "device_count": 1,
-                                             "processes": 1, "bf16": False}
+    assert accelerate_backend.describe() == {
+        "backend": "accelerate",
+        "device_type": "cpu",
+        "device_count": 1,
+        "processes": 1,
+        "bf16": False,
+    }
 
 
 class _Out(Params):
@@ -197,7 +277,9 @@ def test_a_process_other_than_the_first_writes_no_output(tmp_path, monkeypatch):
         def function(self, stage):
             return write
 
-    project = One("toy", params=dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), _Out))
+    project = One(
+        "toy", params=dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), _Out)
+    )
     monkeypatch.chdir(tmp_path)
     Path("data/toy/features").mkdir(parents=True)
     monkeypatch.setenv("RANK", "1")
@@ -214,23 +296,30 @@ def test_which_stages_launch_several_processes(tmp_path, monkeypatch):
         pass
 
     class WithRuntime(Params):
-        runtime: Runtime = Runtime()
+        runtime: Runtime
 
-    project = Project("toy", params={n: WithRuntime if n == "train" else NoRuntime
-                                     for n in ("download", "featurize", "train", "evaluate", "plot")})
-    monkeypatch.setattr("xlalab.core.project.load_project", lambda name: project)
+    project = Project(
+        "toy",
+        params={
+            n: WithRuntime if n == "train" else NoRuntime
+            for n in ("download", "featurize", "train", "evaluate", "plot")
+        },
+    )
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     params = tmp_path / "params.yaml"
 
-    def status(stage, runtime):
-        params.write_text(json.dumps({"runtime": runtime, "toy": {}}))
-        return launch_stage_if_needed("toy", stage, str(params))
+    def status(stage, values):
+        params.write_text(json.dumps({"runtime": runtime(**values).model_dump(), "toy": {}}))
+        return launch_stage_if_needed(project.stage(stage), str(params), [])
 
     assert status("train", {"processes": 1}) is None  # runs here, in this process
-    assert status("download", {"processes": 2, "backend": "accelerate"}) is None  # reads no runtime: runs once
+    assert (
+        status("download", {"processes": 2, "backend": "accelerate"}) is None
+    )  # reads no runtime: runs once
     with pytest.raises(UserError, match="already uses every device of the host in one process"):
         status("train", {"processes": 2, "backend": "xla"})
+    params.write_text(json.dumps({"runtime": {**runtime().model_dump(), "processes": 0}}))
     with pytest.raises(UserError, match="`runtime.processes` must be greater than or equal to 1"):
-        status("train", {"processes": 0})
+        launch_stage_if_needed(project.stage("train"), str(params), [])
     monkeypatch.setenv("WORLD_SIZE", "2")  # one of the launched processes: never launches again
     assert status("train", {"processes": 2, "backend": "accelerate"}) is None

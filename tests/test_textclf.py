@@ -2,23 +2,25 @@
 embedding cache, clear errors for missing models, and the family stages run through the imdb and
 reviews contracts on a tiny local model: the whole chain, a retrain that really trains, a verdict
 that says when the model loses, and a flat XLA compile count with the default optimizer settings."""
+
 import contextlib
 import copy
 import io
 import json
 from pathlib import Path
 
-import xlalab  # noqa: F401  first: it opts Accelerate out of torch_xla before transformers imports accelerate
 import pandas as pd
 import pytest
 import torch
 import yaml
 from transformers import BertConfig, BertForSequenceClassification
 
-from xlalab.__main__ import main
+import xlalab  # noqa: F401  first: it opts Accelerate out of torch_xla before transformers imports accelerate
+from xlalab.cli import main
 from xlalab.core.data import Batches
 from xlalab.core.errors import UserError
-from xlalab.core.project import Paths, run_stage
+from xlalab.core.project import Paths
+from xlalab.core.runner import run_stage
 from xlalab.textclf import baselines, corpus, features
 from xlalab.textclf import model as textmodel
 from xlalab.textclf.train import balance_training
@@ -33,14 +35,26 @@ def tokenizer():
 
 def tiny_bert(num_labels=2, vocab=30522, layers=2):
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=num_labels,
-                        attn_implementation="eager")
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        attn_implementation="eager",
+    )
     return BertForSequenceClassification(config)
 
 
 def test_tokenised_batches_have_one_fixed_shape(tokenizer):
-    texts = ["Great.", "An utterly dull, overlong and " + "very " * 200 + "tedious film.", "", "Fine <br /> film"]
+    texts = [
+        "Great.",
+        "An utterly dull, overlong and " + "very " * 200 + "tedious film.",
+        "",
+        "Fine <br /> film",
+    ]
     tensors = features.tokenize(tokenizer, texts, max_length=24)
     assert tensors["input_ids"].shape == tensors["attention_mask"].shape == (4, 24)
     assert tensors["attention_mask"][1].all() and not tensors["attention_mask"][0].all()
@@ -50,13 +64,20 @@ def test_tokenised_batches_have_one_fixed_shape(tokenizer):
 
 
 def test_html_line_breaks_are_cleaned():
-    assert corpus.clean_text("Great film.<br /><br />Loved it &amp; more<BR>end") == "Great film. Loved it & more end"
+    assert (
+        corpus.clean_text("Great film.<br /><br />Loved it &amp; more<BR>end")
+        == "Great film. Loved it & more end"
+    )
 
 
 def test_validation_and_subsamples_keep_the_class_balance():
-    train = pd.DataFrame({"text": [f"t{i}" for i in range(400)], "label": ["a"] * 300 + ["b"] * 100})
+    train = pd.DataFrame(
+        {"text": [f"t{i}" for i in range(400)], "label": ["a"] * 300 + ["b"] * 100}
+    )
     test = pd.DataFrame({"text": [f"u{i}" for i in range(200)], "label": ["a"] * 150 + ["b"] * 50})
-    splits = features.make_splits(train, test, val_fraction=0.1, max_train=100, max_val=None, max_test=40, seed=0)
+    splits = features.make_splits(
+        train, test, val_fraction=0.1, max_train=100, max_val=None, max_test=40, seed=0
+    )
     assert splits["val"]["label"].value_counts().to_dict() == {"a": 30, "b": 10}
     assert splits["train"]["label"].value_counts().to_dict() == {"a": 75, "b": 25}
     assert splits["test"]["label"].value_counts().to_dict() == {"a": 30, "b": 10}
@@ -64,14 +85,18 @@ def test_validation_and_subsamples_keep_the_class_balance():
 
 
 def labelled(**counts):
-    return pd.DataFrame([(f"{name} text {i}", name) for name, n in counts.items() for i in range(n)],
-                        columns=["text", "label"])
+    return pd.DataFrame(
+        [(f"{name} text {i}", name) for name, n in counts.items() for i in range(n)],
+        columns=["text", "label"],
+    )
 
 
 def test_tiny_splits_and_nearly_absent_classes_are_warned_about():
     labels = ["negative", "neutral", "positive"]
-    fine = {"train": labelled(negative=400, neutral=100, positive=500), "test": labelled(negative=90, neutral=20,
-                                                                                        positive=90)}
+    fine = {
+        "train": labelled(negative=400, neutral=100, positive=500),
+        "test": labelled(negative=90, neutral=20, positive=90),
+    }
     assert features.data_warnings(fine, labels, "reviews") == []
     tiny_test = {**fine, "test": labelled(negative=90, neutral=19, positive=90)}
     few_rows, few_neutral = features.data_warnings(tiny_test, labels, "reviews")
@@ -89,7 +114,9 @@ def test_class_weights_and_oversampling_apply_only_when_skewed():
     val = {"labels": torch.tensor([0, 1])}
     t, v, info = balance_training(train, val, 2, "class_weights", threshold=1.5, seed=0)
     assert info["method"] == "class_weights" and info["imbalance_ratio"] == 4.0
-    assert torch.allclose(t["class_weight"][t["labels"] == 1].sum(), t["class_weight"][t["labels"] == 0].sum())
+    assert torch.allclose(
+        t["class_weight"][t["labels"] == 1].sum(), t["class_weight"][t["labels"] == 0].sum()
+    )
     assert v["class_weight"].tolist() == pytest.approx([10 / 16, 10 / 4])
     t, _, info = balance_training(train, val, 2, "oversample", threshold=1.5, seed=0)
     assert torch.bincount(t["labels"]).tolist() == [8, 8] and (t["class_weight"] == 1).all()
@@ -101,10 +128,12 @@ def test_class_weights_and_oversampling_apply_only_when_skewed():
 
 def test_a_missing_model_offline_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(UserError, match="cannot load the tokenizer of model 'no-such-org/no-model'"):
+    with pytest.raises(
+        UserError, match="cannot load the tokenizer of model 'no-such-org/no-model'"
+    ):
         textmodel.load_tokenizer("no-such-org/no-model")
     with pytest.raises(UserError, match="cannot load the weights"):
-        textmodel.load_classifier(str(tmp_path / "empty-dir-name"), ["a", "b"], seed=0)
+        textmodel.load_classifier(str(tmp_path / "empty-dir-name"), ["a", "b"])
 
 
 def test_freezing_lower_layers_leaves_the_top_trainable():
@@ -129,16 +158,35 @@ def test_embedding_cache_is_computed_once(tmp_path):
     b = baselines.cached_embeddings(tmp_path / "embeddings-a.safetensors", compute)
     baselines.cached_embeddings(tmp_path / "embeddings-b.safetensors", compute)
     assert len(calls) == 2 and torch.equal(a["train"], b["train"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["embeddings-b.safetensors"]  # the stale one is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "embeddings-b.safetensors"
+    ]  # the stale one is gone
 
 
-# --- the family stages through the projects' contracts, on a tiny local model ---------------------------
-POSITIVE = ["a wonderful, moving film", "brilliant acting and a great story", "funny, warm and delightful",
-            "a superb and beautiful movie", "great fun from start to end", "an excellent, gripping thriller"]
-NEGATIVE = ["a dull, boring mess", "terrible acting and an awful plot", "tedious, slow and painful",
-            "a stupid and lazy movie", "bad from start to end", "an awful, pointless sequel"]
-NEUTRAL = ["the film follows a detective in paris", "a family moves to a farm in the summer",
-           "two brothers travel across the country", "a teacher arrives at a small school"]
+# --- the family stages through the projects' contracts, on a tiny local model
+# ---------------------------
+POSITIVE = [
+    "a wonderful, moving film",
+    "brilliant acting and a great story",
+    "funny, warm and delightful",
+    "a superb and beautiful movie",
+    "great fun from start to end",
+    "an excellent, gripping thriller",
+]
+NEGATIVE = [
+    "a dull, boring mess",
+    "terrible acting and an awful plot",
+    "tedious, slow and painful",
+    "a stupid and lazy movie",
+    "bad from start to end",
+    "an awful, pointless sequel",
+]
+NEUTRAL = [
+    "the film follows a detective in paris",
+    "a family moves to a farm in the summer",
+    "two brothers travel across the country",
+    "a teacher arrives at a small school",
+]
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +204,13 @@ def toy_params(project, model_dir, data_file, **train):
     """The project's params.yaml section with a local toy file, the tiny model and small slices; the
     train section keeps params.yaml's optimizer settings unless ``train`` overrides them."""
     p = copy.deepcopy(REPO_PARAMS)
-    p["runtime"] = {"backend": "accelerate", "bf16": False}
+    p["runtime"] = {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1}
     section = p[project]
     section["model"] = str(model_dir)
     section["download"].update(source="local", path=str(data_file), test_fraction=0.3)
-    section["featurize"].update(max_length=16, val_fraction=0.2, max_train=None, max_val=None, max_test=None)
+    section["featurize"].update(
+        max_length=16, val_fraction=0.2, max_train=None, max_val=None, max_test=None
+    )
     section["train"].update({"epochs": 2, "batch_size": 16, "eval_batch_size": 32, **train})
     section["evaluate"].update(batch_size=32)
     section["plot"].update(top_terms=10)
@@ -168,16 +218,20 @@ def toy_params(project, model_dir, data_file, **train):
 
 
 def write_toy_data(path, with_neutral=False):
-    rows = [(t + f" {i}", lab) for i in range(12)
-            for lab, ts in (("positive", POSITIVE), ("negative", NEGATIVE)) + ((("neutral", NEUTRAL),)
-                                                                                if with_neutral else ())
-            for t in ts]
+    rows = [
+        (t + f" {i}", lab)
+        for i in range(12)
+        for lab, ts in (("positive", POSITIVE), ("negative", NEGATIVE))
+        + ((("neutral", NEUTRAL),) if with_neutral else ())
+        for t in ts
+    ]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
     return path
 
 
 def prepared(project, tmp_path, monkeypatch, tiny_model_dir, **train):
-    """Download and featurize a toy local file for ``project`` inside tmp_path; returns the params."""
+    """Download and featurize a toy local file for ``project`` inside tmp_path; returns the
+    params."""
     data = write_toy_data(tmp_path / "toy.csv", with_neutral=project == "reviews")
     monkeypatch.chdir(tmp_path)
     p = toy_params(project, tiny_model_dir, data, **train)
@@ -201,23 +255,37 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
     assert set(result["baselines"]) == {"majority", "tfidf_logreg", "embedding_logreg"}
     assert result["baselines"]["tfidf_logreg"]["accuracy"] > 0.9  # the toy words are separable
     assert result["verdict"]["metric"] == "F1 of 'positive'" and result["verdict"]["line"]
-    assert sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values()) == meta["rows"]["test"]
+    assert (
+        sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values())
+        == meta["rows"]["test"]
+    )
     # the toy test split is far too small to trust, and the metrics say so
     assert result["warnings"][0].startswith(f"the test split has only {meta['rows']['test']} rows")
-    assert result["warnings"][:len(meta["warnings"])] == meta["warnings"]
+    assert result["warnings"][: len(meta["warnings"])] == meta["warnings"]
     predictions = pd.read_csv(paths.predictions)
     assert list(predictions.columns) == ["actual", "predicted", "confidence"]
-    assert len(predictions) == meta["rows"]["test"] and predictions["confidence"].between(0.5, 1).all()
+    assert (
+        len(predictions) == meta["rows"]["test"] and predictions["confidence"].between(0.5, 1).all()
+    )
     run_stage("imdb", "plot", p)
     written = {f.name for f in paths.figures.iterdir()}
-    assert written == {"label_distribution.json", "label_distribution.png", "predictions.png", "confusion.json",
-                       "confusion.png", "training_curves.png"}  # word clouds are off for imdb
+    assert written == {
+        "label_distribution.json",
+        "label_distribution.png",
+        "predictions.png",
+        "confusion.json",
+        "confusion.png",
+        "training_curves.png",
+    }  # word clouds are off for imdb
     assert len(json.loads((paths.figures / "confusion.json").read_text())) == meta["rows"]["test"]
     # the same params give the same metrics
     first = paths.metrics.read_text()
     run_stage("imdb", "evaluate", p)
     again = json.loads(paths.metrics.read_text())
-    assert again["finetuned"] == json.loads(first)["finetuned"] and again["verdict"] == result["verdict"]
+    assert (
+        again["finetuned"] == json.loads(first)["finetuned"]
+        and again["verdict"] == result["verdict"]
+    )
 
 
 def test_reviews_is_judged_by_macro_f1_and_plots_word_clouds(tmp_path, monkeypatch, tiny_model_dir):
@@ -247,11 +315,15 @@ def test_training_again_trains_again(tmp_path, monkeypatch, tiny_model_dir):
     second = summaries[1]
     assert second["epochs_trained_now"] == 2 and second["resumed_after_epoch"] is None
     assert second["train_seconds"] > 0 and second["samples_per_sec"] > 0
-    assert second["best"]["val/loss"] == summaries[0]["best"]["val/loss"]  # the same run again (CPU is deterministic)
+    assert (
+        second["best"]["val/loss"] == summaries[0]["best"]["val/loss"]
+    )  # the same run again (CPU is deterministic)
 
 
 def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny_model_dir, capsys):
-    p = prepared("imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=1, lr=1e-12, warmup_fraction=0.0)
+    p = prepared(
+        "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=1, lr=1e-12, warmup_fraction=0.0
+    )
     p["imdb"]["evaluate"]["embedding_baseline"] = False
     run_stage("imdb", "train", p)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
@@ -263,20 +335,35 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     assert "does NOT beat it" in verdict["line"]
     err = log.getvalue().strip().splitlines()
     assert f"wrote {Paths.of('imdb').metrics}" in err
-    assert err[-1] == f"verdict: {verdict['line']}"  # after the warnings and the outputs: the log ends with it
-    # one epoch cannot show that training settled: the training's warning is carried into the metrics
+    assert (
+        err[-1] == f"verdict: {verdict['line']}"
+    )  # after the warnings and the outputs: the log ends with it
+    # one epoch cannot show that training settled: the training's warning is carried into the
+    # metrics
     warnings = json.loads(Paths.of("imdb").metrics.read_text())["warnings"]
     assert any(w.startswith("training ran one epoch") for w in warnings)
     assert f"warning: imdb evaluate: {warnings[-1]}" in err
 
 
-def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(tmp_path, monkeypatch, tiny_model_dir):
+def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(
+    tmp_path, monkeypatch, tiny_model_dir
+):
     """The imdb train stage on XLA with params.yaml's optimizer, scheduler, warmup, clipping and
     freezing; only epochs, rows and batch sizes are smaller."""
     defaults = REPO_PARAMS["imdb"]["train"]
-    p = prepared("imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=3, batch_size=8, eval_batch_size=8)
-    p["runtime"] = {"backend": "xla", "bf16": False}
-    for key in ("lr", "weight_decay", "optimizer", "scheduler", "warmup_fraction", "max_grad_norm", "freeze_layers"):
+    p = prepared(
+        "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=3, batch_size=8, eval_batch_size=8
+    )
+    p["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
+    for key in (
+        "lr",
+        "weight_decay",
+        "optimizer",
+        "scheduler",
+        "warmup_fraction",
+        "max_grad_norm",
+        "freeze_layers",
+    ):
         assert p["imdb"]["train"][key] == defaults[key]
     run_stage("imdb", "train", p)
     entry = json.loads(Paths.of("imdb").summary.read_text())["models"][textmodel.WEIGHTS]
@@ -285,10 +372,26 @@ def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(tmp_pa
     assert counts[1:] == [counts[0]] * 2, f"XLA recompiled after the first epoch: {counts}"
 
 
-# --- max_length: auto --------------------------------------------------------------------------------
-def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(tmp_path, monkeypatch, capsys,
-                                                                       tiny_model_dir):
-    words = "the plot meanders from one long scene to another while the actors wait".split()
+# --- max_length: auto
+# --------------------------------------------------------------------------------
+def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(
+    tmp_path, monkeypatch, capsys, tiny_model_dir
+):
+    words = [
+        "the",
+        "plot",
+        "meanders",
+        "from",
+        "one",
+        "long",
+        "scene",
+        "to",
+        "another",
+        "while",
+        "the",
+        "actors",
+        "wait",
+    ]
 
     def review(n_words, i):
         return " ".join(words[(i + k) % len(words)] for k in range(n_words)) + f" {i}"
@@ -305,12 +408,20 @@ def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(tmp_path,
     run_stage("imdb", "featurize", p)
     features = Paths.of("imdb").features
     first = {f.name: f.read_bytes() for f in features.iterdir()}
-    run_stage("imdb", "featurize", p)  # the same inputs give the same bytes (no timings in the features)
+    run_stage(
+        "imdb", "featurize", p
+    )  # the same inputs give the same bytes (no timings in the features)
     assert {f.name: f.read_bytes() for f in features.iterdir()} == first
     meta = json.loads(features.joinpath("meta.json").read_text())
-    assert meta["max_length_param"] == "auto" and meta["max_length"] % 8 == 0 and 16 <= meta["max_length"] < 64
+    assert (
+        meta["max_length_param"] == "auto"
+        and meta["max_length"] % 8 == 0
+        and 16 <= meta["max_length"] < 64
+    )
     assert 0 < meta["share_truncated"]["train"] <= 0.1
-    assert "texts are cut" not in capsys.readouterr().err  # (the toy split is tiny: that warning is expected)
+    assert (
+        "texts are cut" not in capsys.readouterr().err
+    )  # (the toy split is tiny: that warning is expected)
 
     # long reviews: capped by the model's maximum (64 positions in the tiny model), and most are cut
     long_rows = [(review(120 + i, i), "positive" if i % 2 else "negative") for i in range(60)]
@@ -324,8 +435,10 @@ def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(tmp_path,
     assert "warning: imdb featurize: 100% of the training texts are cut" in err
 
 
-@pytest.mark.parametrize("value,ok", [("auto", True), (48, True), (7, False), (600, False), ("long", False),
-                                      (48.0, False)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [("auto", True), (48, True), (7, False), (600, False), ("long", False), (48.0, False)],
+)
 def test_max_length_is_auto_or_a_token_count(value, ok):
     from xlalab.core.params import parse
     from xlalab.textclf import FeaturizeParams
@@ -335,5 +448,7 @@ def test_max_length_is_auto_or_a_token_count(value, ok):
     if ok:
         assert parse(FeaturizeParams, p, "imdb").featurize.max_length == value
     else:
-        with pytest.raises(UserError, match=r"`imdb.featurize.max_length` must be auto or a whole number"):
+        with pytest.raises(
+            UserError, match=r"`imdb.featurize.max_length` must be auto or a whole number"
+        ):
             parse(FeaturizeParams, p, "imdb")

@@ -1,5 +1,6 @@
 """traffic: every connector on a small fixture in its source's published layout (quirks included),
 the bad inputs, the whole chain on a slice, and the autoencoder on XLA."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlalab.__main__ import main
-from xlalab.core.project import run_stage
+from xlalab.cli import main
+from xlalab.core.runner import run_stage
 from xlalab.traffic import data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,38 +55,66 @@ def test_offline_files_are_the_published_bytes(workdir):
     run_stage("traffic", "download", params())
     c = card()
     digests = {f["name"]: f["sha256_uncompressed"] for f in c["files"]}
-    assert digests["KDDTrain+_20Percent.txt.gz"] == "7ea86479faab5ca2190b7f18b4982fb058ce5bf2b46e0e1017d0d9ef90f9c16e"
-    assert digests["KDDTest+.txt.gz"] == "fa46b0935342616aa83b7c2578db355b6a7aaabbc492248172c7a1e8b7ab8f84"
-    assert c["splits"]["test"] | {"labels": None} == {"rows": 22544, "attacks": 12833, "normal": 9711,
-                                                       "attack_share": pytest.approx(0.5692, abs=1e-4), "labels": None}
+    assert (
+        digests["KDDTrain+_20Percent.txt.gz"]
+        == "7ea86479faab5ca2190b7f18b4982fb058ce5bf2b46e0e1017d0d9ef90f9c16e"
+    )
+    assert (
+        digests["KDDTest+.txt.gz"]
+        == "fa46b0935342616aa83b7c2578db355b6a7aaabbc492248172c7a1e8b7ab8f84"
+    )
+    assert c["splits"]["test"] | {"labels": None} == {
+        "rows": 22544,
+        "attacks": 12833,
+        "normal": 9711,
+        "attack_share": pytest.approx(0.5692, abs=1e-4),
+        "labels": None,
+    }
     assert c["splits"]["train"]["rows"] == 25192 and c["splits"]["train"]["normal"] == 13449
     test = pd.read_csv("data/traffic/raw/test.csv", usecols=["attack", "category"])
     assert (test.loc[test.attack == "mailbomb", "category"] == "DoS").all()
-    assert set(test.category) == {"normal", "DoS", "Probe", "R2L", "U2R"}  # every test-only attack mapped
+    assert set(test.category) == {
+        "normal",
+        "DoS",
+        "Probe",
+        "R2L",
+        "U2R",
+    }  # every test-only attack mapped
 
 
 def test_nsl_kdd_crlf_without_final_newline(workdir):
     folder = workdir / "NSL-KDD"
     folder.mkdir()
     for split, name in (("train", "KDDTrain+.txt"), ("test", "KDDTest+.txt")):
-        (folder / name).write_bytes("\r\n".join(nsl_lines(split, 30)).encode())  # the other copies' layout
+        (folder / name).write_bytes(
+            "\r\n".join(nsl_lines(split, 30)).encode()
+        )  # the other copies' layout
     run_stage("traffic", "download", params(source="nsl_kdd", path=str(folder)))
     c = card()
     assert c["splits"]["train"]["rows"] == 60 and c["splits"]["train"]["attacks"] == 30
-    assert len(c["features"]) == 41 and c["groups"]["basic"][:4] == ["duration", "protocol_type", "service", "flag"]
+    assert len(c["features"]) == 41 and c["groups"]["basic"][:4] == [
+        "duration",
+        "protocol_type",
+        "service",
+        "flag",
+    ]
     train = pd.read_csv("data/traffic/raw/train.csv")
     assert not train.attack.str.contains("\r").any() and "difficulty" not in train.columns
 
 
 def test_kdd99_file_labels_end_with_a_dot(workdir):
-    lines = [",".join(x.split(",")[:41] + [x.split(",")[41] + "."]) for x in nsl_lines("train", 100)]
+    lines = [
+        ",".join(x.split(",")[:41] + [x.split(",")[41] + "."]) for x in nsl_lines("train", 100)
+    ]
     path = workdir / "kddcup.data_10_percent.gz"
     with gzip.open(path, "wt") as f:
         f.write("\n".join(lines) + "\n")
     run_stage("traffic", "download", params(source="kdd99", path=str(path), test_fraction=0.3))
     c = card()
     assert c["splits"]["train"]["rows"] + c["splits"]["test"]["rows"] == 200
-    assert "normal" in c["splits"]["train"]["labels"] and not any(k.endswith(".") for k in c["splits"]["train"]["labels"])
+    assert "normal" in c["splits"]["train"]["labels"] and not any(
+        k.endswith(".") for k in c["splits"]["train"]["labels"]
+    )
 
 
 @pytest.mark.parametrize("subset", ["SA", "http"])
@@ -97,16 +126,25 @@ def test_kdd99_sklearn_fetch_mocked(workdir, monkeypatch, subset):
     n = 200
     labels = np.where(rng.random(n) < 0.3, b"smurf.", b"normal.").astype(object)
     if subset == "http":  # sklearn's http subset: three log-transformed columns
-        frame = pd.DataFrame({"duration": rng.random(n), "src_bytes": rng.random(n) * 5,
-                              "dst_bytes": rng.random(n) * 8, "labels": labels})
+        frame = pd.DataFrame(
+            {
+                "duration": rng.random(n),
+                "src_bytes": rng.random(n) * 5,
+                "dst_bytes": rng.random(n) * 8,
+                "labels": labels,
+            }
+        )
     else:
         frame = pd.DataFrame({c: rng.random(n) for c in data.KDD_FEATURES})
         for c in data.KDD_CATEGORICAL:
             frame[c] = np.array([b"tcp", b"udp"], dtype=object)[rng.integers(0, 2, n)]
         frame["labels"] = labels
     calls = []
-    monkeypatch.setattr(sklearn.datasets, "fetch_kddcup99",
-                        lambda **kw: calls.append(kw) or Bunch(frame=frame.copy()))
+    monkeypatch.setattr(
+        sklearn.datasets,
+        "fetch_kddcup99",
+        lambda **kw: calls.append(kw) or Bunch(frame=frame.copy()),
+    )
     run_stage("traffic", "download", params(source="kdd99", path=None, kdd99_subset=subset))
     assert calls[0]["subset"] == subset
     c = card()
@@ -117,11 +155,53 @@ def test_kdd99_sklearn_fetch_mocked(workdir, monkeypatch, subset):
         assert set(train.protocol_type) == {"tcp", "udp"}  # bytes decoded
 
 
-UNSW_PARTITION_COLUMNS = (
-    "id,dur,proto,service,state,spkts,dpkts,sbytes,dbytes,rate,sttl,dttl,sload,dload,sloss,dloss,sinpkt,dinpkt,"
-    "sjit,djit,swin,stcpb,dtcpb,dwin,tcprtt,synack,ackdat,smean,dmean,trans_depth,response_body_len,ct_srv_src,"
-    "ct_state_ttl,ct_dst_ltm,ct_src_dport_ltm,ct_dst_sport_ltm,ct_dst_src_ltm,is_ftp_login,ct_ftp_cmd,"
-    "ct_flw_http_mthd,ct_src_ltm,ct_srv_dst,is_sm_ips_ports,attack_cat,label").split(",")
+UNSW_PARTITION_COLUMNS = [
+    "id",
+    "dur",
+    "proto",
+    "service",
+    "state",
+    "spkts",
+    "dpkts",
+    "sbytes",
+    "dbytes",
+    "rate",
+    "sttl",
+    "dttl",
+    "sload",
+    "dload",
+    "sloss",
+    "dloss",
+    "sinpkt",
+    "dinpkt",
+    "sjit",
+    "djit",
+    "swin",
+    "stcpb",
+    "dtcpb",
+    "dwin",
+    "tcprtt",
+    "synack",
+    "ackdat",
+    "smean",
+    "dmean",
+    "trans_depth",
+    "response_body_len",
+    "ct_srv_src",
+    "ct_state_ttl",
+    "ct_dst_ltm",
+    "ct_src_dport_ltm",
+    "ct_dst_sport_ltm",
+    "ct_dst_src_ltm",
+    "is_ftp_login",
+    "ct_ftp_cmd",
+    "ct_flw_http_mthd",
+    "ct_src_ltm",
+    "ct_srv_dst",
+    "is_sm_ips_ports",
+    "attack_cat",
+    "label",
+]
 
 
 def test_unsw_partition(workdir):
@@ -150,14 +230,62 @@ def test_unsw_raw_has_start_times_and_quirks(workdir):
     rows = []
     for i in range(60):
         attack = i % 4 == 0
-        values = ["59.166.0.0", "0x000b" if i == 5 else "1390", "149.171.126.6", "53", "udp", "CON", "0.001", "132",
-                  "164", "31", "29", "0", "0", "dns", "500473.9", "621800.9", "2", "2", "0", "0", "0", "0", "66",
-                  "82", "0", "0", "0", "0", str(1421927414 + i), str(1421927414 + i), "0.017", "0.013", "0", "0",
-                  "0", "0", "0", "0", "0", " " if i == 7 else "0", "3", "7", "1", "3", "1", "1", "1",
-                  (" Fuzzers " if i % 8 == 0 else "Backdoors") if attack else "", "1" if attack else "0"]
+        values = [
+            "59.166.0.0",
+            "0x000b" if i == 5 else "1390",
+            "149.171.126.6",
+            "53",
+            "udp",
+            "CON",
+            "0.001",
+            "132",
+            "164",
+            "31",
+            "29",
+            "0",
+            "0",
+            "dns",
+            "500473.9",
+            "621800.9",
+            "2",
+            "2",
+            "0",
+            "0",
+            "0",
+            "0",
+            "66",
+            "82",
+            "0",
+            "0",
+            "0",
+            "0",
+            str(1421927414 + i),
+            str(1421927414 + i),
+            "0.017",
+            "0.013",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            " " if i == 7 else "0",
+            "3",
+            "7",
+            "1",
+            "3",
+            "1",
+            "1",
+            "1",
+            (" Fuzzers " if i % 8 == 0 else "Backdoors") if attack else "",
+            "1" if attack else "0",
+        ]
         rows.append(",".join(values))
     (folder / "UNSW-NB15_1.csv").write_text("\n".join(rows) + "\n")
-    run_stage("traffic", "download", params(source="unsw_nb15", path=str(folder), test_fraction=0.3))
+    run_stage(
+        "traffic", "download", params(source="unsw_nb15", path=str(folder), test_fraction=0.3)
+    )
     c = card()
     assert c["has_time"] and "Stime" not in c["features"] and "srcip" not in c["features"]
     labels = set(c["splits"]["train"]["labels"]) | set(c["splits"]["test"]["labels"])
@@ -166,34 +294,46 @@ def test_unsw_raw_has_start_times_and_quirks(workdir):
     assert train.time.min() >= 1421927414
 
 
-# The published CIC-IDS2017 headers, byte for byte: leading spaces on most names (not all), some commas
-# without a following space, and " Fwd Header Length" twice. MachineLearningCVE has 79 columns, TrafficLabelling
+# The published CIC-IDS2017 headers, byte for byte: leading spaces on most names (not all), some
+# commas
+# without a following space, and " Fwd Header Length" twice. MachineLearningCVE has 79 columns,
+# TrafficLabelling
 # (GeneratedLabelledFlows) 85: the same after its seven identifying columns.
 CIC_FLOW_COLUMNS = (
     " Flow Duration, Total Fwd Packets, Total Backward Packets,Total Length of Fwd Packets,"
-    " Total Length of Bwd Packets, Fwd Packet Length Max, Fwd Packet Length Min, Fwd Packet Length Mean,"
+    " Total Length of Bwd Packets, Fwd Packet Length Max, Fwd Packet Length Min, Fwd Packet "
+    "Length Mean,"
     " Fwd Packet Length Std,Bwd Packet Length Max, Bwd Packet Length Min, Bwd Packet Length Mean,"
-    " Bwd Packet Length Std,Flow Bytes/s, Flow Packets/s, Flow IAT Mean, Flow IAT Std, Flow IAT Max,"
-    " Flow IAT Min,Fwd IAT Total, Fwd IAT Mean, Fwd IAT Std, Fwd IAT Max, Fwd IAT Min,Bwd IAT Total,"
-    " Bwd IAT Mean, Bwd IAT Std, Bwd IAT Max, Bwd IAT Min,Fwd PSH Flags, Bwd PSH Flags, Fwd URG Flags,"
+    " Bwd Packet Length Std,Flow Bytes/s, Flow Packets/s, Flow IAT Mean, Flow IAT Std, Flow IAT "
+    "Max,"
+    " Flow IAT Min,Fwd IAT Total, Fwd IAT Mean, Fwd IAT Std, Fwd IAT Max, Fwd IAT Min,Bwd IAT "
+    "Total,"
+    " Bwd IAT Mean, Bwd IAT Std, Bwd IAT Max, Bwd IAT Min,Fwd PSH Flags, Bwd PSH Flags, Fwd URG "
+    "Flags,"
     " Bwd URG Flags, Fwd Header Length, Bwd Header Length,Fwd Packets/s, Bwd Packets/s,"
     " Min Packet Length, Max Packet Length, Packet Length Mean, Packet Length Std,"
     " Packet Length Variance,FIN Flag Count, SYN Flag Count, RST Flag Count, PSH Flag Count,"
-    " ACK Flag Count, URG Flag Count, CWE Flag Count, ECE Flag Count, Down/Up Ratio, Average Packet Size,"
+    " ACK Flag Count, URG Flag Count, CWE Flag Count, ECE Flag Count, Down/Up Ratio, Average "
+    "Packet Size,"
     " Avg Fwd Segment Size, Avg Bwd Segment Size, Fwd Header Length,Fwd Avg Bytes/Bulk,"
     " Fwd Avg Packets/Bulk, Fwd Avg Bulk Rate, Bwd Avg Bytes/Bulk, Bwd Avg Packets/Bulk,"
-    "Bwd Avg Bulk Rate,Subflow Fwd Packets, Subflow Fwd Bytes, Subflow Bwd Packets, Subflow Bwd Bytes,"
-    "Init_Win_bytes_forward, Init_Win_bytes_backward, act_data_pkt_fwd, min_seg_size_forward,Active Mean,"
+    "Bwd Avg Bulk Rate,Subflow Fwd Packets, Subflow Fwd Bytes, Subflow Bwd Packets, Subflow Bwd "
+    "Bytes,"
+    "Init_Win_bytes_forward, Init_Win_bytes_backward, act_data_pkt_fwd, "
+    "min_seg_size_forward,Active Mean,"
     " Active Std, Active Max, Active Min,Idle Mean, Idle Std, Idle Max, Idle Min, Label"
 )
 CIC_HEADERS = {
     "MachineLearningCVE": " Destination Port," + CIC_FLOW_COLUMNS,
-    "TrafficLabelling": "Flow ID, Source IP, Source Port, Destination IP, Destination Port, Protocol, Timestamp,"
-                        + CIC_FLOW_COLUMNS,
+    "TrafficLabelling": "Flow ID, Source IP, Source Port, Destination IP, Destination Port, "
+    "Protocol, Timestamp," + CIC_FLOW_COLUMNS,
 }
-# (file, timestamp as published, the time it means, label, flow duration, Flow Bytes/s, Flow Packets/s).
-# Monday's stamps are zero-padded with seconds, the other days' are not; all are day first on a 12-hour
-# clock without AM/PM. A zero duration gives Infinity (NaN when no bytes either). "-" marks the web attacks'
+# (file, timestamp as published, the time it means, label, flow duration, Flow Bytes/s, Flow
+# Packets/s).
+# Monday's stamps are zero-padded with seconds, the other days' are not; all are day first on a
+# 12-hour
+# clock without AM/PM. A zero duration gives Infinity (NaN when no bytes either). "-" marks the web
+# attacks'
 # dash: byte 0x96 (cp1252 en dash) in TrafficLabelling, U+FFFD in UTF-8 in MachineLearningCVE.
 CIC_MONDAY = "Monday-WorkingHours.pcap_ISCX.csv"
 CIC_THURSDAY = "Thursday-WorkingHours-Morning-WebAttacks.pcap_ISCX.csv"
@@ -206,16 +346,54 @@ CIC_ROWS = [
     (CIC_MONDAY, "03/07/2017 01:00:01", "2017-07-03 13:00:01", "BENIGN", 0, "NaN", "Infinity"),
     (CIC_MONDAY, "03/07/2017 02:45:12", "2017-07-03 14:45:12", "BENIGN", 64, "187500", "31250"),
     (CIC_MONDAY, "03/07/2017 04:59:50", "2017-07-03 16:59:50", "BENIGN", 2000, "6000", "1000"),
-    *[(CIC_THURSDAY, f"6/7/2017 {h}:{m:02d}", f"2017-07-06 {h:02d}:{m:02d}", label, 320000, "5925", "25")
-      for h, m, label in [(9, 15, "BENIGN"), (9, 20, "Web Attack - Brute Force"), (9, 24, "BENIGN"),
-                          (9, 33, "Web Attack - Brute Force"), (9, 47, "BENIGN"), (10, 5, "BENIGN"),
-                          (10, 16, "Web Attack - XSS"), (10, 29, "Web Attack - XSS"),
-                          (10, 40, "Web Attack - Sql Injection"), (10, 42, "Web Attack - Sql Injection")]],
+    *[
+        (
+            CIC_THURSDAY,
+            f"6/7/2017 {h}:{m:02d}",
+            f"2017-07-06 {h:02d}:{m:02d}",
+            label,
+            320000,
+            "5925",
+            "25",
+        )
+        for h, m, label in [
+            (9, 15, "BENIGN"),
+            (9, 20, "Web Attack - Brute Force"),
+            (9, 24, "BENIGN"),
+            (9, 33, "Web Attack - Brute Force"),
+            (9, 47, "BENIGN"),
+            (10, 5, "BENIGN"),
+            (10, 16, "Web Attack - XSS"),
+            (10, 29, "Web Attack - XSS"),
+            (10, 40, "Web Attack - Sql Injection"),
+            (10, 42, "Web Attack - Sql Injection"),
+        ]
+    ],
     (CIC_THURSDAY, "6/7/2017 12:01", "2017-07-06 12:01", "BENIGN", 0, "Infinity", "Infinity"),
-    *[(CIC_FRIDAY, f"7/7/2017 {h}:{m:02d}", f"2017-07-07 {h + 12}:{m:02d}", label, 10, "1200000", "200000")
-      for h, m, label in [(3, 30, "BENIGN"), (3, 41, "BENIGN"), (3, 56, "DDoS"), (3, 58, "BENIGN"),
-                          (4, 2, "DDoS"), (4, 4, "DDoS"), (4, 9, "BENIGN"), (4, 11, "DDoS"), (4, 16, "DDoS"),
-                          (4, 30, "BENIGN"), (4, 58, "BENIGN")]],
+    *[
+        (
+            CIC_FRIDAY,
+            f"7/7/2017 {h}:{m:02d}",
+            f"2017-07-07 {h + 12}:{m:02d}",
+            label,
+            10,
+            "1200000",
+            "200000",
+        )
+        for h, m, label in [
+            (3, 30, "BENIGN"),
+            (3, 41, "BENIGN"),
+            (3, 56, "DDoS"),
+            (3, 58, "BENIGN"),
+            (4, 2, "DDoS"),
+            (4, 4, "DDoS"),
+            (4, 9, "BENIGN"),
+            (4, 11, "DDoS"),
+            (4, 16, "DDoS"),
+            (4, 30, "BENIGN"),
+            (4, 58, "BENIGN"),
+        ]
+    ],
     (CIC_FRIDAY, "7/7/2017 4:10", "2017-07-07 16:10", "DDoS", 0, "NaN", "Infinity"),
 ]
 CIC_TRAILING_EMPTY_ROWS = 5  # the Thursday WebAttacks file ends in 288,602 rows of separators only
@@ -225,13 +403,23 @@ def cic_file(variant: str, rows: list) -> bytes:
     """One day file in the published layout: the header, CRLF line ends, every column filled."""
     header = CIC_HEADERS[variant].split(",")
     lines = [CIC_HEADERS[variant]]
-    for i, (name, stamp, _, label, duration, byte_rate, packet_rate) in enumerate(rows):
+    for i, (_name, stamp, _, label, duration, byte_rate, packet_rate) in enumerate(rows):
         dash = "\u2013" if variant == "TrafficLabelling" else "\ufffd"
-        values = {"Flow ID": f"192.168.10.{50 + i % 3}-172.16.0.1-80-{40000 + i}-6", "Source IP": "172.16.0.1",
-                  "Source Port": str(40000 + i), "Destination IP": f"192.168.10.{50 + i % 3}",
-                  "Destination Port": "80", "Protocol": "6", "Timestamp": stamp, "Flow Duration": str(duration),
-                  "Flow Bytes/s": byte_rate, "Flow Packets/s": packet_rate, "Fwd Header Length": "40",
-                  "Init_Win_bytes_backward": "-1", "Label": label.replace(" - ", f" {dash} ")}
+        values = {
+            "Flow ID": f"192.168.10.{50 + i % 3}-172.16.0.1-80-{40000 + i}-6",
+            "Source IP": "172.16.0.1",
+            "Source Port": str(40000 + i),
+            "Destination IP": f"192.168.10.{50 + i % 3}",
+            "Destination Port": "80",
+            "Protocol": "6",
+            "Timestamp": stamp,
+            "Flow Duration": str(duration),
+            "Flow Bytes/s": byte_rate,
+            "Flow Packets/s": packet_rate,
+            "Fwd Header Length": "40",
+            "Init_Win_bytes_backward": "-1",
+            "Label": label.replace(" - ", f" {dash} "),
+        }
         lines.append(",".join(values.get(c.strip(), str(i % 7)) for c in header))
     if rows[0][0] == CIC_THURSDAY:
         lines += ["," * (len(header) - 1)] * CIC_TRAILING_EMPTY_ROWS
@@ -249,22 +437,39 @@ def test_cic_ids2017(workdir, variant):
     for name in (CIC_MONDAY, CIC_THURSDAY, CIC_FRIDAY):
         (folder / name).write_bytes(cic_file(variant, [r for r in CIC_ROWS if r[0] == name]))
     assert (b"\x96" in (folder / CIC_THURSDAY).read_bytes()) == labelled
-    run_stage("traffic", "download", params(source="cic_ids2017", path=str(folder), test_fraction=0.25))
+    run_stage(
+        "traffic", "download", params(source="cic_ids2017", path=str(folder), test_fraction=0.25)
+    )
     c = card()
     identifiers = {"Flow ID", "Source IP", "Source Port", "Destination IP", "Timestamp", "Label"}
     assert c["features"] == list(dict.fromkeys(h for h in header if h not in identifiers))
     assert "Fwd Header Length.1" not in c["features"] and "Destination Port" in c["features"]
     assert c["categorical"] == (["Protocol"] if labelled else []) and c["has_time"] == labelled
-    assert sum(c["splits"][s]["rows"] for s in ("train", "test")) == len(CIC_ROWS)  # the empty rows dropped
+    assert sum(c["splits"][s]["rows"] for s in ("train", "test")) == len(
+        CIC_ROWS
+    )  # the empty rows dropped
     labels = {label for s in ("train", "test") for label in c["splits"][s]["labels"]}
-    assert labels == {"BENIGN", "DDoS", "Web Attack - Brute Force", "Web Attack - XSS", "Web Attack - Sql Injection"}
+    assert labels == {
+        "BENIGN",
+        "DDoS",
+        "Web Attack - Brute Force",
+        "Web Attack - XSS",
+        "Web Attack - Sql Injection",
+    }
     flows = pd.concat([pd.read_csv(f"data/traffic/raw/{s}.csv") for s in ("train", "test")])
-    for column, at in (("Flow Bytes/s", 5), ("Flow Packets/s", 6)):  # Infinity and NaN become missing
+    for column, at in (
+        ("Flow Bytes/s", 5),
+        ("Flow Packets/s", 6),
+    ):  # Infinity and NaN become missing
         assert np.isfinite(flows[column].dropna()).all()
         assert flows[column].isna().sum() == sum(r[at] in ("Infinity", "NaN") for r in CIC_ROWS)
     if labelled:  # day first, and afternoon hours on the 12-hour clock moved past noon
-        times = pd.to_datetime(flows["time"], unit="s").sort_values().dt.strftime("%Y-%m-%d %H:%M:%S")
-        assert times.tolist() == sorted(pd.Timestamp(r[2]).strftime("%Y-%m-%d %H:%M:%S") for r in CIC_ROWS)
+        times = (
+            pd.to_datetime(flows["time"], unit="s").sort_values().dt.strftime("%Y-%m-%d %H:%M:%S")
+        )
+        assert times.tolist() == sorted(
+            pd.Timestamp(r[2]).strftime("%Y-%m-%d %H:%M:%S") for r in CIC_ROWS
+        )
         ddos = pd.to_datetime(flows.loc[flows.attack == "DDoS", "time"], unit="s")
         assert ddos.between("2017-07-07 15:56", "2017-07-07 16:16").all()
     else:
@@ -273,16 +478,32 @@ def test_cic_ids2017(workdir, variant):
 
 def test_local_csv_with_bom(workdir):
     rng = np.random.default_rng(2)
-    frame = pd.DataFrame({"bytes": rng.integers(0, 10**6, 100), "proto": rng.choice(["tcp", "udp"], 100),
-                          "when": pd.date_range("2024-01-01", periods=100, freq="min").astype(str),
-                          "verdict": np.where(rng.random(100) < 0.2, "bad", "ok")})
+    frame = pd.DataFrame(
+        {
+            "bytes": rng.integers(0, 10**6, 100),
+            "proto": rng.choice(["tcp", "udp"], 100),
+            "when": pd.date_range("2024-01-01", periods=100, freq="min").astype(str),
+            "verdict": np.where(rng.random(100) < 0.2, "bad", "ok"),
+        }
+    )
     path = workdir / "flows.csv"
     path.write_bytes(b"\xef\xbb\xbf" + frame.to_csv(index=False).encode())
-    run_stage("traffic", "download", params(source="local", path=str(path), label_column="verdict",
-                                             normal_value="ok", time_column="when"))
+    run_stage(
+        "traffic",
+        "download",
+        params(
+            source="local",
+            path=str(path),
+            label_column="verdict",
+            normal_value="ok",
+            time_column="when",
+        ),
+    )
     c = card()
     assert c["features"] == ["bytes", "proto"] and c["categorical"] == ["proto"] and c["has_time"]
-    assert c["splits"]["train"]["attacks"] + c["splits"]["test"]["attacks"] == int((frame.verdict == "bad").sum())
+    assert c["splits"]["train"]["attacks"] + c["splits"]["test"]["attacks"] == int(
+        (frame.verdict == "bad").sum()
+    )
 
 
 # --- bad input: one line, exit 2, nothing written ---------------------------------------------
@@ -309,7 +530,9 @@ def test_bad_input(workdir, capsys, case):
         p = params(source="nsl_kdd", path=str(folder))
         expected = "line 8 has fewer than 43 fields"
     elif case == "label":
-        p = params(source="local", path=_local(workdir, "a,b,label\n1,2,normal\n"), label_column="class")
+        p = params(
+            source="local", path=_local(workdir, "a,b,label\n1,2,normal\n"), label_column="class"
+        )
         expected = "has no column 'class'"
     elif case == "no_normal":
         text = "a,label\n" + "\n".join(f"{i},attack" for i in range(50)) + "\n"
@@ -322,7 +545,11 @@ def test_bad_input(workdir, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0], err
     assert not (workdir / "data" / "traffic" / "raw").exists()
-    assert not list((workdir / "data" / "traffic").glob(".tmp*")) if (workdir / "data" / "traffic").exists() else True
+    assert (
+        not list((workdir / "data" / "traffic").glob(".tmp*"))
+        if (workdir / "data" / "traffic").exists()
+        else True
+    )
 
 
 @pytest.mark.parametrize("percentile", [0, 100, 120])
@@ -341,7 +568,9 @@ def _slice(workdir) -> dict:
     folder.mkdir()
     (folder / "KDDTrain+.txt").write_text("\n".join(nsl_lines("train", 400)) + "\n")
     test = nsl_lines("test", 150)
-    test[1] = test[1].replace(",private,", ",no_such_service,", 1)  # a category never seen in training
+    test[1] = test[1].replace(
+        ",private,", ",no_such_service,", 1
+    )  # a category never seen in training
     (folder / "KDDTest+.txt").write_text("\n".join(test) + "\n")
     p = params(source="nsl_kdd", path=str(folder))
     p["traffic"]["evaluate"]["study_sets"] = ["basic", "all"]
@@ -356,7 +585,9 @@ def test_featurize_learns_on_normal_training_traffic_only(workdir):
     fit = np.load("data/traffic/features/fit.npy")
     assert meta["rows"]["fit_attacks"] == 0 and meta["rows"]["fit"] + meta["rows"]["val"] == 400
     scaled = [i for i, c in enumerate(meta["columns"]) if not c.startswith("cat__")]
-    assert np.allclose(fit[:, scaled].mean(axis=0), 0, atol=1e-4)  # the scaler saw exactly these rows
+    assert np.allclose(
+        fit[:, scaled].mean(axis=0), 0, atol=1e-4
+    )  # the scaler saw exactly these rows
     test = np.load("data/traffic/features/test.npy")
     other = meta["columns"].index("cat__service_other")
     assert test[1, other] == 1 and test[0, other] == 0
@@ -380,11 +611,15 @@ def test_whole_chain_on_a_slice(workdir):
     assert m["verdict"]["line"].startswith(m["best"])
     assert m["runtime"]["backend"] == "accelerate" and m["runtime"]["processes"] == 1
     assert {(r["feature_set"], r["detector"]) for r in m["feature_sets"]} == {
-        (s, d) for s in ("basic", "all") for d in ("isolation_forest", "ecod")}
+        (s, d) for s in ("basic", "all") for d in ("isolation_forest", "ecod")
+    }
     predictions = pd.read_csv("data/traffic/predictions.csv")
     assert len(predictions) == 300 and "score_autoencoder" in predictions
     report = Path("plots/traffic/figures/report.md").read_text()
-    assert "Verdict" in report and f"{m['analysis']['false_positives']} normal records were flagged" in report
+    assert (
+        "Verdict" in report
+        and f"{m['analysis']['false_positives']} normal records were flagged" in report
+    )
     roc = json.loads(Path("plots/traffic/figures/roc.json").read_text())
     assert roc[0]["fpr"] == 0 and roc[-1]["autoencoder"] == pytest.approx(1.0)
 
@@ -412,9 +647,18 @@ def test_tail_scores_are_pyod_scores_of_each_row_alone(kind):
     from xlalab.traffic.model import classical_detector
 
     rng = np.random.default_rng(0)
-    def rows(n):  # noqa: E306  skewed left and right, normal, ties (integers), a constant column
-        return np.column_stack([rng.lognormal(size=n), -rng.exponential(size=n), rng.normal(size=n),
-                                rng.integers(0, 4, n).astype(float), np.zeros(n)])
+
+    def rows(n):
+        return np.column_stack(
+            [
+                rng.lognormal(size=n),
+                -rng.exponential(size=n),
+                rng.normal(size=n),
+                rng.integers(0, 4, n).astype(float),
+                np.zeros(n),
+            ]
+        )
+
     train, new = rows(500), rows(60)
     new[:5] *= 8  # some far outside the training range
     new[5, 4] = 1.0  # a value never seen in the constant column
@@ -423,4 +667,6 @@ def test_tail_scores_are_pyod_scores_of_each_row_alone(kind):
     alone = np.array([reference.decision_function(r[None])[0] for r in new])
     np.testing.assert_allclose(score(new), alone, rtol=1e-9)
     np.testing.assert_allclose(np.concatenate([score(new[:7]), score(new[7:])]), score(new))
-    assert not np.allclose(reference.decision_function(new), alone)  # what a pooled batch would give
+    assert not np.allclose(
+        reference.decision_function(new), alone
+    )  # what a pooled batch would give

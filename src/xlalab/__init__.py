@@ -1,4 +1,5 @@
 """xlalab: reproducible ML projects on one device-agnostic training loop."""
+
 import os
 
 # Accelerate switches to torch_xla whenever it can import it, even for CPU or CUDA runs.

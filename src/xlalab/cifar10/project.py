@@ -1,8 +1,9 @@
 """cifar10's contract: the params each stage reads (the `cifar10:` section of params.yaml) and its
 DVC plots. Every check of a param lives here, once, in its field."""
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from ..core.params import Field, Params, Runtime, Seed, TrainConfig, stage_params
 from ..core.project import Paths, Project
@@ -17,13 +18,13 @@ class Download(Params):
     source: Literal["offline", "torchvision", "kaggle", "local"]
     # torchvision: an already-downloaded archive or a folder to download into (optional);
     # kaggle/local: the folder or archive to read
-    path: Optional[str] = None
+    path: str | None
 
 
 class Featurize(Params):
-    image_size: int = Field(ge=8, le=512)      # pixels per side after resizing
+    image_size: int = Field(ge=8, le=512)  # pixels per side after resizing
     val_fraction: float = Field(ge=0.01, le=0.5)
-    max_train: Optional[int] = Field(default=None, ge=10)  # at least one image per class; null: all
+    max_train: int | None = Field(ge=10)  # at least one image per class; null: all
 
 
 class Train(TrainConfig):
@@ -45,29 +46,55 @@ class Plot(Params):
 
 DownloadParams = stage_params("DownloadParams", seed=Seed, download=Download)
 FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
-TrainParams = stage_params("TrainParams", seed=Seed, backbone=Backbone, train=Train, runtime=Runtime)
+TrainParams = stage_params(
+    "TrainParams", seed=Seed, backbone=Backbone, train=Train, runtime=Runtime
+)
 EvaluateParams = stage_params("EvaluateParams", evaluate=Evaluate, runtime=Runtime)
 PlotParams = stage_params("PlotParams", seed=Seed, plot=Plot)
 
-_METRICS = f"{PATHS.live.as_posix()}/plots/metrics"
-_FIGURES = PATHS.figures.as_posix()
 
 PROJECT = Project(
     NAME,
-    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
-            "evaluate": EvaluateParams, "plot": PlotParams},
+    params={
+        "download": DownloadParams,
+        "featurize": FeaturizeParams,
+        "train": TrainParams,
+        "evaluate": EvaluateParams,
+        "plot": PlotParams,
+    },
     inputs={"evaluate": ("features", "model", "raw"), "plot": ("predictions", "live", "features")},
     plots=(
-        {"cifar10_confusion": {"title": "cifar10: test confusion matrix", "template": "confusion",
-                               "x": "predicted", "y": {f"{_FIGURES}/confusion.json": "actual"}}},
-        {"cifar10_loss": {"title": "cifar10: loss per epoch", "template": "linear", "x": "step",
-                          "x_label": "epoch",
-                          "y": {f"{_METRICS}/train/loss.tsv": "loss", f"{_METRICS}/val/loss.tsv": "loss"}}},
-        {"cifar10_val_accuracy": {"title": "cifar10: validation accuracy per epoch", "template": "linear",
-                                  "x": "step", "x_label": "epoch",
-                                  "y": {f"{_METRICS}/val/accuracy.tsv": "accuracy"}}},
+        {
+            "cifar10_confusion": {
+                "title": "cifar10: test confusion matrix",
+                "template": "confusion",
+                "x": "predicted",
+                "y": {PATHS.figure("confusion.json"): "actual"},
+            }
+        },
+        {
+            "cifar10_loss": {
+                "title": "cifar10: loss per epoch",
+                "template": "linear",
+                "x": "step",
+                "x_label": "epoch",
+                "y": {PATHS.series("train/loss"): "loss", PATHS.series("val/loss"): "loss"},
+            }
+        },
+        {
+            "cifar10_val_accuracy": {
+                "title": "cifar10: validation accuracy per epoch",
+                "template": "linear",
+                "x": "step",
+                "x_label": "epoch",
+                "y": {PATHS.series("val/accuracy"): "accuracy"},
+            }
+        },
         # Images: DVC renders an image only from a plain path entry (an id with `y: x.png` is
         # refused as "only JSON, YAML, CSV and TSV"), so these are paths, each under plots/cifar10/.
-        *(f"{_FIGURES}/{name}.png" for name in ("confusion", "training_curves", "sample_predictions")),
+        *(
+            PATHS.figure(f"{name}.png")
+            for name in ("confusion", "training_curves", "sample_predictions")
+        ),
     ),
 )

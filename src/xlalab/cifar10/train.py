@@ -1,29 +1,50 @@
 """The train stage: a pretrained backbone with a new head, through the core loop; the best epoch's
 weights (by validation accuracy) go to ``paths.model`` with the summary that rebuilds the model."""
+
 from __future__ import annotations
 
-from ..core.artifacts import fit_and_save, write_summary
+from ..core import launch
+from ..core.artifacts import write_summary
 from ..core.io import fingerprint, read_json
 from ..core.project import Paths
 from ..core.runtime import make_backend
+from ..core.training import fit_and_save
 from .features import load_split, split_path
 from .model import TransferClassifier, task
-from .project import NAME, TrainParams
+from .project import NAME, PROJECT, TrainParams
 
 
 def train(p: TrainParams, paths: Paths) -> None:
     cfg = p.train.seeded(p.seed)
     classes = read_json(paths.features / "meta.json")["classes"]
     train_split, val_split = load_split(paths.features, "train"), load_split(paths.features, "val")
-    options = {"backbone": p.backbone, "pretrained": p.train.pretrained,
-               "freeze_backbone": p.train.freeze_backbone}
+    options = {
+        "backbone": p.backbone,
+        "pretrained": p.train.pretrained,
+        "freeze_backbone": p.train.freeze_backbone,
+    }
     backend = make_backend(p.runtime)
 
     backend.seed(cfg.seed)  # the new head's initial weights
     model = TransferClassifier(num_classes=len(classes), **options)
-    entry = fit_and_save(NAME, model, train_split, val_split, task(p.train.augment_crop, p.train.augment_flip),
-                         cfg, backend, paths, config={"options": options, "classes": classes},
-                         fingerprint=fingerprint(cfg.model_dump(), options,
-                                                 files=(split_path(paths.features, "train"),
-                                                        split_path(paths.features, "val"))))
-    write_summary(paths, {NAME: entry}, backend)
+    entry = fit_and_save(
+        NAME,
+        model,
+        train_split,
+        val_split,
+        task(p.train.augment_crop, p.train.augment_flip),
+        cfg,
+        backend,
+        paths,
+        config={"options": options, "classes": classes},
+        fingerprint=fingerprint(
+            cfg.model_dump(),
+            options,
+            files=(split_path(paths.features, "train"), split_path(paths.features, "val")),
+        ),
+    )
+    write_summary(paths, {NAME: entry}, backend.describe())
+
+
+if __name__ == "__main__":
+    launch.main(PROJECT, "train", train)

@@ -3,10 +3,11 @@
 Fixed shapes keep XLA from recompiling: training drops the ragged last batch, and evaluation
 pads its last batch with copies of row 0 whose ``weight`` is 0, so they count for nothing.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
@@ -58,8 +59,10 @@ class Batches:
         if self.batch_size < 1:
             raise UserError(f"batch size must be positive, got {self.batch_size}")
         if self.train and self.n < self.batch_size * self.num_replicas:
-            raise UserError(f"the training split has {self.n} rows, fewer than one batch of "
-                            f"{self.batch_size * self.num_replicas}; lower the batch size or add data")
+            raise UserError(
+                f"the training split has {self.n} rows, fewer than one batch of "
+                f"{self.batch_size * self.num_replicas}; lower the batch size or add data"
+            )
 
     def _indices(self) -> list[torch.Tensor]:
         rows = self.batch_size * self.num_replicas  # one global batch

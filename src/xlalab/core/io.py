@@ -1,5 +1,6 @@
 """File helpers. Every output is written to a temporary path and renamed into place, so a
 failed or killed stage never leaves a half-written output behind."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,30 +9,34 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from .errors import UserError
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
+    """A fresh, unused name beside ``path`` that keeps its suffix (pandas, numpy and matplotlib go
+    by it): ``.<stem>.<random>.tmp<suffix>``. A folder is created, empty; a file is not."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Left by a run that was killed (SIGKILL skips the clean-up below). No other run can be writing
+    # here: DVC locks the workspace, queued experiments run in their own copies, and processes
+    # other than the first of a launch write into scratch folders (core/runner.py).
+    for stale in path.parent.glob(f".{path.stem}.*.tmp{path.suffix}"):
+        _remove(stale)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    )
     if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only
+        mask = os.umask(0)
+        os.umask(mask)
+        tmp.chmod(0o777 & ~mask)  # mkdtemp makes it owner-only
         return tmp
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~_umask())  # mkstemp makes it owner-only
-    return Path(name)
+    tmp.rmdir()  # the name was reserved; the writer creates the file with the usual permissions
+    return tmp
 
 
 def _remove(path: Path) -> None:
@@ -43,8 +48,9 @@ def _remove(path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it
-    is deleted and ``path`` is left as it was."""
+    """Yield a temporary path beside ``path`` (a new empty folder with ``is_dir``, else a name to
+    write a file to); on success it replaces ``path``, on error it is deleted and ``path`` is left
+    as it was. The one way every output in this repository is written."""
     path = Path(path)
     tmp = _tmp_sibling(path, is_dir)
     try:
@@ -70,7 +76,9 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}); delete it and re-run the stage that writes it")
+        raise UserError(
+            f"{path} is not valid JSON ({e}); delete it and re-run the stage that writes it"
+        ) from None
 
 
 def to_jsonable(obj: Any) -> Any:

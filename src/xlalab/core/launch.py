@@ -1,28 +1,34 @@
 """Several data-parallel processes for one stage, started through Accelerate's launcher.
 
-``runtime.processes: N`` (N > 1) makes ``python -m xlalab <project> <stage>`` start itself N times
-through ``accelerate launch`` (torchrun underneath): gloo between processes on CPU, NCCL on GPUs.
-Only stages that train or predict (their Params read ``runtime``) are launched; the others run
-once. A process started by a launcher (``WORLD_SIZE`` is set: ours, or ``accelerate launch`` run
+``runtime.processes: N`` (N > 1) makes a stage module (``python -m xlalab.cifar10.train``) start
+itself N times through ``accelerate launch`` (torchrun underneath): gloo between processes on CPU,
+NCCL on GPUs. Only stages that train or predict (their Params read ``runtime``) come here, from
+their ``__main__`` block; the others run once, through core/runner.py alone. A process started by a
+launcher (``WORLD_SIZE`` is set: ours, or ``accelerate launch`` run
 by hand across machines) never launches again.
 """
+
 from __future__ import annotations
 
+import logging
 import os
-from typing import Sequence
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 import pydantic
 
+from . import log, runner
 from .errors import UserError
 from .params import RUNTIME, Runtime, describe_error, load_params
+from .project import Project, Stage, StageFunction
+
+logger = logging.getLogger(__name__)
 
 
-def stage_runtime(project: str, stage: str, params_file: str) -> Runtime | None:
+def stage_runtime(stage: Stage, params_file: str) -> Runtime | None:
     """The runtime section a stage reads, checked; None for stages that do not read it."""
-    from .project import load_project
-
-    params_class = load_project(project).stage(stage).params
-    if RUNTIME not in params_class.model_fields:
+    if not stage.reads_runtime:
         return None
     try:
         return Runtime.model_validate(load_params(params_file).get(RUNTIME) or {})
@@ -34,27 +40,44 @@ def inside_launch() -> bool:
     return "WORLD_SIZE" in os.environ
 
 
-def launcher_args(processes: int, command: Sequence[str], *, port: int = 0, cpu_threads: int | None = None
-                  ) -> list[str]:
-    """``accelerate launch`` arguments that start ``processes`` copies of ``command`` on this machine
+def launcher_args(
+    processes: int, command: Sequence[str], *, port: int = 0, cpu_threads: int | None = None
+) -> list[str]:
+    """``accelerate launch`` arguments that start ``processes`` copies of ``command`` on this
+    machine
     (``command``: a script and its arguments, or ``-m module ...``). ``--multi_gpu`` is Accelerate's
     torchrun-based launcher, the one that starts several processes without MPI; on a host without
     GPUs the processes ask Accelerate for the CPU (runtime.make_backend), which then uses gloo."""
-    args = ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(port)]  # 0: a free port, so parallel experiments do not collide
+    args = [
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+    ]  # 0: a free port, so parallel experiments do not collide
     if cpu_threads is not None:
         args += ["--num_cpu_threads_per_process", str(cpu_threads)]
     return args + list(command)
 
 
 def launch(processes: int, command: Sequence[str], *, cpu_threads: int | None = None) -> int:
-    """Run ``command`` in ``processes`` processes and wait for them; the exit status (0: all ended well)."""
-    os.environ.setdefault("USE_TORCH_XLA", "0")  # before accelerate is imported (see xlalab/__init__.py)
+    """Run ``command`` in ``processes`` processes and wait for them; the exit status (0: all ended
+    well)."""
+    os.environ.setdefault(
+        "USE_TORCH_XLA", "0"
+    )  # before accelerate is imported (see xlalab/__init__.py)
     from accelerate.commands.launch import launch_command, launch_command_parser
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    args = launch_command_parser().parse_args(launcher_args(processes, command, cpu_threads=cpu_threads))
+    args = launch_command_parser().parse_args(
+        launcher_args(processes, command, cpu_threads=cpu_threads)
+    )
     try:
         launch_command(args)
     except ChildFailedError as e:
@@ -64,17 +87,40 @@ def launch(processes: int, command: Sequence[str], *, cpu_threads: int | None = 
     return 0
 
 
-def launch_stage_if_needed(project: str, stage: str, params_file: str) -> int | None:
+def main(
+    project: Project,
+    stage_name: str,
+    function: StageFunction,
+    argv: list[str] | None = None,
+) -> NoReturn:
+    """``runner.main`` for a stage that trains or predicts: with ``runtime.processes: N`` (N > 1)
+    this process starts the stage N times through Accelerate's launcher and waits for them."""
+    stage = project.stage(stage_name)
+    args = runner.parse_args(project, stage, argv)
+    log.setup(args.verbose - args.quiet)
+    try:
+        status = launch_stage_if_needed(stage, args.params, argv or sys.argv[1:])
+    except UserError as e:
+        logger.error("%s %s: %s", project.name, stage_name, e)
+        sys.exit(2)
+    if status is None:
+        status = runner.run_as_command(project, stage_name, function, args.params)
+    sys.exit(status)
+
+
+def launch_stage_if_needed(stage: Stage, params_file: str, argv: Sequence[str]) -> int | None:
     """When the stage asks for several processes and this is not one of them yet: start them, wait,
     and return the exit status. None: run the stage here, in this process."""
-    runtime = stage_runtime(project, stage, params_file)
+    runtime = stage_runtime(stage, params_file)
     if runtime is None or runtime.processes == 1 or inside_launch():
         return None
-    from .runtime import resolve_backend  # imports torch: only when several processes are asked for
+    from .runtime import resolve_backend
 
     if resolve_backend(runtime.backend) == "xla":
-        raise UserError(f"runtime.processes is {runtime.processes} with the xla backend, which already uses "
-                        "every device of the host in one process (SPMD); set runtime.processes: 1, or "
-                        "runtime.backend: accelerate")
-    return launch(runtime.processes, ["-m", "xlalab", project, stage, "--params", params_file],
-                  cpu_threads=runtime.cpu_threads)
+        raise UserError(
+            f"runtime.processes is {runtime.processes} with the xla backend, which already uses "
+            "every device of the host in one process (SPMD); set runtime.processes: 1, or "
+            "runtime.backend: accelerate"
+        )
+    command = ["-m", stage.module, *argv]
+    return launch(runtime.processes, command, cpu_threads=runtime.cpu_threads)

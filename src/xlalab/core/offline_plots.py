@@ -6,6 +6,7 @@ tags would go. .dvc/config points `plots.html_template` at the file; `make venv`
 
     python -m xlalab.core.offline_plots .dvc/offline_plots.html
 """
+
 from __future__ import annotations
 
 import sys

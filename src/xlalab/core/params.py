@@ -6,6 +6,7 @@ the stage runs, and turns the first problem into one line that names the key, wh
 what was found. The same fields become the stage's ``params:`` in dvc.yaml (core/pipeline.py), so
 what a stage reads and what DVC watches cannot drift apart.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,11 @@ class Params(pydantic.BaseModel):
     """Base of every params section: unknown keys are errors (a typo must not pass silently) and
     values are checked on assignment too."""
 
-    # strict: YAML already gives typed values, so "3" is not silently an int (ints still pass as floats)
-    model_config = pydantic.ConfigDict(extra="forbid", strict=True, validate_assignment=True,
-                                       protected_namespaces=())
+    # strict: YAML already gives typed values, so "3" is not silently an int (ints still pass as
+    # floats)
+    model_config = pydantic.ConfigDict(
+        extra="forbid", strict=True, validate_assignment=True, protected_namespaces=()
+    )
 
 
 P = TypeVar("P", bound=Params)
@@ -39,14 +42,15 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     try:
         params = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {e}".replace("\n", " "))
+        raise UserError(f"{path} is not valid YAML: {e}".replace("\n", " ")) from None
     if not isinstance(params, dict):
         raise UserError(f"{path} must be a mapping of sections (runtime:, cifar10:, ...)")
     return params
 
 
 def param_keys(cls: type[Params], project: str) -> list[str]:
-    """The dotted params.yaml keys a stage with this ``Params`` class reads (dvc.yaml's ``params:``)."""
+    """The dotted params.yaml keys a stage with this ``Params`` class reads (dvc.yaml's
+    ``params:``)."""
     return [RUNTIME if name == RUNTIME else f"{project}.{name}" for name in cls.model_fields]
 
 
@@ -94,14 +98,18 @@ def _each_once(values: list) -> list:
     return values
 
 
-Unique = pydantic.AfterValidator(_each_once)  # ``Annotated[list[X], Unique]``: a list without repeats
+Unique = pydantic.AfterValidator(
+    _each_once
+)  # ``Annotated[list[X], Unique]``: a list without repeats
 
 
 def stage_params(name: str, **sections: Any) -> type[Params]:
     """A stage's Params class from the keys it reads, e.g.
     ``TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)``:
     each keyword is a key of the project's section (``runtime``: the root section) and its type."""
-    return pydantic.create_model(name, __base__=Params, **{key: (kind, ...) for key, kind in sections.items()})
+    return pydantic.create_model(
+        name, __base__=Params, **{key: (kind, ...) for key, kind in sections.items()}
+    )
 
 
 # --- the sections every project shares ---------------------------------------------------------
@@ -110,15 +118,16 @@ def stage_params(name: str, **sections: Any) -> type[Params]:
 class Runtime(Params):
     """The root ``runtime`` section: where and how every training and prediction runs."""
 
-    backend: Literal["auto", "xla", "accelerate"] = "auto"  # auto: xla on a TPU host, else accelerate
-    bf16: bool = False
-    # torch's intra-op threads on the host (torch.set_num_threads), per process; None: torch's default
+    backend: Literal["auto", "xla", "accelerate"]  # auto: xla on a TPU host, else accelerate
+    bf16: bool
+    # torch's intra-op threads on the host (torch.set_num_threads), per process; None: torch's
+    # default
     # (one per core; under several processes the launcher sets one each)
-    cpu_threads: int | None = Field(default=None, ge=1)
+    cpu_threads: int | None = Field(ge=1)
     # Data-parallel processes on this machine (accelerate backend): `python -m xlalab` starts them
     # through Accelerate's launcher (core/launch.py). The xla backend instead uses every device of
     # the host in one process through SPMD.
-    processes: int = Field(default=1, ge=1)
+    processes: int = Field(ge=1)
 
 
 class TrainConfig(Params):
@@ -128,15 +137,17 @@ class TrainConfig(Params):
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0.0)
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
-    grad_accum_steps: int = Field(default=1, ge=1)
-    max_grad_norm: float | None = Field(default=None, gt=0.0)
-    patience: int | None = Field(default=None, ge=1)  # early stopping: epochs without improvement
-    eval_batch_size: int | None = Field(default=None, ge=1)  # default: batch_size
+    weight_decay: float = Field(ge=0.0)
+    optimizer: Literal["adamw", "sgd"]
+    scheduler: Literal["cosine", "linear", "constant"]
+    warmup_fraction: float = Field(ge=0.0, le=1.0)
+    grad_accum_steps: int = Field(ge=1)
+    max_grad_norm: float | None = Field(gt=0.0)
+    patience: int | None = Field(ge=1)  # early stopping: epochs without improvement
+    eval_batch_size: int | None = Field(ge=1)  # null: batch_size
+    # Not a params.yaml key, so the one field with a default in code: ``seeded`` sets it from the
+    # project's top-level ``seed``, which every stage of the project reads.
     seed: int = Field(default=0, ge=0)
 
-    def seeded(self, seed: int) -> "TrainConfig":
+    def seeded(self, seed: int) -> TrainConfig:
         return self.model_copy(update={"seed": seed})

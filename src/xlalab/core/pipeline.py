@@ -6,6 +6,7 @@ through other xlalab modules, found by reading the import statements of the sour
 imports included). Its params are its ``Params`` fields. So a code or params change re-runs the
 stages that depend on it, and only those; tests/test_pipeline.py checks the committed file.
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,11 +21,13 @@ from .project import GIT_TRACKED, Project, Stage, built_projects
 
 SRC = Path(__file__).resolve().parents[2]  # .../src
 PACKAGE = "xlalab"
-# Every stage runs through these: the CLI and the package that opts Accelerate out of XLA.
-ENTRY = ("xlalab", "xlalab.__main__")
+# Every stage runs through the package, which opts Accelerate out of XLA (xlalab/__init__.py).
+ENTRY = ("xlalab",)
 HEADER = """\
-# GENERATED from each project's contract (src/xlalab/<project>/project.py) by `make dvc.yaml`; do not edit.
-# One DAG per project: download -> featurize -> train -> evaluate -> plot. Each stage lists the params it
+# GENERATED from each project's contract (src/xlalab/<project>/project.py) by `make dvc.yaml`; do
+# not edit.
+# One DAG per project: download -> featurize -> train -> evaluate -> plot. Each stage lists the
+# params it
 # reads and every xlalab module its code imports, so `dvc exp run -S <key>=<value>` or a code change
 # re-runs what depends on it and nothing else. PYTHONPATH=src makes a stage run the code of the copy
 # DVC runs it in (queued experiments run in their own copies).
@@ -79,7 +82,7 @@ def import_closure(*roots: str) -> set[str]:
 
 
 def code_deps(project: Project, stage: Stage) -> list[str]:
-    modules = import_closure(*ENTRY, f"xlalab.{project.name}.project", stage.module)
+    modules = import_closure(*ENTRY, stage.module)
     files = sorted({module_file(m) for m in modules})
     root = SRC.parent
     return [f.relative_to(root).as_posix() for f in files]
@@ -97,8 +100,9 @@ def stage_entry(project: Project, stage: Stage) -> dict[str, Any]:
         else:
             outs.append(path)
     entry: dict[str, Any] = {
-        "cmd": f"PYTHONPATH=src python -m xlalab {project.name} {stage.name}",
-        "deps": [getattr(paths, name).as_posix() for name in stage.inputs] + code_deps(project, stage),
+        "cmd": f"PYTHONPATH=src python -m {stage.module}",
+        "deps": [getattr(paths, name).as_posix() for name in stage.inputs]
+        + code_deps(project, stage),
     }
     keys = param_keys(stage.params, project.name)
     if keys:

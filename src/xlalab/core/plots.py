@@ -1,21 +1,22 @@
 """Figures (written atomically) and DVC plot data shared by the projects."""
+
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # stages run headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .io import atomic_path, write_json  # noqa: E402
+from .io import atomic_path, write_json
 
 
-def save_figure(fig: "plt.Figure", path: str | os.PathLike, dpi: int = 120) -> Path:
+def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
@@ -28,24 +29,43 @@ def write_rows(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
     return write_json(path, list(rows))
 
 
-def confusion_figure(cm: np.ndarray, labels: Sequence[str], title: str, normalize: bool = True) -> "plt.Figure":
+def confusion_figure(
+    cm: np.ndarray, labels: Sequence[str], title: str, normalize: bool = True
+) -> plt.Figure:
     shown = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None) if normalize else cm
     size = max(4.0, 0.55 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
-           xlabel="predicted", ylabel="actual", title=title)
+    ax.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="actual",
+        title=title,
+    )
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8,
-                    color="white" if shown[i, j] > 0.5 * shown.max() else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the actual class" if normalize else "count")
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shown[i, j] > 0.5 * shown.max() else "black",
+            )
+    fig.colorbar(
+        im, ax=ax, fraction=0.046, label="share of the actual class" if normalize else "count"
+    )
     return fig
 
 
 def read_live_history(live_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
-    """The per-epoch series DVCLive wrote under ``live_dir`` (``train/loss`` -> [(step, value), ...])."""
+    """The per-epoch series DVCLive wrote under ``live_dir`` (``train/loss`` -> [(step, value),
+    ...])."""
     root = Path(live_dir) / "plots" / "metrics"
     series = {}
     for tsv in sorted(root.rglob("*.tsv")):
@@ -57,7 +77,7 @@ def read_live_history(live_dir: str | os.PathLike) -> dict[str, list[tuple[int, 
     return series
 
 
-def training_curves_figure(history: dict[str, list[tuple[int, float]]], title: str) -> "plt.Figure":
+def training_curves_figure(history: dict[str, list[tuple[int, float]]], title: str) -> plt.Figure:
     """Loss (train and val) on the left, every other validation metric on the right."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for name in ("train/loss", "val/loss"):

@@ -2,17 +2,17 @@
 run as a named DVC experiment so ``dvc exp show`` and ``dvc metrics diff`` put the real run beside
 the offline one.
 
-``python -m xlalab real <project>|all [-S key=value ...] [--dry-run]`` runs
+``xlalab real <project>|all [-S key=value ...] [--dry-run]`` runs
 ``dvc exp run -n real-<project> -S ... <project>-plot`` for each project; extra ``-S`` overrides (a
 local path for users without hub access, say) win over the profile's.
 """
+
 from __future__ import annotations
 
 import argparse
 import copy
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ def load_profile(path: Path = PROFILE) -> dict[str, dict[str, Any]]:
 
 
 def apply(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with each dotted key replaced; a key that params.yaml does not have is an error."""
+    """``params`` with each dotted key replaced; a key that params.yaml does not have is an
+    error."""
     out = copy.deepcopy(params)
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split(".")
@@ -55,9 +56,19 @@ def check(project: str, overrides: dict[str, Any], params: dict[str, Any]) -> No
 
 
 def command(project: str, overrides: dict[str, Any]) -> list[str]:
-    sets = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-            for k, v in overrides.items()]
-    return ["dvc", "exp", "run", "-n", f"real-{project}", *[a for s in sets for a in ("-S", s)], f"{project}-plot"]
+    sets = [
+        f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+        for k, v in overrides.items()
+    ]
+    return [
+        "dvc",
+        "exp",
+        "run",
+        "-n",
+        f"real-{project}",
+        *[a for s in sets for a in ("-S", s)],
+        f"{project}-plot",
+    ]
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -70,7 +81,7 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def run(target: str, extra: list[str], dry_run: bool) -> int:
+def run_profiles(target: str, extra: list[str], dry_run: bool) -> int:
     profile = load_profile()
     names = [p.name for p in built_projects()] if target == "all" else [target]
     params = load_params()
@@ -88,18 +99,23 @@ def run(target: str, extra: list[str], dry_run: bool) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
+HELP = f"run projects on their real sources with the overrides in {PROFILE}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .. import PROJECTS
 
-    parser = argparse.ArgumentParser(prog="python -m xlalab real",
-                                     description=f"run a project on its real source with the overrides in {PROFILE}")
     parser.add_argument("project", choices=(*PROJECTS, "all"))
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra override, e.g. -S imdb.download.path=/data/imdb.csv")
+    parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra override, e.g. -S imdb.download.path=/data/imdb.csv",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the dvc command, run nothing")
-    args = parser.parse_args(argv)
-    try:
-        return run(args.project, args.set, args.dry_run)
-    except UserError as e:
-        print(f"error: real {args.project}: {e}", file=sys.stderr)
-        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_profiles(args.project, args.set, args.dry_run)

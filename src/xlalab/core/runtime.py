@@ -13,19 +13,21 @@ dimension and the compiler inserts the gradient all-reduce.
 
 Projects never import torch_xla or accelerate; they ask ``make_backend`` for one.
 """
+
 from __future__ import annotations
 
 import contextlib
 import glob
 import os
 import random
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
 from .errors import UserError
-from .params import Runtime  # noqa: F401  (the root runtime section; re-exported for callers)
+from .params import Runtime
 
 BACKENDS = ("auto", "xla", "accelerate")
 
@@ -50,20 +52,25 @@ def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def make_backend(runtime: Runtime) -> "Backend":
+def make_backend(runtime: Runtime) -> Backend:
     """Build the backend that ``runtime`` (the params.yaml section) asks for."""
     if runtime.cpu_threads is not None:
         torch.set_num_threads(runtime.cpu_threads)
     name = resolve_backend(runtime.backend)
     if runtime.processes > 1 and "WORLD_SIZE" not in os.environ:
         # Reached when a stage is run in-process (run_stage from Python) instead of through the CLI.
-        raise UserError(f"runtime.processes is {runtime.processes} but this process was not started by a "
-                        "launcher; run the stage with `python -m xlalab <project> <stage>` (or `dvc repro`), "
-                        "which starts the processes, or set runtime.processes: 1")
+        raise UserError(
+            f"runtime.processes is {runtime.processes} but this process was not started by a "
+            "launcher; run the stage with `dvc repro` (or `python -m xlalab.<project>.<module>`), "
+            "which starts the processes, or set runtime.processes: 1"
+        )
     if name == "xla":
         return XlaBackend(bf16=runtime.bf16)
-    # Several processes on a host without GPUs: Accelerate only picks gloo on CPU when asked for the CPU.
-    return AccelerateBackend(bf16=runtime.bf16, cpu=launched_world_size() > 1 and not torch.cuda.is_available())
+    # Several processes on a host without GPUs: Accelerate only picks gloo on CPU when asked for the
+    # CPU.
+    return AccelerateBackend(
+        bf16=runtime.bf16, cpu=launched_world_size() > 1 and not torch.cuda.is_available()
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -85,16 +92,23 @@ class Backend:
     bf16: bool
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device_type": self.device_type, "device_count": self.device_count,
-                "processes": self.num_replicas, "bf16": self.bf16}
+        return {
+            "backend": self.name,
+            "device_type": self.device_type,
+            "device_count": self.device_count,
+            "processes": self.num_replicas,
+            "bf16": self.bf16,
+        }
 
     def local_batch_size(self, batch_size: int, what: str, exact: bool = True) -> int:
         """This process's share of a global batch of ``batch_size`` rows. Training (``exact``)
         needs it to split evenly over the devices, so the global batch stays what params say;
         evaluation rounds up (its padded rows weigh nothing)."""
         if exact and batch_size % self.device_count:
-            raise UserError(f"{what} {batch_size} does not split evenly over {self.device_count} devices "
-                            f"({self.num_replicas} processes); make it a multiple of {self.device_count}")
+            raise UserError(
+                f"{what} {batch_size} does not split evenly over {self.device_count} devices "
+                f"({self.num_replicas} processes); make it a multiple of {self.device_count}"
+            )
         per_device = -(-batch_size // self.device_count)
         return per_device * (self.device_count // self.num_replicas)
 
@@ -107,7 +121,9 @@ class Backend:
     def compile_step(self, fn: Callable, name: str, max_graphs: int) -> Callable: ...
     # a value the loop changes between steps (the learning rate): made once, then updated in place
     def hyperparameter(self, value: float) -> float | torch.Tensor: ...
-    def update_hyperparameter(self, holder: float | torch.Tensor, value: float) -> float | torch.Tensor: ...
+    def update_hyperparameter(
+        self, holder: float | torch.Tensor, value: float
+    ) -> float | torch.Tensor: ...
     # inside a step
     def autocast(self) -> contextlib.AbstractContextManager: ...
     def no_sync(self, model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager: ...
@@ -120,7 +136,8 @@ class Backend:
     def on_host(self, fn: Callable[..., None], *tensors: torch.Tensor) -> None: ...
     def sync(self) -> None: ...
     def barrier(self, tag: str) -> None: ...
-    def compile_count(self) -> int | None: return None
+    def compile_count(self) -> int | None:
+        return None
 
 
 class AccelerateBackend(Backend):
@@ -137,9 +154,11 @@ class AccelerateBackend(Backend):
         self.acc = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=cpu)
         if self.acc.device.type == "xla":
             # accelerate was imported (by transformers, say) before xlalab could opt it out of XLA
-            raise UserError("runtime.backend is accelerate but Accelerate picked the XLA device, because it "
-                            "was imported before xlalab; set USE_TORCH_XLA=0 in the environment, or use "
-                            "runtime.backend: xla")
+            raise UserError(
+                "runtime.backend is accelerate but Accelerate picked the XLA device, because it "
+                "was imported before xlalab; set USE_TORCH_XLA=0 in the environment, or use "
+                "runtime.backend: xla"
+            )
         self.bf16 = bf16
         self.device = self.acc.device
         self.device_type = self.device.type
@@ -180,7 +199,9 @@ class AccelerateBackend(Backend):
         return self.acc.autocast()
 
     def no_sync(self, model, skip):
-        return self.acc.no_sync(model) if skip and self.num_replicas > 1 else contextlib.nullcontext()
+        return (
+            self.acc.no_sync(model) if skip and self.num_replicas > 1 else contextlib.nullcontext()
+        )
 
     def backward(self, loss):
         self.acc.backward(loss)
@@ -219,8 +240,10 @@ class XlaBackend(Backend):
             import torch_xla.distributed.parallel_loader as pl
             import torch_xla.runtime as xr
         except ImportError as e:  # pragma: no cover - torch_xla is a pinned dependency
-            raise UserError(f"runtime.backend is xla but torch_xla does not import ({e}); "
-                            "run `make venv`, or set runtime.backend: accelerate")
+            raise UserError(
+                f"runtime.backend is xla but torch_xla does not import ({e}); "
+                "run `make venv`, or set runtime.backend: accelerate"
+            ) from None
         self._xla, self._xm, self._met, self._pl, self._xr = torch_xla, xm, met, pl, xr
         self.bf16 = bf16
         self.mesh = None
@@ -268,8 +291,10 @@ class XlaBackend(Backend):
         first = next(iter(batches), None)
         if first is None:
             return iter(())
-        sharding = {k: self._xs.ShardingSpec(self.mesh, ("data",) + (None,) * (v.dim() - 1))
-                    for k, v in first.items()}
+        sharding = {
+            k: self._xs.ShardingSpec(self.mesh, ("data",) + (None,) * (v.dim() - 1))
+            for k, v in first.items()
+        }
         return self._pl.MpDeviceLoader(batches, self.device, input_sharding=sharding)
 
     def compile_step(self, fn, name, max_graphs):

@@ -3,8 +3,10 @@ shared training loop; how each is stored and predicts.
 
 Storage: the MLP's weights are safetensors (core.artifacts). The fitted scikit-learn objects (the
 preprocessor and the tree/linear models) are skops files: a zip of JSON and numpy arrays that loads
-only types on an allow list, so, like safetensors, reading one never runs code from it (pickle would).
+only types on an allow list, so, like safetensors, reading one never runs code from it (pickle
+would).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,16 +14,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from skops import io as skops_io
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import ElasticNetCV, LassoCV, RidgeCV
 from sklearn.model_selection import KFold
+from skops import io as skops_io
 
 from ..core.errors import UserError
-from ..core.loop import Task
+from ..core.task import Task
 from .project import Boosting, Forest, Linear, Mlp
 
-LINEAR_ALPHAS = {"lasso": (-5.0, -1.0), "elasticnet": (-5.0, -0.5), "ridge": (-1.0, 3.0)}  # log10 grid ends
+LINEAR_ALPHAS = {
+    "lasso": (-5.0, -1.0),
+    "elasticnet": (-5.0, -0.5),
+    "ridge": (-1.0, 3.0),
+}  # log10 grid ends
 
 
 def linear_model(p: Linear, seed: int):
@@ -31,24 +37,38 @@ def linear_model(p: Linear, seed: int):
     if p.kind == "ridge":
         return RidgeCV(alphas=alphas, cv=inner)
     if p.kind == "elasticnet":
-        return ElasticNetCV(alphas=alphas, l1_ratio=p.l1_ratio, cv=inner, max_iter=20_000, random_state=seed)
+        return ElasticNetCV(
+            alphas=alphas, l1_ratio=p.l1_ratio, cv=inner, max_iter=20_000, random_state=seed
+        )
     return LassoCV(alphas=alphas, cv=inner, max_iter=20_000, random_state=seed)
 
 
 def forest_model(p: Forest, seed: int) -> RandomForestRegressor:
-    return RandomForestRegressor(n_estimators=p.n_estimators, max_features=p.max_features,
-                                 min_samples_leaf=p.min_samples_leaf, n_jobs=-1, random_state=seed)
+    return RandomForestRegressor(
+        n_estimators=p.n_estimators,
+        max_features=p.max_features,
+        min_samples_leaf=p.min_samples_leaf,
+        n_jobs=-1,
+        random_state=seed,
+    )
 
 
 def boosting_model(p: Boosting, seed: int) -> HistGradientBoostingRegressor:
-    # early_stopping off: the number of trees is a param, and its own validation split would hide rows.
-    return HistGradientBoostingRegressor(max_iter=p.max_iter, learning_rate=p.learning_rate,
-                                         max_leaf_nodes=p.max_leaf_nodes, min_samples_leaf=p.min_samples_leaf,
-                                         l2_regularization=p.l2_regularization, early_stopping=False,
-                                         random_state=seed)
+    # early_stopping off: the number of trees is a param, and its own validation split would hide
+    # rows.
+    return HistGradientBoostingRegressor(
+        max_iter=p.max_iter,
+        learning_rate=p.learning_rate,
+        max_leaf_nodes=p.max_leaf_nodes,
+        min_samples_leaf=p.min_samples_leaf,
+        l2_regularization=p.l2_regularization,
+        early_stopping=False,
+        random_state=seed,
+    )
 
 
-# --- the MLP ---------------------------------------------------------------------------------------
+# --- the MLP
+# ---------------------------------------------------------------------------------------
 class PriceMlp(torch.nn.Module):
     """Preprocessed features -> standardized log price."""
 
@@ -67,8 +87,14 @@ class PriceMlp(torch.nn.Module):
 
 def mlp_config(inputs: int, p: Mlp, target_mean: float, target_std: float) -> dict[str, Any]:
     """What rebuilds the MLP and maps its output back to log price (stored in summary.json)."""
-    return {"inputs": inputs, "hidden": p.hidden, "layers": p.layers, "dropout": p.dropout,
-            "target_mean": target_mean, "target_std": target_std}
+    return {
+        "inputs": inputs,
+        "hidden": p.hidden,
+        "layers": p.layers,
+        "dropout": p.dropout,
+        "target_mean": target_mean,
+        "target_std": target_std,
+    }
 
 
 def build_mlp(config: dict[str, Any]) -> PriceMlp:
@@ -78,6 +104,7 @@ def build_mlp(config: dict[str, Any]) -> PriceMlp:
 def mlp_task() -> Task:
     """Squared error on the standardized log price (the loop averages it per epoch); absolute error
     as a metric."""
+
     def squared_error(outputs: torch.Tensor, batch: dict) -> torch.Tensor:
         return (outputs - batch["y"]) ** 2
 
@@ -103,7 +130,8 @@ def mlp_log_price(model: PriceMlp, x: np.ndarray, config: dict[str, Any]) -> np.
     return out * config["target_std"] + config["target_mean"]
 
 
-# --- storage ---------------------------------------------------------------------------------------
+# --- storage
+# ---------------------------------------------------------------------------------------
 def estimator_file(model_dir: Path, name: str) -> Path:
     return model_dir / f"{name}.skops"
 
@@ -115,7 +143,8 @@ def save_estimator(estimator: Any, model_dir: Path, name: str) -> Path:
 
 
 def load_estimator(model_dir: Path, name: str) -> Any:
-    """Loads only scikit-learn and numpy types (skops' allow list plus the sklearn classes it names)."""
+    """Loads only scikit-learn and numpy types (skops' allow list plus the sklearn classes it
+    names)."""
     path = estimator_file(model_dir, name)
     if not path.exists():
         raise UserError(f"{path} is missing; run the train stage (dvc repro) first")
@@ -123,7 +152,11 @@ def load_estimator(model_dir: Path, name: str) -> Any:
         untrusted = skops_io.get_untrusted_types(file=path)
         foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
         if foreign:
-            raise UserError(f"{path} holds types outside scikit-learn ({', '.join(foreign)}); re-run train")
+            raise UserError(
+                f"{path} holds types outside scikit-learn ({', '.join(foreign)}); re-run train"
+            )
         return skops_io.load(path, trusted=untrusted)
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"{path} is not a readable skops file ({e}); re-run the train stage") from None
+        raise UserError(
+            f"{path} is not a readable skops file ({e}); re-run the train stage"
+        ) from None

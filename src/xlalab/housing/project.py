@@ -1,20 +1,23 @@
 """housing: the contract. Kaggle House Prices (Ames) -> log-price regression with a cross-validated
 linear model, a random forest, gradient boosting, an MLP on the shared loop and a blend, explained
 with SHAP and LIME."""
+
 from __future__ import annotations
 
 from typing import Literal
 
 from ..core.params import Field, Params, Runtime, Seed, TrainConfig, model_validator, stage_params
-from ..core.project import Project
+from ..core.project import Paths, Project
 
 MODELS = ("linear", "forest", "boosting", "mlp")
 Model = Literal["linear", "forest", "boosting", "mlp"]
 
 
 class Download(Params):
-    source: Literal["offline", "kaggle", "local"] = "offline"
-    path: str | None = None  # kaggle: Kaggle's folder or zip; local: a CSV in train.csv's layout or a folder
+    source: Literal["offline", "kaggle", "local"]
+    path: (
+        str | None
+    )  # kaggle: Kaggle's folder or zip; local: a CSV in train.csv's layout or a folder
 
     @model_validator(mode="after")
     def _path_for_files(self):
@@ -25,45 +28,49 @@ class Download(Params):
 
 class Featurize(Params):
     test_fraction: float = Field(gt=0.0, lt=0.5)
-    # The known outlier rule: "all" drops matching houses from train.csv before the split (De Cock: partial
-    # sales, not the market being modelled), "training" only from the training part, "keep" drops none.
-    outliers: Literal["all", "training", "keep"] = "all"
-    outlier_area: float = Field(default=4000, gt=0)    # GrLivArea above this ...
-    outlier_price: float = Field(default=300000, gt=0)  # ... with SalePrice below this
+    # The known outlier rule: "all" drops matching houses from train.csv before the split (De Cock:
+    # partial
+    # sales, not the market being modelled), "training" only from the training part, "keep" drops
+    # none.
+    outliers: Literal["all", "training", "keep"]
+    outlier_area: float = Field(gt=0)  # GrLivArea above this ...
+    outlier_price: float = Field(gt=0)  # ... with SalePrice below this
 
 
 class Linear(Params):
-    kind: Literal["lasso", "ridge", "elasticnet"] = "lasso"
-    alphas: int = Field(default=50, ge=5)          # penalties tried by the inner CV (a log grid)
-    l1_ratio: float = Field(default=0.5, gt=0.0, le=1.0)  # elasticnet only
+    kind: Literal["lasso", "ridge", "elasticnet"]
+    alphas: int = Field(ge=5)  # penalties tried by the inner CV (a log grid)
+    l1_ratio: float = Field(gt=0.0, le=1.0)  # elasticnet only
 
 
 class Forest(Params):
     n_estimators: int = Field(ge=1)
     max_features: float = Field(gt=0.0, le=1.0)  # share of the inputs tried per split
-    min_samples_leaf: int = Field(default=1, ge=1)
+    min_samples_leaf: int = Field(ge=1)
 
 
 class Boosting(Params):
     max_iter: int = Field(ge=1)
     learning_rate: float = Field(gt=0.0, le=1.0)
     max_leaf_nodes: int = Field(ge=2)
-    min_samples_leaf: int = Field(default=20, ge=1)
-    l2_regularization: float = Field(default=0.0, ge=0.0)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0.0)
 
 
 class Mlp(Params):
     hidden: int = Field(ge=1)
-    layers: int = Field(default=2, ge=1, le=6)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)  # of the training rows, picks the best epoch
-    cv_epochs: int = Field(ge=1)  # epochs of each cross-validation fit (the final fit runs train.epochs)
+    layers: int = Field(ge=1, le=6)
+    dropout: float = Field(ge=0.0, lt=1.0)
+    val_fraction: float = Field(gt=0.0, lt=0.5)  # of the training rows, picks the best epoch
+    cv_epochs: int = Field(
+        ge=1
+    )  # epochs of each cross-validation fit (the final fit runs train.epochs)
     train: TrainConfig
 
 
 class Train(Params):
     models: list[Model] = Field(min_length=1)
-    blend: list[Model] = Field(default_factory=list)  # averaged in log space; [] for no blend
+    blend: list[Model]  # averaged in log space; [] for no blend
     cv_folds: int = Field(ge=2, le=20)
     linear: Linear
     forest: Forest
@@ -76,7 +83,9 @@ class Train(Params):
             raise ValueError(f"models lists a model twice ({self.models}); list each once")
         outside = [m for m in self.blend if m not in self.models]
         if outside:
-            raise ValueError(f"blend names {outside}, which are not in models; add them to models or drop them")
+            raise ValueError(
+                f"blend names {outside}, which are not in models; add them to models or drop them"
+            )
         if len(self.blend) == 1 or len(set(self.blend)) != len(self.blend):
             raise ValueError("blend needs two or more different models, or [] for none")
         return self
@@ -95,33 +104,54 @@ EvaluateParams = stage_params("EvaluateParams", runtime=Runtime)
 
 
 class Plot(Params):
-    tree_model: Literal["boosting", "forest"] = "boosting"  # SHAP's tree model (when trained)
-    shap_background: int = Field(default=100, ge=10)  # training rows the linear explainer integrates over
-    lime_features: int = Field(default=10, ge=1)
-    lime_samples: int = Field(default=2000, ge=100)
+    tree_model: Literal["boosting", "forest"]  # SHAP's tree model (when trained)
+    shap_background: int = Field(ge=10)  # training rows the linear explainer integrates over
+    lime_features: int = Field(ge=1)
+    lime_samples: int = Field(ge=100)
 
 
 PlotParams = stage_params("PlotParams", seed=Seed, plot=Plot)
 
 
+PATHS = Paths.of("housing")
 PROJECT = Project(
     "housing",
-    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
-            "evaluate": EvaluateParams, "plot": PlotParams},
+    params={
+        "download": DownloadParams,
+        "featurize": FeaturizeParams,
+        "train": TrainParams,
+        "evaluate": EvaluateParams,
+        "plot": PlotParams,
+    },
     inputs={"plot": ("predictions", "live", "model", "features")},
     plots=(
-        {"housing_predicted_vs_actual": {
-            "title": "housing: held-out houses, predicted vs actual log price (best model)",
-            "template": "scatter", "x": "actual_log_price", "y": {
-                "plots/housing/figures/predicted_vs_actual.json": "predicted_log_price"}}},
-        {"housing_cv_scores": {
-            "title": "housing: cross-validated RMSE of log price per model (mean over folds)",
-            "template": "bar_horizontal", "x": "cv_rmse_log", "y": {
-                "plots/housing/figures/cv_scores.json": "model"}}},
-        {"housing_mlp_loss": {
-            "title": "housing: MLP loss per epoch (standardized log price)",
-            "template": "linear", "x": "step", "x_label": "epoch", "y": {
-                "plots/housing/train/plots/metrics/train/loss.tsv": "loss",
-                "plots/housing/train/plots/metrics/val/loss.tsv": "loss"}}},
+        {
+            "housing_predicted_vs_actual": {
+                "title": "housing: held-out houses, predicted vs actual log price (best model)",
+                "template": "scatter",
+                "x": "actual_log_price",
+                "y": {PATHS.figure("predicted_vs_actual.json"): "predicted_log_price"},
+            }
+        },
+        {
+            "housing_cv_scores": {
+                "title": "housing: cross-validated RMSE of log price per model (mean over folds)",
+                "template": "bar_horizontal",
+                "x": "cv_rmse_log",
+                "y": {PATHS.figure("cv_scores.json"): "model"},
+            }
+        },
+        {
+            "housing_mlp_loss": {
+                "title": "housing: MLP loss per epoch (standardized log price)",
+                "template": "linear",
+                "x": "step",
+                "x_label": "epoch",
+                "y": {
+                    PATHS.series("train/loss"): "loss",
+                    PATHS.series("val/loss"): "loss",
+                },
+            }
+        },
     ),
 )

@@ -1,14 +1,19 @@
-"""The train stage: shuffled, seeded K-fold cross-validation of every candidate on the training part,
-then each candidate fitted on the whole training part, and Kaggle's test.csv priced for a submission.
+"""The train stage: shuffled, seeded K-fold cross-validation of every candidate on the training
+part,
+then each candidate fitted on the whole training part, and Kaggle's test.csv priced for a
+submission.
 
 In every fold the preprocessor is refitted on that fold's training rows only and shared by all the
 candidates of the fold (it is deterministic, so each would fit the same one); the blend's fold score
 comes from averaging its members' predictions for the fold, so it costs no extra fit. The submission
-model is the candidate (blend included) with the lowest cross-validated RMSE: the held-out test split
+model is the candidate (blend included) with the lowest cross-validated RMSE: the held-out test
+split
 is never used to choose.
 """
+
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -19,48 +24,85 @@ from sklearn.model_selection import KFold, train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..core.artifacts import fit_and_save, write_summary
+from ..core import launch
+from ..core.artifacts import write_summary
 from ..core.errors import UserError
 from ..core.io import fingerprint
 from ..core.loop import fit, predict
 from ..core.project import Paths
-from ..core.runtime import Backend, make_backend, seed_everything
+from ..core.runtime import Backend, make_backend
+from ..core.training import fit_and_save
 from .data import ID
 from .features import LOG_TARGET, preprocessor
-from .model import (boosting_model, build_mlp, forest_model, linear_model, mlp_config, mlp_task, save_estimator,
-                    tensors)
-from .project import TrainParams
+from .model import (
+    boosting_model,
+    build_mlp,
+    forest_model,
+    linear_model,
+    mlp_config,
+    mlp_task,
+    save_estimator,
+    tensors,
+)
+from .project import PROJECT, TrainParams
+
+logger = logging.getLogger(__name__)
 
 BLEND = "blend"
 SUBMISSION = "submission.csv"
 
 
 def sklearn_candidate(name: str, p: TrainParams):
-    builders = {"linear": lambda: linear_model(p.train.linear, p.seed), "forest": lambda: forest_model(p.train.forest, p.seed),
-                "boosting": lambda: boosting_model(p.train.boosting, p.seed)}
+    builders = {
+        "linear": lambda: linear_model(p.train.linear, p.seed),
+        "forest": lambda: forest_model(p.train.forest, p.seed),
+        "boosting": lambda: boosting_model(p.train.boosting, p.seed),
+    }
     return builders[name]()
 
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, p: TrainParams, backend: Backend, paths: Paths, *, epochs: int,
-            final: bool, desc: str) -> tuple[Any, dict[str, Any], dict | None]:
-    """The MLP through the shared loop. The best epoch is picked on a seeded share of the rows given."""
+def fit_mlp(
+    x: np.ndarray,
+    y: np.ndarray,
+    p: TrainParams,
+    backend: Backend,
+    paths: Paths,
+    *,
+    epochs: int,
+    final: bool,
+    desc: str,
+) -> tuple[Any, dict[str, Any], dict | None]:
+    """The MLP through the shared loop. The best epoch is picked on a seeded share of the rows
+    given."""
     mean, std = float(y.mean()), float(y.std()) or 1.0
     config = mlp_config(x.shape[1], p.train.mlp, mean, std)
-    fit_x, val_x, fit_y, val_y = train_test_split(x, (y - mean) / std, test_size=p.train.mlp.val_fraction,
-                                                  random_state=p.seed)
+    fit_x, val_x, fit_y, val_y = train_test_split(
+        x, (y - mean) / std, test_size=p.train.mlp.val_fraction, random_state=p.seed
+    )
     cfg = p.train.mlp.train.model_copy(update={"epochs": epochs}).seeded(p.seed)
-    seed_everything(p.seed)  # the initial weights: the same every run
+    backend.seed(p.seed)  # the initial weights: the same every run
     model = build_mlp(config)
     if final:
-        entry = fit_and_save("mlp", model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend,
-                             paths, config=config,
-                             fingerprint=fingerprint(p.model_dump(), x.shape, float(x.sum()), float(y.sum())))
+        entry = fit_and_save(
+            "mlp",
+            model,
+            tensors(fit_x, fit_y),
+            tensors(val_x, val_y),
+            mlp_task(),
+            cfg,
+            backend,
+            paths,
+            config=config,
+            fingerprint=fingerprint(p.model_dump(), x.shape, float(x.sum()), float(y.sum())),
+        )
         return model, config, entry
     fit(model, tensors(fit_x, fit_y), tensors(val_x, val_y), mlp_task(), cfg, backend, desc=desc)
     return model, config, None  # fit leaves the best weights in the model
 
 
-def mlp_log_prices(model, config: dict, x: np.ndarray, backend: Backend, batch_size: int) -> np.ndarray:
+def mlp_log_prices(
+    model, config: dict, x: np.ndarray, backend: Backend, batch_size: int
+) -> np.ndarray:
     out = predict(model, tensors(x), backend, batch_size, desc="mlp predict").numpy().astype(float)
     return out * config["target_std"] + config["target_mean"]
 
@@ -77,21 +119,36 @@ def _train(p: TrainParams, paths: Paths) -> None:
     frame = pd.read_parquet(paths.features / "train.parquet")
     x, y = frame, frame[LOG_TARGET].to_numpy()
     if len(frame) < 2 * p.train.cv_folds:
-        raise UserError(f"{len(frame)} training houses are too few for cv_folds={p.train.cv_folds}; lower cv_folds")
+        raise UserError(
+            f"{len(frame)} training houses are too few for cv_folds={p.train.cv_folds}; lower "
+            "cv_folds"
+        )
     backend = make_backend(p.runtime)
     eval_bs = p.train.mlp.train.eval_batch_size or p.train.mlp.train.batch_size
 
     # --- cross-validation ------------------------------------------------------------------------
     folds = KFold(p.train.cv_folds, shuffle=True, random_state=p.seed)
-    scores: dict[str, list[float]] = {name: [] for name in p.train.models + ([BLEND] if p.train.blend else [])}
-    for k, (fit_rows, val_rows) in enumerate(tqdm(list(folds.split(x)), desc="housing cv", file=sys.stderr)):
+    scores: dict[str, list[float]] = {
+        name: [] for name in p.train.models + ([BLEND] if p.train.blend else [])
+    }
+    for k, (fit_rows, val_rows) in enumerate(
+        tqdm(list(folds.split(x)), desc="housing cv", file=sys.stderr)
+    ):
         prep = preprocessor().fit(x.iloc[fit_rows])
         fit_x, val_x = prep.transform(x.iloc[fit_rows]), prep.transform(x.iloc[val_rows])
         predicted = {}
         for name in p.train.models:
             if name == "mlp":
-                model, config, _ = fit_mlp(fit_x, y[fit_rows], p, backend, paths, epochs=p.train.mlp.cv_epochs,
-                                           final=False, desc=f"mlp cv{k + 1}")
+                model, config, _ = fit_mlp(
+                    fit_x,
+                    y[fit_rows],
+                    p,
+                    backend,
+                    paths,
+                    epochs=p.train.mlp.cv_epochs,
+                    final=False,
+                    desc=f"mlp cv{k + 1}",
+                )
                 predicted[name] = mlp_log_prices(model, config, val_x, backend, eval_bs)
             else:
                 predicted[name] = sklearn_candidate(name, p).fit(fit_x, y[fit_rows]).predict(val_x)
@@ -99,12 +156,17 @@ def _train(p: TrainParams, paths: Paths) -> None:
             predicted[BLEND] = np.mean([predicted[m] for m in p.train.blend], axis=0)
         for name, values in predicted.items():
             scores[name].append(root_mean_squared_error(y[val_rows], values))
-    cv = {name: {"rmse_log_mean": float(np.mean(s)), "rmse_log_std": float(np.std(s)), "folds": s}
-          for name, s in scores.items()}
+    cv = {
+        name: {"rmse_log_mean": float(np.mean(s)), "rmse_log_std": float(np.std(s)), "folds": s}
+        for name, s in scores.items()
+    }
     for name, c in cv.items():
-        print(f"housing cv {name}: RMSE(log) {c['rmse_log_mean']:.4f} ± {c['rmse_log_std']:.4f}", file=sys.stderr)
+        logger.info(
+            f"housing cv {name}: RMSE(log) {c['rmse_log_mean']:.4f} ± {c['rmse_log_std']:.4f}"
+        )
 
-    # --- the final fits on the whole training part --------------------------------------------------
+    # --- the final fits on the whole training part
+    # --------------------------------------------------
     prep = preprocessor().fit(x)
     train_x = prep.transform(x)
     save_estimator(prep, paths.model, "preprocessor")
@@ -112,24 +174,49 @@ def _train(p: TrainParams, paths: Paths) -> None:
     final_models: dict[str, Any] = {}
     for name in p.train.models:
         if name == "mlp":
-            model, config, entry = fit_mlp(train_x, y, p, backend, paths, epochs=p.train.mlp.train.epochs, final=True,
-                                           desc="mlp")
+            model, config, entry = fit_mlp(
+                train_x,
+                y,
+                p,
+                backend,
+                paths,
+                epochs=p.train.mlp.train.epochs,
+                final=True,
+                desc="mlp",
+            )
             final_models[name] = (model, config)
             entries[name] = {"kind": "torch", **entry, "cv": cv[name]}
         else:
             estimator = sklearn_candidate(name, p).fit(train_x, y)
             save_estimator(estimator, paths.model, name)
             final_models[name] = estimator
-            entries[name] = {"kind": "sklearn", "estimator": type(estimator).__name__,
-                             "config": p.train.model_dump()[name], "cv": cv[name], **_chosen(estimator)}
+            entries[name] = {
+                "kind": "sklearn",
+                "estimator": type(estimator).__name__,
+                "config": p.train.model_dump()[name],
+                "cv": cv[name],
+                **_chosen(estimator),
+            }
 
     if "mlp" not in p.train.models:  # the live dir is a git-tracked output: never leave it empty
-        (paths.live / "README.txt").write_text("housing.train.models has no mlp: no training curves\n")
+        (paths.live / "README.txt").write_text(
+            "housing.train.models has no mlp: no training curves\n"
+        )
     best = min(cv, key=lambda name: cv[name]["rmse_log_mean"])
     submission = write_submission(paths, best, p, final_models, prep, backend, eval_bs)
-    write_summary(paths, entries, backend, cv=cv, cv_folds=p.train.cv_folds, blend=p.train.blend, inputs=train_x.shape[1],
-                  feature_names=list(prep.get_feature_names_out()), training_rows=len(frame),
-                  best_by_cv=best, submission=submission)
+    write_summary(
+        paths,
+        entries,
+        backend.describe(),
+        cv=cv,
+        cv_folds=p.train.cv_folds,
+        blend=p.train.blend,
+        inputs=train_x.shape[1],
+        feature_names=list(prep.get_feature_names_out()),
+        training_rows=len(frame),
+        best_by_cv=best,
+        submission=submission,
+    )
 
 
 def _chosen(estimator) -> dict[str, Any]:
@@ -137,8 +224,9 @@ def _chosen(estimator) -> dict[str, Any]:
     return {"alpha": float(estimator.alpha_)} if hasattr(estimator, "alpha_") else {}
 
 
-def write_submission(paths: Paths, best: str, p: TrainParams, models: dict, prep, backend: Backend,
-                     eval_bs: int) -> str | None:
+def write_submission(
+    paths: Paths, best: str, p: TrainParams, models: dict, prep, backend: Backend, eval_bs: int
+) -> str | None:
     """Kaggle's test.csv priced by the best candidate by CV: ``Id,SalePrice`` in dollars."""
     test_file = paths.features / "kaggle_test.parquet"
     if not test_file.exists():
@@ -154,8 +242,12 @@ def write_submission(paths: Paths, best: str, p: TrainParams, models: dict, prep
         else:
             logs.append(models[name].predict(x))
     prices = np.expm1(np.mean(logs, axis=0))
-    pd.DataFrame({ID: houses[ID].astype(int), "SalePrice": prices.round(2)}).to_csv(paths.model / SUBMISSION,
-                                                                                  index=False)
-    print(f"housing: {SUBMISSION} prices {len(houses)} houses with {best} (best by CV)",
-          file=sys.stderr)
+    pd.DataFrame({ID: houses[ID].astype(int), "SalePrice": prices.round(2)}).to_csv(
+        paths.model / SUBMISSION, index=False
+    )
+    logger.info(f"housing: {SUBMISSION} prices {len(houses)} houses with {best} (best by CV)")
     return f"{best}: {len(houses)} houses"
+
+
+if __name__ == "__main__":
+    launch.main(PROJECT, "train", train)

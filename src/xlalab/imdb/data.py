@@ -1,6 +1,8 @@
 """The imdb download stage: connectors for binary movie-review sentiment. Each returns train and
-test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned, plus
+test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned,
+plus
 card fields; the stage writes them with the data card (which records the class order)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,18 +10,25 @@ from typing import Any
 
 import pandas as pd
 
+from ..core import runner
 from ..core.errors import UserError
 from ..core.io import file_digest
 from ..core.project import Paths
 from ..textclf import corpus
-from .project import DownloadConfig, DownloadParams
+from .project import PROJECT, DownloadConfig, DownloadParams
 
 LABELS = ("negative", "positive")  # in id order: the second is the positive class
 
 # Label values accepted from any source: stanfordnlp/imdb's ClassLabel (0 = neg, 1 = pos) and its
 # names, and the Kaggle "IMDB Dataset.csv" sentiment words.
-LABEL_VALUES = {0: "negative", 1: "positive", "neg": "negative", "pos": "positive",
-                "negative": "negative", "positive": "positive"}
+LABEL_VALUES = {
+    0: "negative",
+    1: "positive",
+    "neg": "negative",
+    "pos": "positive",
+    "negative": "negative",
+    "positive": "positive",
+}
 OFFLINE_CATEGORIES = {"fresh": "positive", "rotten": "negative"}
 # The column pair of each known format: Kaggle "IMDB Dataset.csv", Hugging Face stanfordnlp/imdb.
 KAGGLE_COLUMNS, HF_COLUMNS = ("review", "sentiment"), ("text", "label")
@@ -46,46 +55,69 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict[s
     for split in corpus.SPLITS:
         try:
             table = load_dataset(name, split=split).to_pandas()
-        except Exception as e:  # noqa: BLE001 - network, missing dataset and bad split all end here
-            raise UserError(f"cannot load split {split!r} of Hugging Face dataset {name!r} ({type(e).__name__}); "
-                            "check the name and the network, or use source: offline") from None
+        except Exception as e:
+            raise UserError(
+                f"cannot load split {split!r} of Hugging Face dataset {name!r} "
+                f"({type(e).__name__}); "
+                "check the name and the network, or use source: offline"
+            ) from None
         splits[split] = to_frame(table, cols, f"{name} {split} split")
-    return splits, {"source": f"huggingface:{name}", "columns": list(cols),
-                    "licence": "IMDb large movie review dataset (Maas et al. 2011), for research use",
-                    "what": "IMDb movie reviews, 25k train / 25k test, balanced"}
+    return splits, {
+        "source": f"huggingface:{name}",
+        "columns": list(cols),
+        "licence": "IMDb large movie review dataset (Maas et al. 2011), for research use",
+        "what": "IMDb movie reviews, 25k train / 25k test, balanced",
+    }
 
 
 def from_file(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
-    """One CSV/parquet. Its columns: ``text_column``/``label_column`` where set, else the Kaggle pair
+    """One CSV/parquet. Its columns: ``text_column``/``label_column`` where set, else the Kaggle
+    pair
     (review, sentiment) for source kaggle, and for source local whichever known pair it has."""
     kaggle_only = d.source == "kaggle"
     what = "Kaggle IMDB" if kaggle_only else "local IMDb"
     table = corpus.read_table(d.path, what)
     known = KAGGLE_COLUMNS if kaggle_only or KAGGLE_COLUMNS[0] in table.columns else HF_COLUMNS
     cols = columns(d, known)
-    named = "from params" if d.text_column or d.label_column else \
-        "kaggle (review, sentiment)" if known == KAGGLE_COLUMNS else "huggingface (text, label)"
+    named = (
+        "from params"
+        if d.text_column or d.label_column
+        else "kaggle (review, sentiment)"
+        if known == KAGGLE_COLUMNS
+        else "huggingface (text, label)"
+    )
     frame = to_frame(table, cols, f"{what} file {d.path}")
     splits = corpus.split_rows(frame, d.test_fraction, seed)
-    return splits, {"source": f"{d.source}:{Path(d.path).name}", "format": named, "columns": list(cols),
-                    "checksum_sha256": file_digest(Path(d.path).expanduser()),
-                    "licence": "as given by the file's provider (the Kaggle set is IMDb reviews, research use)",
-                    "split": f"seeded hash of the text, {d.test_fraction:.0%} test"}
+    return splits, {
+        "source": f"{d.source}:{Path(d.path).name}",
+        "format": named,
+        "columns": list(cols),
+        "checksum_sha256": file_digest(Path(d.path).expanduser()),
+        "licence": "as given by the file's provider (the Kaggle set is IMDb reviews, research use)",
+        "split": f"seeded hash of the text, {d.test_fraction:.0%} test",
+    }
 
 
 def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     frame, movies, card = corpus.rotten_tomatoes(OFFLINE_CATEGORIES)
     splits = corpus.split_by_group(frame, movies, test_fraction, seed)
-    return splits, {"source": "offline:rotten_tomatoes", **card,
-                    "what": "Rotten Tomatoes critic snippets (one or two sentences, about 25 words): fresh -> "
-                            "positive, rotten -> negative. Real movie-review sentiment, but NOT IMDb: snippets "
-                            "are much shorter than IMDb reviews and the classes are 58/42, so the numbers are "
-                            "not comparable with published IMDb results",
-                    "split": f"by movie (seeded hash), {test_fraction:.0%} of movies in test"}
+    return splits, {
+        "source": "offline:rotten_tomatoes",
+        **card,
+        "what": "Rotten Tomatoes critic snippets (one or two sentences, about 25 words): fresh -> "
+        "positive, rotten -> negative. Real movie-review sentiment, but NOT IMDb: snippets "
+        "are much shorter than IMDb reviews and the classes are 58/42, so the numbers are "
+        "not comparable with published IMDb results",
+        "split": f"by movie (seeded hash), {test_fraction:.0%} of movies in test",
+    }
 
 
-READERS = {"offline": lambda d, seed: from_offline(d.test_fraction, seed),
-           "huggingface": lambda d, seed: from_huggingface(d), "kaggle": from_file, "local": from_file}
+READERS = {
+    "offline": lambda d, seed: from_offline(d.test_fraction, seed),
+    "huggingface": lambda d, seed: from_huggingface(d),
+    "kaggle": from_file,
+    "local": from_file,
+}
 
 
 def fetch(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -95,3 +127,7 @@ def fetch(d: DownloadConfig, seed: int) -> tuple[dict[str, pd.DataFrame], dict[s
 
 def download(p: DownloadParams, paths: Paths) -> None:
     corpus.save_download(paths, *fetch(p.download, p.seed), LABELS)
+
+
+if __name__ == "__main__":
+    runner.main(PROJECT, "download", download)

@@ -1,5 +1,6 @@
 """The imdb contract: its download params and connectors here, the other stages from the
 text-classification family."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -9,20 +10,22 @@ from ..textclf import text_project
 
 
 class DownloadConfig(Params):
-    source: Literal["offline", "huggingface", "kaggle", "local"] = "offline"
-    path: str | None = None  # kaggle/local: the CSV or parquet file
-    hf_dataset: str = "stanfordnlp/imdb"
+    source: Literal["offline", "huggingface", "kaggle", "local"]
+    path: str | None  # kaggle/local: the CSV or parquet file
+    hf_dataset: str
     # The columns of every source; None: review/sentiment (Kaggle), text/label (Hugging Face), and
     # for a local file whichever of the two pairs it has. Labels: negative/positive, neg/pos or 0/1.
-    text_column: str | None = None
-    label_column: str | None = None
-    test_fraction: float = Field(default=0.2, ge=0.05, le=0.5)  # sources without a test split
+    text_column: str | None
+    label_column: str | None
+    test_fraction: float = Field(ge=0.05, le=0.5)  # sources without a test split
 
     @model_validator(mode="after")
-    def _file_sources_need_a_path(self) -> "DownloadConfig":
+    def _file_sources_need_a_path(self) -> DownloadConfig:
         if self.source in ("kaggle", "local") and not self.path:
-            raise ValueError(f"needs `path`: the CSV/parquet file for source {self.source!r} "
-                             "(e.g. the Kaggle 'IMDB Dataset.csv')")
+            raise ValueError(
+                f"needs `path`: the CSV/parquet file for source {self.source!r} "
+                "(e.g. the Kaggle 'IMDB Dataset.csv')"
+            )
         return self
 
 

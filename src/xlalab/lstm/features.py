@@ -1,10 +1,12 @@
-"""The featurize stage: cleaning, technical indicators, the chronological split, scaling and windows.
+"""The featurize stage: cleaning, technical indicators, the chronological split, scaling and
+windows.
 
 No look-ahead anywhere: every indicator at day t is computed from days <= t (rolling windows and
 recursive EMAs run forwards only, missing values are filled forwards), the scaler is fitted on
 training days only, and a sample belongs to the split of the day it predicts, so no training
 sample sees or predicts a validation or test day.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,11 +15,12 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
+from ..core import runner
 from ..core.errors import UserError
 from ..core.io import read_json, write_json
 from ..core.project import Paths
 from .data import COLUMNS
-from .project import SPLITS, FeaturizeParams
+from .project import PROJECT, SPLITS, FeaturizeParams
 
 
 def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame, dict]:
@@ -33,18 +36,25 @@ def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame,
     frame = frame[COLUMNS].copy()
     frame["Date"] = pd.to_datetime(frame["Date"])
     if frame.empty:
-        raise UserError("the raw prices are empty; widen lstm.download.start/end or check the source")
+        raise UserError(
+            "the raw prices are empty; widen lstm.download.start/end or check the source"
+        )
     for col in COLUMNS[1:]:
         if frame[col].isna().all():
-            raise UserError(f"column {col} is empty (all {len(frame)} values missing); check the source file")
+            raise UserError(
+                f"column {col} is empty (all {len(frame)} values missing); check the source file"
+            )
 
     report: dict = {"rows_in": int(len(frame))}
     order = frame["Date"].to_numpy()
     out_of_order = int((order[1:] < order[:-1]).sum())
     if out_of_order and dates == "strict":
         i = int(np.argmax(order[1:] < order[:-1])) + 1
-        raise UserError(f"dates are not in increasing order: row {i + 1} is {frame['Date'].iloc[i].date()} after "
-                        f"{frame['Date'].iloc[i - 1].date()}; sort the file or set lstm.featurize.dates: fix")
+        raise UserError(
+            f"dates are not in increasing order: row {i + 1} is {frame['Date'].iloc[i].date()} "
+            "after "
+            f"{frame['Date'].iloc[i - 1].date()}; sort the file or set lstm.featurize.dates: fix"
+        )
     frame = frame.sort_values("Date", kind="stable").reset_index(drop=True)
     report["out_of_order_rows"] = out_of_order
 
@@ -53,12 +63,17 @@ def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame,
         groups = frame[repeated].groupby("Date")
         conflicting = [d for d, g in groups if len(g.drop_duplicates()) > 1]
         if conflicting:
-            raise UserError(f"{len(conflicting)} date(s) appear twice with different prices, first "
-                            f"{pd.Timestamp(conflicting[0]).date()}; keep one row per date in the source")
+            raise UserError(
+                f"{len(conflicting)} date(s) appear twice with different prices, first "
+                f"{pd.Timestamp(conflicting[0]).date()}; keep one row per date in the source"
+            )
         if dates == "strict":
-            raise UserError(f"{int(frame['Date'].duplicated().sum())} date(s) appear twice, first "
-                            f"{frame.loc[frame['Date'].duplicated(), 'Date'].iloc[0].date()}; remove the repeats "
-                            "or set lstm.featurize.dates: fix")
+            raise UserError(
+                f"{int(frame['Date'].duplicated().sum())} date(s) appear twice, first "
+                f"{frame.loc[frame['Date'].duplicated(), 'Date'].iloc[0].date()}; remove the "
+                "repeats "
+                "or set lstm.featurize.dates: fix"
+            )
     report["duplicate_rows_dropped"] = int(frame["Date"].duplicated().sum())
     frame = frame.drop_duplicates("Date").reset_index(drop=True)
 
@@ -73,7 +88,9 @@ def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame,
     report["leading_rows_without_close_dropped"] = leading
     if (frame["Close"] <= 0).any():
         bad = frame.loc[frame["Close"] <= 0, "Date"].iloc[0]
-        raise UserError(f"the close on {bad.date()} is not positive; prices must be > 0 for returns")
+        raise UserError(
+            f"the close on {bad.date()} is not positive; prices must be > 0 for returns"
+        )
     report["rows_out"] = int(len(frame))
     return frame, report
 
@@ -86,7 +103,9 @@ def indicator_columns(features: list[str]) -> list[str]:
     return cols
 
 
-def add_indicators(prices: pd.DataFrame, features: list[str], periods: dict[str, int]) -> pd.DataFrame:
+def add_indicators(
+    prices: pd.DataFrame, features: list[str], periods: dict[str, int]
+) -> pd.DataFrame:
     """Scale-free indicators: each is a return, a ratio or a bounded oscillator, so a model
     trained on one price level applies at another. Every value at day t uses days <= t only."""
     close = prices["Close"]
@@ -120,8 +139,13 @@ def add_indicators(prices: pd.DataFrame, features: list[str], periods: dict[str,
 
 
 def _periods_used(features: list[str]) -> list[str]:
-    keys = {"sma": ["sma"], "ema": ["ema"], "rsi": ["rsi"], "volatility": ["volatility"],
-            "macd": ["macd_slow", "macd_signal"]}
+    keys = {
+        "sma": ["sma"],
+        "ema": ["ema"],
+        "rsi": ["rsi"],
+        "volatility": ["volatility"],
+        "macd": ["macd_slow", "macd_signal"],
+    }
     return [k for f in features for k in keys.get(f, [])]
 
 
@@ -141,13 +165,14 @@ def split_days(n_days: int, val: float, test: float) -> np.ndarray:
     """0/1/2 (train/val/test) for each day, in time order."""
     n_test, n_val = int(round(test * n_days)), int(round(val * n_days))
     labels = np.zeros(n_days, dtype=np.int8)
-    labels[n_days - n_test - n_val:n_days - n_test] = 1
-    labels[n_days - n_test:] = 2
+    labels[n_days - n_test - n_val : n_days - n_test] = 1
+    labels[n_days - n_test :] = 2
     return labels
 
 
 def fit_scaler(values: np.ndarray) -> StandardScaler:
-    """Standardisation fitted on the rows given (training rows only); a constant column keeps scale 1."""
+    """Standardisation fitted on the rows given (training rows only); a constant column keeps scale
+    1."""
     return StandardScaler().fit(values)
 
 
@@ -157,25 +182,30 @@ def scaler_card(scaler: StandardScaler) -> dict:
 
 @dataclass
 class Windows:
-    x: np.ndarray        # (n, window, features) scaled inputs, days origin-window+1 .. origin
-    y: np.ndarray        # (n,) scaled target: log(close[origin + horizon] / close[origin])
-    origin: np.ndarray   # (n,) day index of the last input day
-    target: np.ndarray   # (n,) day index of the predicted day
-    split: np.ndarray    # (n,) 0/1/2: the split of the predicted day
+    x: np.ndarray  # (n, window, features) scaled inputs, days origin-window+1 .. origin
+    y: np.ndarray  # (n,) scaled target: log(close[origin + horizon] / close[origin])
+    origin: np.ndarray  # (n,) day index of the last input day
+    target: np.ndarray  # (n,) day index of the predicted day
+    split: np.ndarray  # (n,) 0/1/2: the split of the predicted day
 
 
-def make_windows(table: pd.DataFrame, columns: list[str], labels: np.ndarray, window: int, horizon: int
-                 ) -> tuple[Windows, StandardScaler, StandardScaler]:
+def make_windows(
+    table: pd.DataFrame, columns: list[str], labels: np.ndarray, window: int, horizon: int
+) -> tuple[Windows, StandardScaler, StandardScaler]:
     """Windows of ``window`` days predicting ``horizon`` days ahead, with scalers fitted on training
     days (inputs) and training samples (target) only."""
     n = len(table)
     n_train = int((labels == 0).sum())
     if window + horizon > n_train:
-        raise UserError(f"lstm.window={window} plus lstm.horizon={horizon} is longer than the training part "
-                        f"({n_train} of {n} usable days); lower the window or widen lstm.download.start/end")
+        raise UserError(
+            f"lstm.window={window} plus lstm.horizon={horizon} is longer than the training part "
+            f"({n_train} of {n} usable days); lower the window or widen lstm.download.start/end"
+        )
     if (labels == 2).sum() == 0 or (labels == 1).sum() == 0:
-        raise UserError(f"the validation or test part is empty ({n} usable days); raise lstm.featurize.split "
-                        "or widen the date range")
+        raise UserError(
+            f"the validation or test part is empty ({n} usable days); raise lstm.featurize.split "
+            "or widen the date range"
+        )
     values = table[columns].to_numpy(np.float64)
     x_scaler = fit_scaler(values[labels == 0])
     scaled = x_scaler.transform(values).astype(np.float32)
@@ -188,13 +218,22 @@ def make_windows(table: pd.DataFrame, columns: list[str], labels: np.ndarray, wi
     y_scaler = fit_scaler(y_raw[split == 0][:, None])
     y = y_scaler.transform(y_raw[:, None])[:, 0].astype(np.float32)
     # A strided view, copied once: (n, window, features).
-    x = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)[origin - window + 1].transpose(0, 2, 1)
+    x = np.lib.stride_tricks.sliding_window_view(scaled, window, axis=0)[
+        origin - window + 1
+    ].transpose(0, 2, 1)
     return Windows(np.ascontiguousarray(x), y, origin, target, split), x_scaler, y_scaler
 
 
-def featurize_prices(prices: pd.DataFrame, features: list[str], periods: dict[str, int], window: int,
-                     horizon: int, val: float, test: float, dates: str = "fix"
-                     ) -> tuple[pd.DataFrame, Windows, dict]:
+def featurize_prices(
+    prices: pd.DataFrame,
+    features: list[str],
+    periods: dict[str, int],
+    window: int,
+    horizon: int,
+    val: float,
+    test: float,
+    dates: str = "fix",
+) -> tuple[pd.DataFrame, Windows, dict]:
     """Everything featurize computes, in memory: the per-day table, the windows and a report."""
     clean, report = clean_prices(prices, dates)
     table = add_indicators(clean, features, periods)
@@ -203,20 +242,36 @@ def featurize_prices(prices: pd.DataFrame, features: list[str], periods: dict[st
     report["warmup_rows_dropped"] = int(warm.sum())
     table = table[~warm].reset_index(drop=True)
     if len(table) == 0:
-        raise UserError(f"no day is left after the indicators' warm-up ({report['rows_out']} days); "
-                        "widen the date range or shorten lstm.featurize.indicators")
+        raise UserError(
+            f"no day is left after the indicators' warm-up ({report['rows_out']} days); "
+            "widen the date range or shorten lstm.featurize.indicators"
+        )
     labels = split_days(len(table), val, test)
     windows, x_scaler, y_scaler = make_windows(table, columns, labels, window, horizon)
     table["split"] = [SPLITS[i] for i in labels]
-    report.update({
-        "columns": columns, "window": window, "horizon": horizon,
-        "days": {s: int((labels == i).sum()) for i, s in enumerate(SPLITS)},
-        "samples": {s: int((windows.split == i).sum()) for i, s in enumerate(SPLITS)},
-        "first_day": {s: str(table.loc[labels == i, "Date"].iloc[0].date()) for i, s in enumerate(SPLITS)},
-        "scaler": {"columns": columns, **scaler_card(x_scaler), "fitted_on": "training days only"},
-        "target": {"what": f"log(close[t+{horizon}] / close[t])", "mean": float(y_scaler.mean_[0]),
-                   "std": float(y_scaler.scale_[0]), "fitted_on": "training samples only"},
-    })
+    report.update(
+        {
+            "columns": columns,
+            "window": window,
+            "horizon": horizon,
+            "days": {s: int((labels == i).sum()) for i, s in enumerate(SPLITS)},
+            "samples": {s: int((windows.split == i).sum()) for i, s in enumerate(SPLITS)},
+            "first_day": {
+                s: str(table.loc[labels == i, "Date"].iloc[0].date()) for i, s in enumerate(SPLITS)
+            },
+            "scaler": {
+                "columns": columns,
+                **scaler_card(x_scaler),
+                "fitted_on": "training days only",
+            },
+            "target": {
+                "what": f"log(close[t+{horizon}] / close[t])",
+                "mean": float(y_scaler.mean_[0]),
+                "std": float(y_scaler.scale_[0]),
+                "fitted_on": "training samples only",
+            },
+        }
+    )
     return table, windows, report
 
 
@@ -224,10 +279,30 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
     f = p.featurize
     source_card = read_json(paths.card)
     prices = pd.read_csv(paths.raw / "prices.csv")
-    table, windows, report = featurize_prices(prices, f.features, f.indicators.model_dump(), p.window, p.horizon,
-                                              f.split.val, f.split.test, f.dates)
-    report["source"] = {k: source_card.get(k) for k in ("source", "ticker", "range", "sha256", "licence")}
+    table, windows, report = featurize_prices(
+        prices,
+        f.features,
+        f.indicators.model_dump(),
+        p.window,
+        p.horizon,
+        f.split.val,
+        f.split.test,
+        f.dates,
+    )
+    report["source"] = {
+        k: source_card.get(k) for k in ("source", "ticker", "range", "sha256", "licence")
+    }
     table.to_csv(paths.features / "days.csv", index=False, date_format="%Y-%m-%d")
-    np.savez(paths.features / "windows.npz", x=windows.x, y=windows.y, origin=windows.origin, target=windows.target,
-             split=windows.split)
+    np.savez(
+        paths.features / "windows.npz",
+        x=windows.x,
+        y=windows.y,
+        origin=windows.origin,
+        target=windows.target,
+        split=windows.split,
+    )
     write_json(paths.features / "card.json", report)
+
+
+if __name__ == "__main__":
+    runner.main(PROJECT, "featurize", featurize)

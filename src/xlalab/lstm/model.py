@@ -1,5 +1,6 @@
 """The recurrent forecaster: an LSTM or GRU over a window of daily features, predicting the
 scaled log return from the last day of the window to ``horizon`` days later."""
+
 from __future__ import annotations
 
 from typing import get_args
@@ -7,7 +8,7 @@ from typing import get_args
 import torch
 from torch import nn
 
-from ..core.loop import Task
+from ..core.task import Task
 from .project import Cell
 
 CELLS = get_args(Cell)  # the choices the params accept (project.py's Literal)
@@ -29,8 +30,13 @@ class RecurrentForecaster(nn.Module):
             rnn = _upstream_gru()
         else:
             raise ValueError(f"unknown recurrent cell {cell!r}; choose one of {', '.join(CELLS)}")
-        self.rnn = rnn(n_features, hidden, num_layers=layers, batch_first=True,
-                       dropout=dropout if layers > 1 else 0.0)
+        self.rnn = rnn(
+            n_features,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.head = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,8 +45,9 @@ class RecurrentForecaster(nn.Module):
 
 
 def build_model(config: dict) -> RecurrentForecaster:
-    return RecurrentForecaster(config["cell"], config["n_features"], config["hidden"], config["layers"],
-                               config["dropout"])
+    return RecurrentForecaster(
+        config["cell"], config["n_features"], config["hidden"], config["layers"], config["dropout"]
+    )
 
 
 PER_ROW_LOSSES = {

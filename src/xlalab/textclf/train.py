@@ -6,9 +6,10 @@ as a Hugging Face model with its config.json and tokenizer), the summary entry r
 run trained, and the checkpoint of a finished run is removed, so running the stage again trains
 again rather than "resuming" a finished run.
 """
+
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any
 
 import numpy as np
@@ -16,13 +17,16 @@ import torch
 from sklearn.utils import resample
 from sklearn.utils.class_weight import compute_class_weight
 
-from ..core.artifacts import fit_and_save, write_summary
+from ..core.artifacts import write_summary
 from ..core.errors import UserError
 from ..core.io import fingerprint
 from ..core.project import Paths
 from ..core.runtime import make_backend
+from ..core.training import fit_and_save
 from . import TrainParams, corpus
 from . import model as textmodel
+
+logger = logging.getLogger(__name__)
 
 
 def imbalance_ratio(y: torch.Tensor, n_classes: int) -> float:
@@ -31,8 +35,14 @@ def imbalance_ratio(y: torch.Tensor, n_classes: int) -> float:
     return float(present.max() / present.min())
 
 
-def balance_training(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], n_classes: int,
-                     method: str, threshold: float, seed: int) -> tuple[dict, dict, dict[str, Any]]:
+def balance_training(
+    train: dict[str, torch.Tensor],
+    val: dict[str, torch.Tensor],
+    n_classes: int,
+    method: str,
+    threshold: float,
+    seed: int,
+) -> tuple[dict, dict, dict[str, Any]]:
     """Apply ``method`` when the largest class outnumbers the smallest by ``threshold`` or more.
 
     Every row carries a ``class_weight`` (all ones unless class weighting applies), so the loss is
@@ -44,21 +54,35 @@ def balance_training(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor
     if applied != "none":
         missing = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
         if missing:
-            raise UserError(f"class id(s) {missing} have no training rows; balancing needs every class; "
-                            "raise `max_train` or set `balance: none`")
+            raise UserError(
+                f"class id(s) {missing} have no training rows; balancing needs every class; "
+                "raise `max_train` or set `balance: none`"
+            )
     if applied == "class_weights":  # inverse frequency: the average training row weighs 1
-        weights = torch.tensor(compute_class_weight("balanced", classes=np.arange(n_classes), y=y),
-                               dtype=torch.float32)
+        weights = torch.tensor(
+            compute_class_weight("balanced", classes=np.arange(n_classes), y=y), dtype=torch.float32
+        )
     elif applied == "oversample":  # every class drawn with replacement up to the largest one
         target = int(np.bincount(y, minlength=n_classes).max())
-        rows = np.concatenate([resample(np.flatnonzero(y == c), replace=True, n_samples=target,
-                                        random_state=seed + c) for c in range(n_classes)])
+        rows = np.concatenate(
+            [
+                resample(
+                    np.flatnonzero(y == c), replace=True, n_samples=target, random_state=seed + c
+                )
+                for c in range(n_classes)
+            ]
+        )
         rows = torch.from_numpy(np.random.default_rng(seed).permutation(rows))
         train = {k: v[rows] for k, v in train.items()}
     train = {**train, "class_weight": weights[train["labels"]]}
     val = {**val, "class_weight": weights[val["labels"]]}
-    info = {"imbalance_ratio": ratio, "method": applied, "threshold": threshold,
-            "class_weights": weights.tolist(), "train_rows": int(train["labels"].shape[0])}
+    info = {
+        "imbalance_ratio": ratio,
+        "method": applied,
+        "threshold": threshold,
+        "class_weights": weights.tolist(),
+        "train_rows": int(train["labels"].shape[0]),
+    }
     return train, val, info
 
 
@@ -67,22 +91,48 @@ def train(p: TrainParams, paths: Paths) -> None:
     backend = make_backend(p.runtime)
     tensors, _, meta = corpus.read_features(paths.features)
     if meta.get("model") != p.model:
-        raise UserError(f"{paths.features} was tokenised for model {meta.get('model')!r}, not {p.model!r}; "
-                        "re-run the featurize stage")
+        raise UserError(
+            f"{paths.features} was tokenised for model {meta.get('model')!r}, not {p.model!r}; "
+            "re-run the featurize stage"
+        )
     labels = meta["labels"]
-    train_rows, val_rows, balance = balance_training(tensors["train"], tensors["val"], len(labels), cfg.balance,
-                                                     cfg.imbalance_threshold, p.seed)
-    net = textmodel.load_classifier(p.model, labels, p.seed)
+    train_rows, val_rows, balance = balance_training(
+        tensors["train"], tensors["val"], len(labels), cfg.balance, cfg.imbalance_threshold, p.seed
+    )
+    backend.seed(p.seed)  # the new head's initial weights
+    net = textmodel.load_classifier(p.model, labels)
     textmodel.freeze_lower_layers(net, cfg.freeze_layers)
     described = textmodel.describe(net)
     if backend.is_main:
-        print(f"{paths.project} train: {described['parameters']:,} parameters, "
-              f"{described['trainable_parameters']:,} trainable; balance: {balance['method']} "
-              f"(largest/smallest class {balance['imbalance_ratio']:.2f})", file=sys.stderr)
-    stamp = fingerprint(p.model_dump(exclude={"runtime"}), files=(paths.features / corpus.TOKENS_FILE,))
-    entry = fit_and_save(textmodel.WEIGHTS, net, train_rows, val_rows, textmodel.classification_task(), cfg,
-                         backend, paths, fingerprint=stamp,
-                         config={"pretrained": p.model, "labels": labels, "freeze_layers": cfg.freeze_layers})
+        logger.info(
+            f"{paths.project} train: {described['parameters']:,} parameters, "
+            f"{described['trainable_parameters']:,} trainable; balance: {balance['method']} "
+            f"(largest/smallest class {balance['imbalance_ratio']:.2f})"
+        )
+    stamp = fingerprint(
+        p.model_dump(exclude={"runtime"}), files=(paths.features / corpus.TOKENS_FILE,)
+    )
+    entry = fit_and_save(
+        textmodel.WEIGHTS,
+        net,
+        train_rows,
+        val_rows,
+        textmodel.classification_task(),
+        cfg,
+        backend,
+        paths,
+        fingerprint=stamp,
+        config={"pretrained": p.model, "labels": labels, "freeze_layers": cfg.freeze_layers},
+    )
     if backend.is_main:
-        textmodel.save_for_loading(backend.unwrap(net), textmodel.load_tokenizer(p.model), paths.model)
-        write_summary(paths, {textmodel.WEIGHTS: entry}, backend, labels=labels, balance=balance, **described)
+        textmodel.save_for_loading(
+            backend.unwrap(net), textmodel.load_tokenizer(p.model), paths.model
+        )
+        write_summary(
+            paths,
+            {textmodel.WEIGHTS: entry},
+            backend.describe(),
+            labels=labels,
+            balance=balance,
+            **described,
+        )

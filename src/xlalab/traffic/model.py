@@ -1,15 +1,14 @@
 """The detectors: an autoencoder (scored by reconstruction error), and the scikit-learn and PyOD
 detectors built from params. Every detector's score is "higher = more anomalous"."""
-from __future__ import annotations
 
-from typing import Callable, Iterator
+from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..core.data import Batch
-from ..core.loop import Task
+from ..core.task import Task
 
 
 class Autoencoder(nn.Module):
@@ -39,22 +38,6 @@ def autoencoder_task() -> Task:
     return Task(loss=reconstruction_error)
 
 
-def chunks(x: np.ndarray, rows: int) -> Iterator[np.ndarray]:
-    for start in range(0, len(x), rows):
-        yield np.asarray(x[start:start + rows], dtype=np.float32)
-
-
-def autoencoder_scorer(model: Autoencoder) -> Callable[[np.ndarray], np.ndarray]:
-    model.eval()
-
-    def score(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            t = torch.from_numpy(np.ascontiguousarray(x))
-            return reconstruction_error(model(t), {"x": t}).numpy()
-
-    return score
-
-
 class TailProbabilities:
     """PyOD's ECOD or COPOD score of each new row against the training rows alone.
 
@@ -71,13 +54,19 @@ class TailProbabilities:
         self.kind, self.sorted, self.n = kind, np.sort(train, axis=0), len(train)
         self.mean = train.mean(axis=0)
         centred = train - self.mean
-        self.m2, self.m3 = (centred ** 2).sum(axis=0), (centred ** 3).sum(axis=0)
+        self.m2, self.m3 = (centred**2).sum(axis=0), (centred**3).sum(axis=0)
 
-    BLOCK = 4096  # rows per pass: a dozen float64 temporaries of this many rows stay in cache-sized memory
+    # rows per pass: a dozen float64 temporaries of this many rows stay in cache-sized memory
+    BLOCK = 4096
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate([self._score(np.asarray(x[i:i + self.BLOCK], dtype=np.float64))
-                               for i in range(0, len(x), self.BLOCK)] or [np.empty(0)])
+        return np.concatenate(
+            [
+                self._score(np.asarray(x[i : i + self.BLOCK], dtype=np.float64))
+                for i in range(0, len(x), self.BLOCK)
+            ]
+            or [np.empty(0)]
+        )
 
     def _score(self, x: np.ndarray) -> np.ndarray:
         n, pooled = self.n, self.n + 1
@@ -93,8 +82,8 @@ class TailProbabilities:
         # Sign of scipy.stats.skew over training + this row (one-pass update of the central sums);
         # 0 where that column is constant, as every tail probability there is 1 anyway.
         delta = x - self.mean
-        m2 = self.m2 + delta ** 2 * n / pooled
-        m3 = self.m3 + delta ** 3 * n * (n - 1) / pooled ** 2 - 3 * delta * self.m2 / pooled
+        m2 = self.m2 + delta**2 * n / pooled
+        m3 = self.m3 + delta**3 * n * (n - 1) / pooled**2 - 3 * delta * self.m2 / pooled
         skew_sign = np.where(m2 > 1e-12 * np.maximum(1.0, self.m2), np.sign(m3), 0.0)
         skew_tail = -left_tail * np.sign(skew_sign - 1) + right_tail * np.sign(skew_sign + 1)
         if self.kind == "ecod":
@@ -105,12 +94,13 @@ class TailProbabilities:
 
 
 class _Fitted:
-    """A detector that is fitted on training rows, then scores any rows (higher = more anomalous)."""
+    """A detector that is fitted on training rows, then scores any rows (higher = more
+    anomalous)."""
 
     def __init__(self, name: str, make):
         self.name, self.make, self.score = name, make, None
 
-    def fit(self, x: np.ndarray) -> "_Fitted":
+    def fit(self, x: np.ndarray) -> _Fitted:
         self.score = self.make(x)
         return self
 
@@ -121,8 +111,9 @@ def classical_detector(name: str, seed: int, n_estimators: int = 200, max_sample
         from sklearn.ensemble import IsolationForest
 
         def make(x):
-            model = IsolationForest(n_estimators=n_estimators, max_samples=max_samples, random_state=seed,
-                                    n_jobs=1).fit(x)
+            model = IsolationForest(
+                n_estimators=n_estimators, max_samples=max_samples, random_state=seed, n_jobs=1
+            ).fit(x)
             return lambda rows: -model.score_samples(rows)  # sklearn: lower = more abnormal
 
         return _Fitted(name, make)

@@ -5,14 +5,23 @@ test traffic's labels beside random scores and flag-everything.
 
 Every params check of the project lives here, in the ``Params`` classes of its stages.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from ..core.params import (
-    Field, Params, Runtime, Seed, TrainConfig, Unique, field_validator, model_validator, stage_params)
-from ..core.project import Project
-
+    Field,
+    Params,
+    Runtime,
+    Seed,
+    TrainConfig,
+    Unique,
+    field_validator,
+    model_validator,
+    stage_params,
+)
+from ..core.project import Paths, Project
 
 Source = Literal["offline", "nsl_kdd", "kdd99", "unsw_nb15", "cic_ids2017", "local"]
 # KDD's published feature groups (kddcup.names, Stolfo et al.); "traffic" is time + host.
@@ -24,17 +33,17 @@ Kdd99Subset = Literal["full", "SA", "SF", "http", "smtp"]
 
 # --- download ---------------------------------------------------------------------------------
 class Download(Params):
-    source: Source = "offline"
-    path: str | None = None          # nsl_kdd/unsw_nb15/cic_ids2017: a folder; kdd99/local: a file
-    kdd99_subset: Kdd99Subset = "full"  # kdd99 without a path: sklearn.datasets.fetch_kddcup99(subset=...)
-    test_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)  # sources without a published test file
-    label_column: str = "label"      # local
-    normal_value: str = "normal"     # local: the label value of normal traffic
-    time_column: str | None = None   # local: a timestamp column (optional)
-    chunk_rows: int = Field(default=200_000, ge=1)
+    source: Source
+    path: str | None  # nsl_kdd/unsw_nb15/cic_ids2017: a folder; kdd99/local: a file
+    kdd99_subset: Kdd99Subset  # kdd99 without a path: sklearn.datasets.fetch_kddcup99(subset=...)
+    test_fraction: float = Field(gt=0.0, lt=1.0)  # sources without a published test file
+    label_column: str  # local
+    normal_value: str  # local: the label value of normal traffic
+    time_column: str | None  # local: a timestamp column (optional)
+    chunk_rows: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _path_when_needed(self) -> "Download":
+    def _path_when_needed(self) -> Download:
         needs_path = self.source in ("nsl_kdd", "unsw_nb15", "cic_ids2017", "local")
         if needs_path and not self.path:
             raise ValueError(f"source {self.source} reads local files; set traffic.download.path")
@@ -46,12 +55,12 @@ DownloadParams = stage_params("DownloadParams", seed=Seed, download=Download)
 
 # --- featurize --------------------------------------------------------------------------------
 class Featurize(Params):
-    feature_set: FeatureSet = "all"  # the columns the detectors see
-    fit_on: Literal["normal", "all"] = "normal"  # normal: novelty detection; all: fully unsupervised
-    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)  # of normal training traffic: thresholds
-    max_fit_rows: int = Field(default=200_000, ge=100)  # training rows kept (a seeded sample beyond it)
-    min_category_count: int = Field(default=1, ge=1)  # rarer training categories fold into "other"
-    chunk_rows: int = Field(default=200_000, ge=1)
+    feature_set: FeatureSet  # the columns the detectors see
+    fit_on: Literal["normal", "all"]  # normal: novelty detection; all: fully unsupervised
+    val_fraction: float = Field(gt=0.0, lt=1.0)  # of normal training traffic: thresholds
+    max_fit_rows: int = Field(ge=100)  # training rows kept (a seeded sample beyond it)
+    min_category_count: int = Field(ge=1)  # rarer training categories fold into "other"
+    chunk_rows: int = Field(ge=1)
 
 
 FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
@@ -60,7 +69,7 @@ FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize
 # --- train ------------------------------------------------------------------------------------
 class Train(TrainConfig):
     hidden: list[int] = Field(min_length=1)  # encoder widths; the decoder mirrors them
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(ge=0.0, lt=1.0)
 
     @field_validator("hidden")
     @classmethod
@@ -75,8 +84,8 @@ TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtim
 
 # --- evaluate ---------------------------------------------------------------------------------
 class IsolationForestParams(Params):
-    n_estimators: int = Field(default=200, ge=1)
-    max_samples: int = Field(default=256, ge=2)
+    n_estimators: int = Field(ge=1)
+    max_samples: int = Field(ge=2)
 
 
 class Evaluate(Params):
@@ -85,45 +94,88 @@ class Evaluate(Params):
     # The alarm threshold: this percentile of the scores of NORMAL validation traffic, so
     # 100 - threshold_percentile is the expected false-alarm rate in percent.
     threshold_percentile: float = Field(gt=0.0, lt=100.0)
-    study_sets: Annotated[list[FeatureSet], Unique]  # the feature-set study (Isolation Forest and ECOD per set)
-    study_detectors: Annotated[list[Literal["isolation_forest", "ecod", "copod"]], Unique] = Field(min_length=1)
-    top_false_alarms: int = Field(default=10, ge=1)
+    study_sets: Annotated[
+        list[FeatureSet], Unique
+    ]  # the feature-set study (Isolation Forest and ECOD per set)
+    study_detectors: Annotated[list[Literal["isolation_forest", "ecod", "copod"]], Unique] = Field(
+        min_length=1
+    )
+    top_false_alarms: int = Field(ge=1)
+    batch_size: int = Field(ge=1)  # rows per batch when the autoencoder scores traffic
 
 
-EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate)
+EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
 
 
 # --- plot -------------------------------------------------------------------------------------
 class Plot(Params):
-    window: int = Field(default=500, ge=1)  # records (or seconds of traffic) per point of the time plot
-    curve_points: int = Field(default=200, ge=10)  # points kept per ROC/PR curve in the DVC plot data
+    window: int = Field(ge=1)  # records (or seconds of traffic) per point of the time plot
+    curve_points: int = Field(ge=10)  # points kept per ROC/PR curve in the DVC plot data
 
 
 PlotParams = stage_params("PlotParams", plot=Plot)
 
 
-FIGURES = "plots/traffic/figures"
+PATHS = Paths.of("traffic")
 PROJECT = Project(
     "traffic",
-    params={"download": DownloadParams, "featurize": FeaturizeParams, "train": TrainParams,
-            "evaluate": EvaluateParams, "plot": PlotParams},
+    params={
+        "download": DownloadParams,
+        "featurize": FeaturizeParams,
+        "train": TrainParams,
+        "evaluate": EvaluateParams,
+        "plot": PlotParams,
+    },
     inputs={"evaluate": ("features", "model"), "plot": ("predictions", "metrics", "live")},
     plots=(
-        {"traffic_roc": {"title": "traffic: ROC curves on the test traffic", "template": "simple",
-                         "x": "fpr", "y": {f"{FIGURES}/roc.json": list(DETECTORS)},
-                         "x_label": "false positive rate", "y_label": "true positive rate"}},
-        {"traffic_pr": {"title": "traffic: precision-recall curves on the test traffic", "template": "simple",
-                        "x": "recall", "y": {f"{FIGURES}/pr.json": list(DETECTORS)},
-                        "y_label": "precision"}},
-        {"traffic_recall_per_category": {"title": "traffic: recall per attack category", "template": "bar_horizontal",
-                                         "x": "recall", "y": {f"{FIGURES}/recall_per_category.json": "category"}}},
-        {"traffic_feature_sets": {"title": "traffic: ROC-AUC per feature set", "template": "bar_horizontal",
-                                  "x": "roc_auc", "y": {f"{FIGURES}/feature_sets.json": "run"}}},
-        {"traffic_ae_loss": {"title": "traffic: autoencoder reconstruction loss per epoch", "template": "linear",
-                             "x": "step", "x_label": "epoch",
-                             "y": {"plots/traffic/train/plots/metrics/train/loss.tsv": "loss",
-                                   "plots/traffic/train/plots/metrics/val/loss.tsv": "loss"}}},
-        f"{FIGURES}/anomalies_over_time.png",
-        f"{FIGURES}/score_distributions.png",
+        {
+            "traffic_roc": {
+                "title": "traffic: ROC curves on the test traffic",
+                "template": "simple",
+                "x": "fpr",
+                "y": {PATHS.figure("roc.json"): list(DETECTORS)},
+                "x_label": "false positive rate",
+                "y_label": "true positive rate",
+            }
+        },
+        {
+            "traffic_pr": {
+                "title": "traffic: precision-recall curves on the test traffic",
+                "template": "simple",
+                "x": "recall",
+                "y": {PATHS.figure("pr.json"): list(DETECTORS)},
+                "y_label": "precision",
+            }
+        },
+        {
+            "traffic_recall_per_category": {
+                "title": "traffic: recall per attack category",
+                "template": "bar_horizontal",
+                "x": "recall",
+                "y": {PATHS.figure("recall_per_category.json"): "category"},
+            }
+        },
+        {
+            "traffic_feature_sets": {
+                "title": "traffic: ROC-AUC per feature set",
+                "template": "bar_horizontal",
+                "x": "roc_auc",
+                "y": {PATHS.figure("feature_sets.json"): "run"},
+            }
+        },
+        {
+            "traffic_ae_loss": {
+                "title": "traffic: autoencoder reconstruction loss per epoch",
+                "template": "linear",
+                "x": "step",
+                "x_label": "epoch",
+                "y": {
+                    PATHS.series("train/loss"): "loss",
+                    PATHS.series("val/loss"): "loss",
+                },
+            }
+        },
+        PATHS.figure("anomalies_over_time.png"),
+        PATHS.figure("score_distributions.png"),
     ),
 )

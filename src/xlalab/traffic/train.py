@@ -5,18 +5,21 @@ reconstruction error of held-out NORMAL traffic.
 The scikit-learn and PyOD detectors are fitted in evaluate instead: their fitted state can only
 be stored by pickling (which this repository never loads), and fitting them takes seconds.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..core.artifacts import fit_and_save, write_summary
+from ..core import launch
+from ..core.artifacts import write_summary
 from ..core.errors import UserError
 from ..core.io import fingerprint, read_json
 from ..core.project import Paths
 from ..core.runtime import make_backend
+from ..core.training import fit_and_save
 from .model import Autoencoder, autoencoder_task
-from .project import TrainParams
+from .project import PROJECT, TrainParams
 
 
 def load_matrix(paths: Paths, name: str, columns: list[int]) -> np.ndarray:
@@ -29,15 +32,39 @@ def train(p: TrainParams, paths: Paths) -> None:
     fit_x, val_x = load_matrix(paths, "fit", columns), load_matrix(paths, "val", columns)
     cfg = p.train.seeded(p.seed)
     if len(fit_x) < cfg.batch_size:
-        raise UserError(f"{len(fit_x)} training rows is less than one batch of {cfg.batch_size}; lower "
-                        "traffic.train.batch_size")
-    torch.manual_seed(p.seed)
+        raise UserError(
+            f"{len(fit_x)} training rows is less than one batch of {cfg.batch_size}; lower "
+            "traffic.train.batch_size"
+        )
+    backend = make_backend(p.runtime)
+    backend.seed(p.seed)  # the initial weights
     model = Autoencoder(len(columns), p.train.hidden, p.train.dropout)
     config = {"n_inputs": len(columns), "hidden": p.train.hidden, "dropout": p.train.dropout}
-    backend = make_backend(p.runtime)
-    entry = fit_and_save("autoencoder", model, {"x": torch.from_numpy(np.ascontiguousarray(fit_x))},
-                         {"x": torch.from_numpy(np.ascontiguousarray(val_x))}, autoencoder_task(), cfg, backend,
-                         paths, config=config,
-                         fingerprint=fingerprint(p.model_dump(), config, meta["selected"],
-                                                 files=(paths.features / "fit.npy", paths.features / "val.npy")))
-    write_summary(paths, {"autoencoder": entry}, backend, feature_set=meta["feature_set"], fit_on=meta["fit_on"])
+    entry = fit_and_save(
+        "autoencoder",
+        model,
+        {"x": torch.from_numpy(np.ascontiguousarray(fit_x))},
+        {"x": torch.from_numpy(np.ascontiguousarray(val_x))},
+        autoencoder_task(),
+        cfg,
+        backend,
+        paths,
+        config=config,
+        fingerprint=fingerprint(
+            p.model_dump(),
+            config,
+            meta["selected"],
+            files=(paths.features / "fit.npy", paths.features / "val.npy"),
+        ),
+    )
+    write_summary(
+        paths,
+        {"autoencoder": entry},
+        backend.describe(),
+        feature_set=meta["feature_set"],
+        fit_on=meta["fit_on"],
+    )
+
+
+if __name__ == "__main__":
+    launch.main(PROJECT, "train", train)

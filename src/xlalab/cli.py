@@ -1,0 +1,69 @@
+"""The ``xlalab`` command (also ``python -m xlalab``).
+
+``xlalab <project> <stage>`` runs one stage as dvc.yaml does: it is ``python -m`` on the stage's
+module (``xlalab cifar10 train`` = ``python -m xlalab.cifar10.train``). The other commands read
+across projects: ``summary`` prints the results table, ``real`` runs projects on their real
+sources. ``xlalab --help`` lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import runpy
+import sys
+
+from . import PROJECTS
+from .core import log, profiles, summary
+from .core.errors import UserError
+from .core.project import STAGE_NAMES, load_project
+
+logger = logging.getLogger(__name__)
+
+# name -> the module that adds its arguments (add_arguments) and runs it (run).
+COMMANDS = {"summary": summary, "real": profiles}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="xlalab", description=__doc__.split("\n\n")[1])
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in PROJECTS:
+        stage = sub.add_parser(name, help=f"run a stage of {name}: {' | '.join(STAGE_NAMES)}")
+        stage.add_argument("stage", choices=STAGE_NAMES)
+        stage.add_argument(
+            "--params", default="params.yaml", help="params file (default: params.yaml)"
+        )
+        stage.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
+        stage.add_argument(
+            "-q", "--quiet", action="count", default=0, help="warnings and errors only"
+        )
+    for name, module in COMMANDS.items():
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command in COMMANDS:
+        log.setup(0)
+        try:
+            return COMMANDS[args.command].run(args)
+        except UserError as e:
+            logger.error("%s: %s", args.command, e)
+            return 2
+    return run_stage_module(args)
+
+
+def run_stage_module(args: argparse.Namespace) -> int:
+    """``python -m <the stage's module>`` in this process, with the same options."""
+    module = load_project(args.command).stage(args.stage).module
+    options = ["--params", args.params] + ["-v"] * args.verbose + ["-q"] * args.quiet
+    saved, sys.argv = sys.argv, [module, *options]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = saved
+    return 0

@@ -1,0 +1,94 @@
+"""The verdict's statistics: metrics that take row weights agree with scikit-learn, resamples are
+what they say, and the three outcomes follow the interval of the paired difference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from xlalab.core import evidence
+
+
+def test_weighted_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    y, pred = rng.integers(0, 3, 500), rng.integers(0, 3, 500)
+    w = rng.integers(0, 4, 500).astype(float)
+    assert evidence.accuracy(y, pred, w) == pytest.approx(
+        skm.accuracy_score(y, pred, sample_weight=w)
+    )
+    assert evidence.macro_f1_of(3)(y, pred, w) == pytest.approx(
+        skm.f1_score(y, pred, average="macro", sample_weight=w)
+    )
+    yb, pb = y % 2, pred % 2
+    assert evidence.f1_of_class(1)(yb, pb, w) == pytest.approx(
+        skm.f1_score(yb, pb, sample_weight=w)
+    )
+    a, b = rng.normal(size=500), rng.normal(size=500)
+    assert evidence.mae(a, b, w) == pytest.approx(skm.mean_absolute_error(a, b, sample_weight=w))
+    assert evidence.rmse(a, b, w) == pytest.approx(
+        skm.root_mean_squared_error(a, b, sample_weight=w)
+    )
+
+
+def test_resamples_draw_n_rows_and_blocks_keep_neighbours_together():
+    for w in evidence.resamples(100, count=20, seed=1):
+        assert w.sum() == 100
+    for w in evidence.resamples(100, count=20, seed=1, block=10):
+        assert w.sum() == 100
+    # With blocks of 10, a row's neighbour is drawn about as often as the row itself.
+    draws = np.array(list(evidence.resamples(200, count=300, seed=2, block=10)))
+    same = np.corrcoef(draws[:, 50], draws[:, 51])[0, 1]
+    rows = np.array(list(evidence.resamples(200, count=300, seed=2)))
+    assert same > 0.5 > abs(np.corrcoef(rows[:, 50], rows[:, 51])[0, 1])
+
+
+def verdict(model_correct: float, baseline_correct: float, n: int = 400, **kw) -> dict:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, n)
+    flip = lambda share: np.where(rng.random(n) < share, y, 1 - y)  # noqa: E731
+    predictions = {
+        "model": flip(model_correct),
+        "const": np.zeros(n, int),
+        "other": flip(baseline_correct),
+    }
+    return evidence.compare(
+        "model",
+        predictions,
+        y,
+        evidence.accuracy,
+        metric_name="accuracy",
+        higher_is_better=True,
+        baselines=["const", "other"],
+        **kw,
+    )
+
+
+def test_the_three_outcomes_follow_the_interval_of_the_difference():
+    clear = verdict(0.95, 0.7)
+    assert clear["verdict"] == "beats" and clear["best_baseline"] == "other"
+    assert (
+        0 < clear["difference_interval"][0] < clear["difference"] < clear["difference_interval"][1]
+    )
+    assert clear["interval"][0] < clear["score"] < clear["interval"][1]
+    assert verdict(0.8, 0.8)["verdict"] == "ties"
+    assert verdict(0.6, 0.9)["verdict"] == "loses"
+    assert "(95 %): beats" in clear["line"]
+
+
+def test_lower_is_better_and_identical_predictions_tie():
+    y = np.linspace(0, 1, 50)
+    same = {"m": y + 0.1, "b": y + 0.1}
+    v = evidence.compare(
+        "m", same, y, evidence.mae, metric_name="mae", higher_is_better=False, baselines=["b"]
+    )
+    assert v["verdict"] == "ties" and v["difference_interval"] == [0.0, 0.0]
+    better = {"m": y + 0.01, "b": y + 0.1}
+    v = evidence.compare(
+        "m", better, y, evidence.mae, metric_name="mae", higher_is_better=False, baselines=["b"]
+    )
+    assert v["verdict"] == "beats" and v["difference"] < 0
+
+
+def test_the_same_seed_gives_the_same_intervals():
+    assert verdict(0.8, 0.75, seed=5) == verdict(0.8, 0.75, seed=5)
