@@ -3,7 +3,7 @@
 ``xlalab <project> <stage>`` runs one stage as dvc.yaml does: it is ``python -m`` on the stage's
 module (``xlalab cifar10 train`` = ``python -m xlalab.cifar10.train``). The other commands read
 across projects: ``summary`` prints the results table, ``real`` runs projects on their real
-sources. ``xlalab --help`` lists them all.
+sources, ``seeds`` runs them over several seeds. ``xlalab --help`` lists them all.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import runpy
 import sys
 
 from . import PROJECTS
-from .core import log, profiles, summary
+from .core import log, profiles, seeds, summary
 from .core.errors import UserError
 from .core.project import STAGE_NAMES, load_project
 
 logger = logging.getLogger(__name__)
 
 # name -> the module that adds its arguments (add_arguments) and runs it (run).
-COMMANDS = {"summary": summary, "real": profiles}
+COMMANDS = {"summary": summary, "real": profiles, "seeds": seeds}
 
 
 def parser() -> argparse.ArgumentParser:

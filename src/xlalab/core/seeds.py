@@ -1,0 +1,410 @@
+"""How much a project's result moves with its seed: ``xlalab seeds <project>|all [-n 3]`` runs the
+project's pipeline once per seed as queued DVC experiments and reports, over the seeds, the mean,
+standard deviation, min and max of the headline score and of its difference to the strongest
+baseline, and how many seeds gave each verdict (beats / ties / loses).
+
+The seeds are the project's own (``<project>.seed`` in params.yaml) plus 0, 1, ..., N-1, so the
+first is the default pipeline's run. Each is one experiment, ``seeds-<project>-<seed>``:
+``dvc exp run --queue -f -n seeds-traffic-1 -S traffic.seed=1 traffic-plot`` (``-f`` replaces an
+experiment of that name from an earlier call). ``dvc queue start -j <jobs>`` runs the queue, and
+the command polls ``dvc exp show --json`` until every experiment of this call has succeeded or
+failed, then reads each one's ``metrics/<project>.json`` from it. ``--collect-only`` skips the runs
+and collects what experiments of those names there are. The table goes to stdout as Markdown and,
+with every seed's numbers, to a JSON file (``--out``), project by project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import re
+import shlex
+import statistics
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .io import write_json
+from .params import load_params
+from .project import built_projects, load_project
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SEEDS = 3
+DEFAULT_OUT = Path("docs/seeds.json")
+POLL_SECONDS = 15
+PENDING = ("queued", "running")
+
+
+def seeds_of(project: str, count: int, params: dict[str, Any]) -> list[int]:
+    """The project's seed from params.yaml, then the next ``count - 1`` integers."""
+    base = (params.get(project) or {}).get("seed")
+    if not isinstance(base, int) or isinstance(base, bool):
+        raise UserError(
+            f"params.yaml has no integer `{project}.seed`; add it to {project}'s section"
+        )
+    return [base + k for k in range(count)]
+
+
+def experiment_name(project: str, seed: int) -> str:
+    return f"seeds-{project}-{seed}"
+
+
+def queue_command(project: str, seed: int) -> list[str]:
+    """The pipeline of ``project`` alone with ``seed``, queued as a named DVC experiment (replacing
+    one of the same name)."""
+    return [
+        *("dvc", "exp", "run", "--queue", "-f"),
+        *("-n", experiment_name(project, seed)),
+        *("-S", f"{project}.seed={seed}"),
+        f"{project}-plot",
+    ]
+
+
+def start_command(jobs: int) -> list[str]:
+    return ["dvc", "queue", "start", "-j", str(jobs)]
+
+
+SHOW_COMMAND = ["dvc", "exp", "show", "--json"]
+QUEUE_STATUS = ["dvc", "queue", "status"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One experiment as ``dvc exp show --json`` reports it."""
+
+    name: str
+    state: str  # queued | running | success | failed
+    rev: str
+    timestamp: str | None  # when queued; when finished, for a run that succeeded
+    metrics: dict | None  # metrics/<project>.json of the experiment's commit
+    log: str | None  # the queue's log of the run
+
+
+def runs_of(shown: list[dict], project: str) -> list[Run]:
+    """Every experiment named ``seeds-<project>-<seed>`` in ``dvc exp show --json`` output (the
+    workspace's baseline commit and its experiments). Its metrics hold no lists: DVC drops them."""
+    pattern = re.compile(rf"seeds-{re.escape(project)}-(-?\d+)")
+    found = []
+    for baseline in shown:
+        for experiment in baseline.get("experiments") or []:
+            executor = experiment.get("executor") or {}
+            for rev in experiment.get("revs") or []:
+                name = rev.get("name") or experiment.get("name") or ""
+                if not pattern.fullmatch(name):
+                    continue
+                data = rev.get("data") or {}
+                metrics = (data.get("metrics") or {}).get(f"metrics/{project}.json") or {}
+                state = executor.get("state") or ("failed" if rev.get("error") else "success")
+                found.append(
+                    Run(
+                        name=name,
+                        state=state,
+                        rev=rev.get("rev", ""),
+                        timestamp=data.get("timestamp"),
+                        metrics=metrics.get("data"),
+                        log=(executor.get("local") or {}).get("log"),
+                    )
+                )
+    return found
+
+
+def latest(runs: list[Run], names: list[str], since: str | None = None) -> dict[str, Run | None]:
+    """For each name, its run that counts: one still queued or running, else the newest finished
+    one, from ``since`` on (an ISO time, as ``dvc exp show`` writes them) when given, so that an
+    earlier call's run of the same name does not count. None: no such run."""
+    chosen: dict[str, Run | None] = {}
+    for name in names:
+        candidates = [r for r in runs if r.name == name]
+        pending = [r for r in candidates if r.state in PENDING]
+        finished = sorted(
+            (r for r in candidates if r.state not in PENDING),
+            key=lambda r: r.timestamp or "",
+        )
+        if since is not None:
+            finished = [r for r in finished if (r.timestamp or "") >= since]
+        pool = pending or finished
+        chosen[name] = pool[-1] if pool else None
+    return chosen
+
+
+def seed_result(seed: int, run: Run | None, project: str) -> dict:
+    """One seed's numbers from its run's metrics: the verdict of core/evidence.py, or the older
+    point estimates (verdict ``does not beat`` when the model did not beat the baseline)."""
+    name = experiment_name(project, seed)
+    if run is None:
+        return {"seed": seed, "experiment": name, "state": "missing"}
+    out = {"seed": seed, "experiment": name, "rev": run.rev, "state": run.state}
+    verdict = (run.metrics or {}).get("verdict") or {}
+    if run.state != "success" or "score" not in verdict:
+        if run.state == "success":
+            out["state"] = "failed"
+            out["reason"] = f"no verdict in metrics/{project}.json"
+        return {**out, "log": run.log} if run.log else out
+    if "difference" in verdict and "verdict" in verdict:
+        difference, outcome = verdict["difference"], verdict["verdict"]
+    else:
+        difference = verdict["score"] - verdict["baseline_score"]
+        outcome = "beats" if verdict.get("beats_baseline") else "does not beat"
+    return {
+        **out,
+        "model": verdict.get("model"),
+        "metric": verdict.get("metric"),
+        "higher_is_better": verdict.get("higher_is_better"),
+        "score": verdict["score"],
+        "best_baseline": verdict.get("best_baseline"),
+        "baseline_score": verdict.get("baseline_score"),
+        "difference": difference,
+        "verdict": outcome,
+    }
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, sample standard deviation (None for one value), min and max."""
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else None,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def aggregate(project: str, results: list[dict]) -> dict:
+    """A project's row: the headline and the difference over the seeds that succeeded, the
+    verdicts counted, the strongest baselines named, and the seeds that did not run."""
+    ok = [r for r in results if r["state"] == "success"]
+    row: dict[str, Any] = {
+        "project": project,
+        "seeds": [r["seed"] for r in results],
+        "succeeded": len(ok),
+        "failed": [r for r in results if r["state"] != "success"],
+    }
+    if ok:
+        row |= {
+            "model": ok[0]["model"],
+            "metric": ok[0]["metric"],
+            "higher_is_better": ok[0]["higher_is_better"],
+            "headline": spread([r["score"] for r in ok]),
+            "difference": spread([r["difference"] for r in ok]),
+            "verdicts": dict(Counter(r["verdict"] for r in ok)),
+            "strongest_baselines": dict(Counter(r["best_baseline"] for r in ok)),
+        }
+    row["runs"] = results
+    return row
+
+
+def describe_spread(s: dict, sign: bool = False) -> str:
+    """``0.827 ± 0.004 [0.822, 0.830]``: decimals to two significant digits of the standard
+    deviation (four significant digits when it is 0 or unknown)."""
+    sd = s["sd"]
+    if not sd or not math.isfinite(sd):
+        body = f"{s['mean']:{'+' if sign else ''}.4g}"
+        return f"{body} [{s['min']:.4g}, {s['max']:.4g}]" + ("" if sd is None else " ± 0")
+    digits = min(6, max(0, 1 - math.floor(math.log10(sd))))
+    mean = f"{s['mean']:{'+' if sign else ''}.{digits}f}"
+    return f"{mean} ± {sd:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
+
+
+COLUMNS = (
+    "project",
+    "seeds",
+    "headline model",
+    "metric",
+    "headline: mean ± sd [min, max]",
+    "strongest baseline (seeds)",
+    "difference: mean ± sd [min, max]",
+    "beats / ties / loses",
+)
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        seeds = f"{row['succeeded']} of {len(row['seeds'])} ({', '.join(map(str, row['seeds']))})"
+        if not row["succeeded"]:
+            lines.append(f"| {row['project']} | {seeds} |" + " - |" * (len(COLUMNS) - 2))
+            continue
+        arrow = {True: " ↑", False: " ↓"}.get(row["higher_is_better"], "")
+        verdicts = row["verdicts"]
+        counts = " / ".join(str(verdicts.get(v, 0)) for v in ("beats", "ties", "loses"))
+        if verdicts.get("does not beat"):  # older metrics: a point estimate, no tie or loss
+            counts += f" ({verdicts['does not beat']} do not beat, point estimates)"
+        baselines = ", ".join(f"{b} ({n})" for b, n in row["strongest_baselines"].items())
+        cells = [
+            row["project"],
+            seeds,
+            row["model"],
+            row["metric"] + arrow,
+            describe_spread(row["headline"]),
+            baselines,
+            describe_spread(row["difference"], sign=True),
+            counts,
+        ]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --- running them -------------------------------------------------------------------------------
+def call(argv: list[str]) -> None:
+    logger.info("$ %s", shlex.join(argv))
+    code = subprocess.call(argv)
+    if code:
+        raise UserError(f"`{shlex.join(argv)}` failed (exit status {code}); see its messages above")
+
+
+def exp_show() -> list[dict]:
+    out = subprocess.run(SHOW_COMMAND, capture_output=True, text=True)
+    if out.returncode:
+        raise UserError(f"`{shlex.join(SHOW_COMMAND)}` failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout)
+
+
+def workers() -> int | None:
+    """How many queue workers are alive (active or idle), from ``dvc queue status``; None when its
+    output cannot be read."""
+    out = subprocess.run(QUEUE_STATUS, capture_output=True, text=True).stdout
+    found = re.search(r"Worker status: (\d+) active, (\d+) idle", out)
+    return int(found[1]) + int(found[2]) if found else None
+
+
+def wait_for(names: dict[str, list[str]], since: str) -> list[dict]:
+    """Poll ``dvc exp show --json`` until no experiment of ``names`` (per project) is queued or
+    running; returns the last output. Stops with an error when the queue has no worker left while
+    some are still waiting (twice in a row: workers take a moment to start)."""
+    said, idle = "", 0
+    while True:
+        shown = exp_show()
+        states = Counter(
+            run.state if run else "missing"
+            for project, wanted in names.items()
+            for run in latest(runs_of(shown, project), wanted, since).values()
+        )
+        pending = sum(states[s] for s in PENDING)
+        progress = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        if progress != said:
+            logger.info("seed experiments: %s", progress)
+            said = progress
+        if not pending:
+            return shown
+        idle = idle + 1 if workers() == 0 else 0
+        if idle >= 2:
+            raise UserError(
+                f"{pending} seed experiment(s) still wait but the DVC queue has no worker; run "
+                "`dvc queue start`, then `xlalab seeds ... --collect-only` once they finish "
+                "(`dvc queue status`, `dvc queue logs <name>`)"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def collect(shown: list[dict], plan: dict[str, list[int]], since: str | None = None) -> list[dict]:
+    """One aggregated row per project of ``plan`` (project -> seeds) from ``dvc exp show``."""
+    rows = []
+    for project, seeds in plan.items():
+        names = [experiment_name(project, seed) for seed in seeds]
+        chosen = latest(runs_of(shown, project), names, since)
+        results = [seed_result(seed, chosen[name], project) for seed, name in zip(seeds, names)]
+        rows.append(aggregate(project, results))
+    return rows
+
+
+def save(rows: list[dict], path: Path) -> None:
+    """Write the rows into ``path``, project by project: the other projects' rows stay."""
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    kept.update({row["project"]: row for row in rows})
+    write_json(path, kept)
+
+
+def now() -> str:
+    """The time as ``dvc exp show`` writes experiments' times (local, to the second)."""
+    return datetime.datetime.now().replace(microsecond=0).isoformat()
+
+
+def commands(plan: dict[str, list[int]]) -> list[list[str]]:
+    return [queue_command(project, seed) for project, seeds in plan.items() for seed in seeds]
+
+
+def run_plan(plan: dict[str, list[int]], jobs: int) -> tuple[list[dict], str]:
+    """Queue one experiment per project and seed, run the queue with ``jobs`` workers, wait for
+    them; returns ``dvc exp show --json`` once they are done, and when they were queued."""
+    since = now()
+    for argv in commands(plan):
+        call(argv)
+    call(start_command(jobs))
+    names = {p: [experiment_name(p, seed) for seed in seeds] for p, seeds in plan.items()}
+    return wait_for(names, since), since
+
+
+def run_seeds(
+    target: str, count: int, jobs: int, dry_run: bool, collect_only: bool, out: Path
+) -> int:
+    if count < 1 or jobs < 1:
+        raise UserError("-n and --jobs must be at least 1")
+    names = [p.name for p in built_projects()] if target == "all" else [target]
+    params = load_params()
+    plan = {name: seeds_of(load_project(name).name, count, params) for name in names}
+    if dry_run:
+        for argv in [*commands(plan), start_command(jobs), SHOW_COMMAND]:
+            print("$ " + shlex.join(argv))
+        return 0
+    shown, since = (exp_show(), None) if collect_only else run_plan(plan, jobs)
+    rows = collect(shown, plan, since)
+    print(markdown(rows), end="")
+    save(rows, out)
+    logger.info("wrote %s", out)
+    failed = [f for row in rows for f in row["failed"]]
+    for f in failed:
+        logger.error(
+            "%s: %s%s",
+            f["experiment"],
+            f.get("reason", f["state"]),
+            f"; its log: `dvc queue logs {f['rev'][:7]}`" if f.get("rev") else "",
+        )
+    return 1 if failed else 0
+
+
+HELP = (
+    "run projects over N seeds as queued DVC experiments; mean and spread of the headline and of "
+    "its difference to the strongest baseline"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .. import PROJECTS
+
+    parser.add_argument("project", choices=(*PROJECTS, "all"))
+    parser.add_argument(
+        "-n",
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        help=f"how many seeds: the project's seed and the next ones (default {DEFAULT_SEEDS})",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, help="experiments run at once (default 1)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the dvc commands, run nothing"
+    )
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="run nothing; collect the experiments of an earlier call",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"JSON file the rows go to, project by project (default {DEFAULT_OUT})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_seeds(args.project, args.seeds, args.jobs, args.dry_run, args.collect_only, args.out)
