@@ -110,11 +110,9 @@ def test_older_metrics_count_a_point_estimate_that_does_not_beat():
     [row] = seeds.collect(shown, PLAN)
     assert row["verdicts"] == {"does not beat": 1, "beats": 1}
     assert row["difference"]["mean"] == pytest.approx(0.0)
-    assert (
-        seeds.markdown([row])
-        .splitlines()[2]
-        .endswith("| 1 / 0 / 0 (1 do not beat, point estimates) |")
-    )
+    assert row["point_estimates"] == 2
+    line = seeds.markdown([row]).splitlines()[2]
+    assert line.endswith("| 1 beat, 1 do not (point estimates, no intervals: 2 of 2) |")
 
 
 def test_only_runs_of_this_call_count_and_pending_ones_come_first():
@@ -127,21 +125,64 @@ def test_only_runs_of_this_call_count_and_pending_ones_come_first():
     assert seeds.markdown([none]).splitlines()[2] == "| toy | 0 of 1 (1) | - | - | - | - | - | - |"
 
 
-def test_waiting_polls_until_no_run_is_pending(monkeypatch):
-    outputs = [RUNNING, RUNNING, DONE]
-    monkeypatch.setattr(seeds, "exp_show", lambda: outputs.pop(0))
-    monkeypatch.setattr(seeds, "workers", lambda: 1)
+QUEUE_RUNNING = (FIXTURES / "queue_status_running.txt").read_text()
+QUEUE_DONE = (FIXTURES / "queue_status_done.txt").read_text()  # another project's, all done
+
+
+def test_the_queue_status_of_each_task():
+    statuses, workers = seeds.read_queue_status(QUEUE_RUNNING)
+    assert statuses == {
+        "seeds-toy-1": ["running"],
+        "seeds-toy-2": ["queued"],
+        "seeds-toy-13": ["queued"],
+    }
+    assert workers == 1
+    statuses, workers = seeds.read_queue_status(QUEUE_DONE)
+    assert all(s == ["success"] for s in statuses.values()) and len(statuses) == 3
+    assert workers == 0
+
+
+def test_waiting_polls_the_queue_until_no_run_is_pending(monkeypatch):
+    finished = QUEUE_RUNNING.replace("Running", "Success").replace(
+        "seeds-toy-2   12:18 PM   Queued", "seeds-toy-2   12:18 PM   Failed"
+    )  # seeds-toy-13 still waits, but it is not one of ours
+    polls = [QUEUE_RUNNING, finished, QUEUE_DONE]
+    monkeypatch.setattr(seeds, "queue_status", lambda: polls.pop(0))
     monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
-    assert seeds.wait_for({"toy": ["seeds-toy-1", "seeds-toy-2"]}, since="2026-01-01") is DONE
-    assert outputs == []
+    # dvc exp show fails now and then while an experiment's copy is removed: it is tried again
+    shows = [UserError("directory '.dvc/tmp/exps/tmpx/.dvc' does not exist"), DONE]
+
+    def run(argv, **kwargs):
+        out = shows.pop(0)
+        code, text = (1, "") if isinstance(out, Exception) else (0, json.dumps(out))
+        return subprocess.CompletedProcess(argv, code, text, str(out))
+
+    monkeypatch.setattr(seeds.subprocess, "run", run)
+    assert seeds.wait_for(["seeds-toy-1", "seeds-toy-2"]) == DONE
+    assert len(polls) == 1 and shows == []  # stopped once neither was queued or running
+
+
+def test_waiting_stops_when_dvc_exp_show_keeps_failing(monkeypatch):
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 1, "", "ERROR: broken")
+
+    monkeypatch.setattr(seeds.subprocess, "run", run)
+    monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
+    with pytest.raises(UserError, match="`dvc exp show --json` failed: ERROR: broken"):
+        seeds.exp_show()
+    assert len(calls) == seeds.MISSES
 
 
 def test_waiting_stops_when_the_queue_has_no_worker(monkeypatch):
-    monkeypatch.setattr(seeds, "exp_show", lambda: RUNNING)
-    monkeypatch.setattr(seeds, "workers", lambda: 0)
+    monkeypatch.setattr(
+        seeds, "queue_status", lambda: QUEUE_RUNNING.replace("1 active", "0 active")
+    )
     monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
     with pytest.raises(UserError, match=r"3 seed experiment\(s\) still wait but the DVC queue"):
-        seeds.wait_for({"toy": ["seeds-toy-1", "seeds-toy-2", "seeds-toy-13"]}, since="2026")
+        seeds.wait_for(["seeds-toy-1", "seeds-toy-2", "seeds-toy-13"])
 
 
 def test_the_json_keeps_other_projects_rows(tmp_path):

@@ -6,9 +6,10 @@ baseline, and how many seeds gave each verdict (beats / ties / loses).
 The seeds are the project's own (``<project>.seed`` in params.yaml) plus 0, 1, ..., N-1, so the
 first is the default pipeline's run. Each is one experiment, ``seeds-<project>-<seed>``:
 ``dvc exp run --queue -f -n seeds-traffic-1 -S traffic.seed=1 traffic-plot`` (``-f`` replaces an
-experiment of that name from an earlier call). ``dvc queue start -j <jobs>`` runs the queue, and
-the command polls ``dvc exp show --json`` until every experiment of this call has succeeded or
-failed, then reads each one's ``metrics/<project>.json`` from it. ``--collect-only`` skips the runs
+experiment of that name from an earlier call). ``dvc queue start -j <jobs>`` runs the queue; the
+command polls ``dvc queue status`` until none of them is queued or running, then reads each one's
+``metrics/<project>.json`` from ``dvc exp show --json`` (a failed run counts as failed, never with
+the metrics it started from). ``--collect-only`` skips the runs
 and collects what experiments of those names there are. The table goes to stdout as Markdown and,
 with every seed's numbers, to a JSON file (``--out``), project by project.
 """
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SEEDS = 3
 DEFAULT_OUT = Path("docs/seeds.json")
 POLL_SECONDS = 15
+MISSES = 5  # tries of dvc exp show
 PENDING = ("queued", "running")
 
 
@@ -149,12 +151,13 @@ def seed_result(seed: int, run: Run | None, project: str) -> dict:
             out["reason"] = f"no verdict in metrics/{project}.json"
         return {**out, "log": run.log} if run.log else out
     if "difference" in verdict and "verdict" in verdict:
-        difference, outcome = verdict["difference"], verdict["verdict"]
+        shape, difference, outcome = "evidence", verdict["difference"], verdict["verdict"]
     else:
-        difference = verdict["score"] - verdict["baseline_score"]
+        shape, difference = "point", verdict["score"] - verdict["baseline_score"]
         outcome = "beats" if verdict.get("beats_baseline") else "does not beat"
     return {
         **out,
+        "shape": shape,  # evidence: core/evidence.py's verdict; point: older point estimates
         "model": verdict.get("model"),
         "metric": verdict.get("metric"),
         "higher_is_better": verdict.get("higher_is_better"),
@@ -195,6 +198,7 @@ def aggregate(project: str, results: list[dict]) -> dict:
             "headline": spread([r["score"] for r in ok]),
             "difference": spread([r["difference"] for r in ok]),
             "verdicts": dict(Counter(r["verdict"] for r in ok)),
+            "point_estimates": sum(r["shape"] == "point" for r in ok),
             "strongest_baselines": dict(Counter(r["best_baseline"] for r in ok)),
         }
     row["runs"] = results
@@ -235,8 +239,11 @@ def markdown(rows: list[dict]) -> str:
         arrow = {True: " ↑", False: " ↓"}.get(row["higher_is_better"], "")
         verdicts = row["verdicts"]
         counts = " / ".join(str(verdicts.get(v, 0)) for v in ("beats", "ties", "loses"))
-        if verdicts.get("does not beat"):  # older metrics: a point estimate, no tie or loss
-            counts += f" ({verdicts['does not beat']} do not beat, point estimates)"
+        if row["point_estimates"]:  # older metrics: beats or not on a point estimate
+            counts = (
+                f"{verdicts.get('beats', 0)} beat, {verdicts.get('does not beat', 0)} do not "
+                f"(point estimates, no intervals: {row['point_estimates']} of {row['succeeded']})"
+            )
         baselines = ", ".join(f"{b} ({n})" for b, n in row["strongest_baselines"].items())
         cells = [
             row["project"],
@@ -261,40 +268,51 @@ def call(argv: list[str]) -> None:
 
 
 def exp_show() -> list[dict]:
-    out = subprocess.run(SHOW_COMMAND, capture_output=True, text=True)
-    if out.returncode:
-        raise UserError(f"`{shlex.join(SHOW_COMMAND)}` failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout)
+    """``dvc exp show --json``, tried again a few times: DVC can trip over an experiment's copy
+    that is being removed right then (``directory '.dvc/tmp/exps/tmp.../.dvc' does not exist``)."""
+    for attempt in range(1, MISSES + 1):
+        out = subprocess.run(SHOW_COMMAND, capture_output=True, text=True)
+        if out.returncode == 0:
+            return json.loads(out.stdout)
+        if attempt < MISSES:
+            time.sleep(POLL_SECONDS)
+    raise UserError(f"`{shlex.join(SHOW_COMMAND)}` failed: {out.stderr.strip()[-500:]}")
 
 
-def workers() -> int | None:
-    """How many queue workers are alive (active or idle), from ``dvc queue status``; None when its
-    output cannot be read."""
-    out = subprocess.run(QUEUE_STATUS, capture_output=True, text=True).stdout
-    found = re.search(r"Worker status: (\d+) active, (\d+) idle", out)
-    return int(found[1]) + int(found[2]) if found else None
+def read_queue_status(text: str) -> tuple[dict[str, list[str]], int | None]:
+    """From ``dvc queue status``: the statuses of each task name (queued, running, failed,
+    success; a name can have several tasks) and how many workers are alive (None: not said)."""
+    statuses: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        cells = line.split()
+        if len(cells) >= 3 and re.fullmatch(r"[0-9a-f]{7}", cells[0]):
+            statuses.setdefault(cells[1], []).append(cells[-1].lower())
+    workers = re.search(r"Worker status: (\d+) active, (\d+) idle", text)
+    return statuses, (int(workers[1]) + int(workers[2]) if workers else None)
 
 
-def wait_for(names: dict[str, list[str]], since: str) -> list[dict]:
-    """Poll ``dvc exp show --json`` until no experiment of ``names`` (per project) is queued or
-    running; returns the last output. Stops with an error when the queue has no worker left while
-    some are still waiting (twice in a row: workers take a moment to start)."""
+def queue_status() -> str:
+    return subprocess.run(QUEUE_STATUS, capture_output=True, text=True).stdout
+
+
+def wait_for(names: list[str]) -> list[dict]:
+    """Poll ``dvc queue status`` (cheap) until no task named in ``names`` is queued or running,
+    then return ``dvc exp show --json``. Stops with an error when the queue has no worker left
+    while some still wait (twice in a row: workers take a moment to start)."""
     said, idle = "", 0
     while True:
-        shown = exp_show()
+        statuses, workers = read_queue_status(queue_status())
         states = Counter(
-            run.state if run else "missing"
-            for project, wanted in names.items()
-            for run in latest(runs_of(shown, project), wanted, since).values()
+            next((s for s in PENDING if s in statuses.get(name, [])), "done") for name in names
         )
-        pending = sum(states[s] for s in PENDING)
         progress = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
         if progress != said:
             logger.info("seed experiments: %s", progress)
             said = progress
+        pending = states["queued"] + states["running"]
         if not pending:
-            return shown
-        idle = idle + 1 if workers() == 0 else 0
+            return exp_show()
+        idle = idle + 1 if workers == 0 else 0
         if idle >= 2:
             raise UserError(
                 f"{pending} seed experiment(s) still wait but the DVC queue has no worker; run "
@@ -338,8 +356,9 @@ def run_plan(plan: dict[str, list[int]], jobs: int) -> tuple[list[dict], str]:
     for argv in commands(plan):
         call(argv)
     call(start_command(jobs))
-    names = {p: [experiment_name(p, seed) for seed in seeds] for p, seeds in plan.items()}
-    return wait_for(names, since), since
+    return wait_for(
+        [experiment_name(p, seed) for p, seeds in plan.items() for seed in seeds]
+    ), since
 
 
 def run_seeds(
