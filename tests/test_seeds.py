@@ -176,13 +176,24 @@ def test_waiting_stops_when_dvc_exp_show_keeps_failing(monkeypatch):
     assert len(calls) == seeds.MISSES
 
 
-def test_waiting_stops_when_the_queue_has_no_worker(monkeypatch):
-    monkeypatch.setattr(
-        seeds, "queue_status", lambda: QUEUE_RUNNING.replace("1 active", "0 active")
-    )
+def test_waiting_stops_when_tasks_wait_and_no_worker_runs_them(monkeypatch):
+    stuck = QUEUE_RUNNING.replace("1 active", "0 active").replace("Running", "Queued")
+    polls = []
+    monkeypatch.setattr(seeds, "queue_status", lambda: polls.append(1) or stuck)
     monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
-    with pytest.raises(UserError, match=r"3 seed experiment\(s\) still wait but the DVC queue"):
+    with pytest.raises(UserError, match=r"3 seed experiment\(s\) wait in the DVC queue, which has"):
         seeds.wait_for(["seeds-toy-1", "seeds-toy-2", "seeds-toy-13"])
+    assert len(polls) == seeds.STALLED
+
+
+def test_a_running_task_is_waited_for_even_when_the_worker_count_says_0(monkeypatch):
+    # seen on a loaded machine: a busy worker misses the status query
+    busy = QUEUE_RUNNING.replace("1 active", "0 active")
+    polls = [busy] * (seeds.STALLED + 2) + [QUEUE_DONE]
+    monkeypatch.setattr(seeds, "queue_status", lambda: polls.pop(0))
+    monkeypatch.setattr(seeds, "exp_show", lambda: DONE)
+    monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
+    assert seeds.wait_for(["seeds-toy-1"]) == DONE and polls == []
 
 
 def test_the_json_keeps_other_projects_rows(tmp_path):

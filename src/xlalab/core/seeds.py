@@ -42,6 +42,7 @@ DEFAULT_SEEDS = 3
 DEFAULT_OUT = Path("docs/seeds.json")
 POLL_SECONDS = 15
 MISSES = 5  # tries of dvc exp show
+STALLED = 4  # polls in a row with tasks queued, none running and no worker: the queue is stuck
 PENDING = ("queued", "running")
 
 
@@ -297,9 +298,10 @@ def queue_status() -> str:
 
 def wait_for(names: list[str]) -> list[dict]:
     """Poll ``dvc queue status`` (cheap) until no task named in ``names`` is queued or running,
-    then return ``dvc exp show --json``. Stops with an error when the queue has no worker left
-    while some still wait (twice in a row: workers take a moment to start)."""
-    said, idle = "", 0
+    then return ``dvc exp show --json``. Stops with an error when tasks wait, none runs and the
+    queue says it has no worker, ``STALLED`` polls in a row. (While a task runs, the worker count
+    is not trusted: a busy worker can miss the status query on a loaded machine and count as 0.)"""
+    said, stalled = "", 0
     while True:
         statuses, workers = read_queue_status(queue_status())
         states = Counter(
@@ -312,10 +314,11 @@ def wait_for(names: list[str]) -> list[dict]:
         pending = states["queued"] + states["running"]
         if not pending:
             return exp_show()
-        idle = idle + 1 if workers == 0 else 0
-        if idle >= 2:
+        running = any("running" in s for s in statuses.values())
+        stalled = stalled + 1 if workers == 0 and not running else 0
+        if stalled >= STALLED:
             raise UserError(
-                f"{pending} seed experiment(s) still wait but the DVC queue has no worker; run "
+                f"{pending} seed experiment(s) wait in the DVC queue, which has no worker; run "
                 "`dvc queue start`, then `xlalab seeds ... --collect-only` once they finish "
                 "(`dvc queue status`, `dvc queue logs <name>`)"
             )
@@ -375,7 +378,7 @@ def run_seeds(
         return 0
     shown, since = (exp_show(), None) if collect_only else run_plan(plan, jobs)
     rows = collect(shown, plan, since)
-    print(markdown(rows), end="")
+    print(markdown(rows), end="", flush=True)
     save(rows, out)
     logger.info("wrote %s", out)
     failed = [f for row in rows for f in row["failed"]]
