@@ -157,6 +157,7 @@ def test_waiting_polls_the_queue_until_no_run_is_pending(monkeypatch):
         code, text = (1, "") if isinstance(out, Exception) else (0, json.dumps(out))
         return subprocess.CompletedProcess(argv, code, text, str(out))
 
+    monkeypatch.setattr(seeds, "show_command", lambda names: seeds.SHOW_COMMAND)
     monkeypatch.setattr(seeds.subprocess, "run", run)
     assert seeds.wait_for(["seeds-toy-1", "seeds-toy-2"]) == DONE
     assert len(polls) == 1 and shows == []  # stopped once neither was queued or running
@@ -169,11 +170,38 @@ def test_waiting_stops_when_dvc_exp_show_keeps_failing(monkeypatch):
         calls.append(argv)
         return subprocess.CompletedProcess(argv, 1, "", "ERROR: broken")
 
+    monkeypatch.setattr(seeds, "show_command", lambda names: seeds.SHOW_COMMAND)
     monkeypatch.setattr(seeds.subprocess, "run", run)
     monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
     with pytest.raises(UserError, match="`dvc exp show --json` failed: ERROR: broken"):
-        seeds.exp_show()
+        seeds.exp_show(["seeds-toy-1"])
     assert len(calls) == seeds.MISSES
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_experiments_are_shown_from_the_commits_they_were_run_from(tmp_path, monkeypatch):
+    """After a commit, the experiments queued before it hang off the commit before: `dvc exp show`
+    must be asked for that baseline too (DVC keeps them under refs/exps/<2>/<38>/<name>)."""
+    monkeypatch.chdir(tmp_path)
+
+    def git(*argv: str) -> str:
+        out = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *argv],
+                             check=True, capture_output=True, text=True)  # fmt: skip
+        return out.stdout.strip()
+
+    git("init", "-q")
+    git("commit", "-q", "--allow-empty", "-m", "queued from here")
+    old = git("rev-parse", "HEAD")
+    for name in ("seeds-toy-1", "seeds-lstm-1"):
+        git("update-ref", f"refs/exps/{old[:2]}/{old[2:]}/{name}", old)
+    git("update-ref", "refs/exps/celery/failed", old)
+    assert seeds.show_command(["seeds-toy-1"]) == [*seeds.SHOW_COMMAND, "--rev", "HEAD"]
+    git("commit", "-q", "--allow-empty", "-m", "committed after the experiments")
+    assert seeds.show_command(["seeds-toy-1"]) == [
+        *(*seeds.SHOW_COMMAND, "--rev", "HEAD"),
+        *("--rev", old),
+    ]
+    assert seeds.show_command(["seeds-toy-2"]) == [*seeds.SHOW_COMMAND, "--rev", "HEAD"]
 
 
 def test_waiting_stops_when_tasks_wait_and_no_worker_runs_them(monkeypatch):
@@ -191,7 +219,7 @@ def test_a_running_task_is_waited_for_even_when_the_worker_count_says_0(monkeypa
     busy = QUEUE_RUNNING.replace("1 active", "0 active")
     polls = [busy] * (seeds.STALLED + 2) + [QUEUE_DONE]
     monkeypatch.setattr(seeds, "queue_status", lambda: polls.pop(0))
-    monkeypatch.setattr(seeds, "exp_show", lambda: DONE)
+    monkeypatch.setattr(seeds, "exp_show", lambda names: DONE)
     monkeypatch.setattr(seeds, "POLL_SECONDS", 0)
     assert seeds.wait_for(["seeds-toy-1"]) == DONE and polls == []
 

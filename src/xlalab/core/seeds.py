@@ -9,9 +9,9 @@ first is the default pipeline's run. Each is one experiment, ``seeds-<project>-<
 experiment of that name from an earlier call). ``dvc queue start -j <jobs>`` runs the queue; the
 command polls ``dvc queue status`` until none of them is queued or running, then reads each one's
 ``metrics/<project>.json`` from ``dvc exp show --json`` (a failed run counts as failed, never with
-the metrics it started from). ``--collect-only`` skips the runs
-and collects what experiments of those names there are. The table goes to stdout as Markdown and,
-with every seed's numbers, to a JSON file (``--out``), project by project.
+the metrics it started from). ``--collect-only`` skips the runs and collects the experiments of
+those names that there are. The table goes to stdout as Markdown and, with every seed's numbers,
+to a JSON file (``--out``), project by project. docs/seeds.md has the details.
 """
 
 from __future__ import annotations
@@ -268,16 +268,37 @@ def call(argv: list[str]) -> None:
         raise UserError(f"`{shlex.join(argv)}` failed (exit status {code}); see its messages above")
 
 
-def exp_show() -> list[dict]:
-    """``dvc exp show --json``, tried again a few times: DVC can trip over an experiment's copy
-    that is being removed right then (``directory '.dvc/tmp/exps/tmp.../.dvc' does not exist``)."""
+def show_command(names: list[str]) -> list[str]:
+    """``dvc exp show --json`` for HEAD and every commit that experiments of ``names`` were run
+    from (found among the experiment refs, ``refs/exps/<2>/<38>/<name>``): experiments belong to
+    the commit they were queued from, which may no longer be HEAD when they are collected."""
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname)", "refs/exps"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    baselines = {
+        parts[2] + parts[3]
+        for parts in (ref.split("/") for ref in refs)
+        if len(parts) == 5 and parts[4] in names
+    }
+    revs = ["HEAD", *sorted(baselines - {head.stdout.strip()})]
+    return [*SHOW_COMMAND, *(a for rev in revs for a in ("--rev", rev))]
+
+
+def exp_show(names: list[str]) -> list[dict]:
+    """``dvc exp show --json`` of the experiments of ``names`` (show_command), tried again a few
+    times: DVC can trip over an experiment's copy that is being removed right then (``directory
+    '.dvc/tmp/exps/tmp.../.dvc' does not exist``)."""
+    argv = show_command(names)
     for attempt in range(1, MISSES + 1):
-        out = subprocess.run(SHOW_COMMAND, capture_output=True, text=True)
+        out = subprocess.run(argv, capture_output=True, text=True)
         if out.returncode == 0:
             return json.loads(out.stdout)
         if attempt < MISSES:
             time.sleep(POLL_SECONDS)
-    raise UserError(f"`{shlex.join(SHOW_COMMAND)}` failed: {out.stderr.strip()[-500:]}")
+    raise UserError(f"`{shlex.join(argv)}` failed: {out.stderr.strip()[-500:]}")
 
 
 def read_queue_status(text: str) -> tuple[dict[str, list[str]], int | None]:
@@ -313,7 +334,7 @@ def wait_for(names: list[str]) -> list[dict]:
             said = progress
         pending = states["queued"] + states["running"]
         if not pending:
-            return exp_show()
+            return exp_show(names)
         running = any("running" in s for s in statuses.values())
         stalled = stalled + 1 if workers == 0 and not running else 0
         if stalled >= STALLED:
@@ -376,7 +397,8 @@ def run_seeds(
         for argv in [*commands(plan), start_command(jobs), SHOW_COMMAND]:
             print("$ " + shlex.join(argv))
         return 0
-    shown, since = (exp_show(), None) if collect_only else run_plan(plan, jobs)
+    names = [experiment_name(p, seed) for p, seeds in plan.items() for seed in seeds]
+    shown, since = (exp_show(names), None) if collect_only else run_plan(plan, jobs)
     rows = collect(shown, plan, since)
     print(markdown(rows), end="", flush=True)
     save(rows, out)
