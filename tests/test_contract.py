@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 import typing
 from pathlib import Path
 from typing import Literal
@@ -171,3 +173,19 @@ def test_the_cli_prints_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
     assert main(["cifar10", "download"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cifar10 download: ") and "\n" not in err
+
+
+def test_the_xlalab_command_lists_every_subcommand():
+    """`pip install -e .` gives the console script; its --help names every project and command."""
+    script = Path(sys.executable).parent / "xlalab"
+    assert script.exists(), "reinstall the package: pip install -e ."
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True).stdout
+    from xlalab import PROJECTS
+    from xlalab.cli import COMMANDS
+
+    for name in (*PROJECTS, *COMMANDS):
+        assert f"    {name} " in out, name
+    summary_help = subprocess.run(
+        [str(script), "summary", "--help"], capture_output=True, text=True
+    )
+    assert summary_help.returncode == 0 and "| project |" not in summary_help.stdout

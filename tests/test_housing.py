@@ -151,32 +151,100 @@ def test_na_means_none_only_where_the_data_description_says_so():
     assert clean["MSSubClass"].map(type).eq(str).all()
 
 
-@pytest.mark.parametrize(
-    "rule, dropped, in_test", [("all", 2, 0), ("training", None, None), ("keep", 0, None)]
-)
-def test_outlier_rule_is_counted(tmp_path, monkeypatch, rule, dropped, in_test):
-    monkeypatch.chdir(tmp_path)
+def featurize_with(outliers: str, **housing) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     p = params(
         featurize={
             "test_fraction": 0.2,
-            "outliers": rule,
+            "outliers": outliers,
             "outlier_area": 4000,
             "outlier_price": 300000,
-        }
+        },
+        **housing,
     )
-    run_stage("housing", "download", p)
     run_stage("housing", "featurize", p)
     card = json.loads(Path("data/housing/features/card.json").read_text())
-    train = pd.read_parquet("data/housing/features/train.parquet", columns=["Id"])
-    test = pd.read_parquet("data/housing/features/test.parquet", columns=["Id"])
-    assert card["outlier_ids"] == [524, 1299]
-    in_train = train["Id"].isin([524, 1299]).sum()
-    if rule == "all":
-        assert card["outliers_dropped"] == 2 and in_train == 0 and len(train) + len(test) == 1458
-    elif rule == "training":
-        assert in_train == 0 and card["outliers_dropped"] == 2 - test["Id"].isin([524, 1299]).sum()
-    else:
-        assert card["outliers_dropped"] == 0 and len(train) + len(test) == 1460
+    train = pd.read_parquet("data/housing/features/train.parquet")
+    test = pd.read_parquet("data/housing/features/test.parquet")
+    return card, train, test
+
+
+def test_outlier_rule_drops_training_houses_only_and_never_moves_the_test_split(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    run_stage("housing", "download", params())
+    dropping, train, test = featurize_with("training")
+    keeping, all_train, same_test = featurize_with("keep")
+    # The split comes first: the held-out houses are the same, to the byte, whatever the rule.
+    pd.testing.assert_frame_equal(test, same_test)
+    assert len(all_train) + len(test) == 1460  # every priced house, in one split or the other
+    # The rule read only training prices: the known partial sales (Ids 524 and 1299) that landed in
+    # the training part are dropped from it; one that landed in the test split stays there.
+    in_training = sorted(set(all_train["Id"]) & {524, 1299})
+    assert dropping["training_outlier_ids"] == in_training == keeping["training_outlier_ids"]
+    assert dropping["outliers_dropped"] == len(in_training) and keeping["outliers_dropped"] == 0
+    assert set(all_train["Id"]) - set(train["Id"]) == set(in_training)
+    assert test["Id"].isin([524, 1299]).any()  # seed 0 puts Id 1299 in the test split
+
+
+def shuffle_prices_of(csv: Path, ids: set[int], seed: int) -> None:
+    """Permute SalePrice (the last column) among the houses ``ids`` in Kaggle's train.csv, every
+    other byte unchanged."""
+    lines = csv.read_text().splitlines(keepends=True)
+    rows = [i for i, line in enumerate(lines[1:], 1) if int(line.split(",", 1)[0]) in ids]
+    prices = [lines[i].rstrip("\n").rsplit(",", 1)[1] for i in rows]
+    order = np.random.default_rng(seed).permutation(len(rows))
+    for i, k in zip(rows, order):
+        lines[i] = lines[i].rstrip("\n").rsplit(",", 1)[0] + f",{prices[k]}\n"
+    csv.write_text("".join(lines))
+
+
+@pytest.mark.slow
+def test_shuffled_test_prices_change_the_scores_and_nothing_chosen(tmp_path, monkeypatch):
+    """A label-shuffle test: the held-out houses' prices permuted among them in train.csv itself.
+    Every choice (kept rows, the split, CV scores, the lasso's penalty, the MLP's best epoch, the
+    best model by CV and so the verdict's baseline) must stay; only the held-out scores move."""
+    monkeypatch.chdir(tmp_path)
+    p = params(models=["linear", "boosting", "mlp"], blend=["linear", "mlp"])
+    run_stage("housing", "download", p)
+    runs = []
+    for shuffled in (False, True):
+        if shuffled:
+            test_ids = set(runs[0]["test"]["Id"])
+            shuffle_prices_of(Path("data/housing/raw/train.csv"), test_ids, seed=3)
+        for stage in ("featurize", "train", "evaluate"):
+            run_stage("housing", stage, p)
+        runs.append(
+            {
+                "train": pd.read_parquet("data/housing/features/train.parquet"),
+                "test": pd.read_parquet("data/housing/features/test.parquet"),
+                "card": json.loads(Path("data/housing/features/card.json").read_text()),
+                "summary": json.loads(Path("models/housing/summary.json").read_text()),
+                "metrics": json.loads(Path("metrics/housing.json").read_text()),
+                "predictions": pd.read_csv("data/housing/predictions.csv"),
+            }
+        )
+    before, after = runs
+    # the shuffle has teeth: Id 1299 (a partial sale held out by seed 0) gets another price, which
+    # a rule reading test prices would have seen
+    price = {r: run["test"].set_index("Id").loc[1299, "SalePrice"] for r, run in enumerate(runs)}
+    assert price[0] == 160000 and price[1] != price[0]
+    pd.testing.assert_frame_equal(before["train"], after["train"])
+    assert before["card"] == after["card"]
+    assert list(before["test"]["Id"]) == list(after["test"]["Id"])
+    chosen = ("cv", "best_by_cv", "baseline_model", "headline", "blend", "training_rows")
+    assert {k: before["summary"][k] for k in chosen} == {k: after["summary"][k] for k in chosen}
+    for name in ("linear", "mlp"):
+        a, b = before["summary"]["models"][name], after["summary"]["models"][name]
+        assert a.get("alpha") == b.get("alpha") and a.get("best_epoch") == b.get("best_epoch")
+    # the models predict the same prices for the same houses; only the actual prices moved
+    models = ["linear", "boosting", "mlp", "blend", "mean_price"]
+    pd.testing.assert_frame_equal(before["predictions"][models], after["predictions"][models])
+    assert sorted(before["predictions"]["actual"]) == sorted(after["predictions"]["actual"])
+    v0, v1 = before["metrics"]["verdict"], after["metrics"]["verdict"]
+    assert v0["model"] == v1["model"] and set(v0["baselines"]) == set(v1["baselines"])
+    assert v0["best_baseline"] == before["summary"]["baseline_model"]  # a fitted model
+    assert v1["score"] > 2 * v0["score"]  # the same predictions, scored against shuffled prices
 
 
 # --- bad input
@@ -253,6 +321,24 @@ def test_unknown_model_name_is_a_params_error(tmp_path, monkeypatch, capsys):
     assert not Path("models/housing").exists()
 
 
+@pytest.mark.parametrize(
+    "train, expected",
+    [
+        ({"models": ["linear", "mlp"], "blend": [], "headline": "blend"}, "blend is []"),
+        ({"models": ["linear", "mlp"], "blend": [], "headline": "forest"}, "not in models"),
+        ({"models": ["mlp"], "blend": [], "headline": "mlp"}, "another model"),
+    ],
+)
+def test_a_headline_without_a_fitted_model_to_judge_it_against_is_a_params_error(
+    tmp_path, monkeypatch, capsys, train, expected
+):
+    monkeypatch.chdir(tmp_path)
+    p = params(**train)
+    assert main(["housing", "train", "--params", write_params(tmp_path, p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "housing.train" in err and expected in err, err
+
+
 # --- the chain
 # -------------------------------------------------------------------------------------------
 @pytest.mark.slow
@@ -275,7 +361,17 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
             "cv_rmse_log_std",
         } <= set(row)
         assert row["rmse_log"] < metrics["baseline"]["mean_price"]["rmse_log"]
-    assert metrics["verdict"]["beats_baseline"] and metrics["verdict"]["line"]
+    verdict = metrics["verdict"]
+    # the blend against the best other single model by CV (a fitted model), the mean price beside
+    assert verdict["model"] == "blend" and verdict["verdict"] in ("beats", "ties", "loses")
+    singles = ("linear", "forest", "boosting", "mlp")
+    by_cv = min(singles, key=lambda n: metrics["models"][n]["cv_rmse_log_mean"])
+    assert metrics["baseline_model"] == by_cv
+    assert verdict["best_baseline"] == metrics["baseline_model"]
+    assert set(verdict["baselines"]) == {metrics["baseline_model"], "mean_price"}
+    assert verdict["score"] == pytest.approx(metrics["models"]["blend"]["rmse_log"], abs=1e-6)
+    low, high = verdict["difference_interval"]
+    assert low < high and (verdict["verdict"] == "ties") == (low < 0 < high)
     assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
     predictions = pd.read_csv("data/housing/predictions.csv")
     assert list(predictions.columns) == [
@@ -313,7 +409,12 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
 def test_mlp_train_stage_on_xla_compiles_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = write_kaggle_folder(tmp_path / "kaggle", train_rows=120, test_rows=5)
-    p = params(download={"source": "kaggle", "path": str(folder)}, models=["mlp"], blend=[])
+    p = params(
+        download={"source": "kaggle", "path": str(folder)},
+        models=["linear", "mlp"],
+        blend=[],
+        headline="mlp",
+    )
     p["runtime"]["backend"] = "xla"
     defaults = yaml.safe_load((ROOT / "params.yaml").read_text())["housing"]["train"]["mlp"][
         "train"

@@ -19,6 +19,7 @@ from xlalab.core.params import parse
 from xlalab.core.runner import run_stage
 from xlalab.lstm import data
 from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
+from xlalab.lstm.evaluate import training_warnings
 from xlalab.lstm.features import add_indicators, clean_prices, featurize_prices, indicator_columns
 from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
@@ -36,9 +37,13 @@ PERIODS = {
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
-def random_walk(n=300, seed=0, start="2015-01-02"):
+def random_walk(n=300, seed=0, start="2015-01-02", ar=0.0):
+    """Daily prices whose log returns are noise, or an AR(1) process with coefficient ``ar``."""
     rng = np.random.default_rng(seed)
-    close = 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, n)))
+    returns = rng.normal(0.0005, 0.015, n)
+    for t in range(1, n):
+        returns[t] += ar * returns[t - 1]
+    close = 50 * np.exp(np.cumsum(returns))
     return pd.DataFrame(
         {
             "Date": pd.bdate_range(start, periods=n),
@@ -95,6 +100,7 @@ def params(tmp_path, **overrides):
             "evaluate": {
                 "moving_average": 5,
                 "arima": {"order": [0, 1, 0], "max_p": 1, "max_q": 1, "select_days": 100},
+                "block": None,
             },
         },
     }
@@ -489,7 +495,16 @@ def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     verdict = metrics["verdict"]
     best = min(("naive", "moving_average", "arima"), key=lambda b: models[b]["mae"])
     assert verdict["model"] == headline and verdict["best_baseline"] == best
-    assert verdict["beats_baseline"] == (models[headline]["mae"] < models[best]["mae"])
+    assert verdict["score"] == pytest.approx(models[headline]["mae"], abs=1e-6)
+    low, high = verdict["difference_interval"]
+    assert (verdict["verdict"] == "ties") == (low < 0 < high)
+    # a block bootstrap of consecutive test days, its length by the n^(1/3) rule
+    block = round(metrics["test"]["days"] ** (1 / 3))
+    assert verdict["bootstrap"]["unit"] == f"blocks of {block} consecutive rows"
+    # Diebold-Mariano against the strongest baseline, beside the one against the naive forecast
+    h = metrics["headline"]
+    assert h["best_baseline"] == best and 0.0 <= h["dm_pvalue_vs_best_baseline"] <= 1.0
+    assert all("dm_pvalue_vs_best_baseline" in m for n, m in models.items() if n != best)
     assert metrics["headline"]["beats_naive"] == models[headline]["beats_naive"]
     assert metrics["runtime"]["backend"] == runtime
     paths = PROJECT.paths
@@ -514,6 +529,69 @@ def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     assert not list(paths.checkpoints.glob("*"))  # a finished run leaves no checkpoint to "resume"
 
 
+def shuffled_test_returns(prices: pd.DataFrame, first_test_day: str, seed: int) -> pd.DataFrame:
+    """The test days' daily log returns in another order, their prices rebuilt from the last day
+    before them (so the path stays continuous and ends where it did); each day's volume and its
+    open/high/low relative to its close move with its return."""
+    out = prices.copy()
+    test = np.flatnonzero(out["Date"] >= pd.Timestamp(first_test_day))
+    log_close = np.log(out["Close"].to_numpy())
+    returns = np.diff(log_close)[test - 1]
+    order = np.random.default_rng(seed).permutation(len(test))
+    close = np.exp(log_close[test[0] - 1] + np.cumsum(returns[order]))
+    for column in ("Open", "High", "Low"):
+        out.loc[test, column] = (out[column] / out["Close"]).to_numpy()[test][order] * close
+    out.loc[test, "Volume"] = out["Volume"].to_numpy()[test][order]
+    out.loc[test, "Close"] = close
+    return out
+
+
+def test_permuting_the_test_days_changes_the_scores_and_nothing_chosen(workdir):
+    """A label-shuffle test for a time series: the test days' returns (the targets) permuted.
+    What training and the baselines chose (scalers, each cell's epochs and best epoch, ARIMA's
+    order and coefficients, fitted on training days) must stay; only the test scores move."""
+    prices = random_walk(300, ar=0.4)  # returns ARIMA can fit an AR term to
+    arima = {"order": None, "max_p": 1, "max_q": 1, "select_days": 100}
+    p = params(workdir, **{"evaluate.arima": arima, "train.epochs": 4})
+    runs = []
+    for shuffled in (False, True):
+        if shuffled:
+            prices = shuffled_test_returns(prices, runs[0]["card"]["first_day"]["test"], seed=1)
+        yahoo_csv(prices, workdir / "prices.csv")
+        metrics = run_pipeline(p, ("download", "featurize", "train", "evaluate"))
+        with np.load(PROJECT.paths.features / "windows.npz") as f:
+            windows = {k: f[k] for k in f.files}
+        card = json.loads((PROJECT.paths.features / "card.json").read_text())
+        runs.append({"metrics": metrics, "card": card, "windows": windows})
+    before, after = runs
+    for key in ("scaler", "target", "days", "first_day"):
+        assert before["card"][key] == after["card"][key]
+    seen = before["windows"]["split"] < 2  # training and validation samples
+    for key in ("x", "y"):
+        np.testing.assert_array_equal(before["windows"][key][seen], after["windows"][key][seen])
+        assert not np.array_equal(before["windows"][key][~seen], after["windows"][key][~seen])
+    assert before["metrics"]["training"] == after["metrics"]["training"]  # best epochs, val MAE
+    chosen = ("order", "with_intercept", "chosen_by", "coefficients")
+    a, b = before["metrics"]["models"]["arima"], after["metrics"]["models"]["arima"]
+    assert {k: a[k] for k in chosen} == {k: b[k] for k in chosen} and a["chosen_by"] == "auto_arima"
+    assert a["order"][0] == 1  # an AR coefficient, which a fit that saw the test days would move
+    for name in ("lstm", "gru", "arima", "naive"):
+        assert before["metrics"]["models"][name]["mae"] != after["metrics"]["models"][name]["mae"]
+
+
+def test_a_first_best_epoch_or_unsettled_training_is_a_warning():
+    summary = {"models": {"gru": {"settle_note": "training had not settled: ..."}}}
+    settled = {"best_epoch": 6, "epochs_run": 11, "stopped_early": True, "settled": True}
+    first = {**settled, "best_epoch": 1, "epochs_run": 9}
+    unsettled = {**settled, "stopped_early": False, "settled": False}
+    assert training_warnings({"lstm": settled}, summary) == []
+    (warning,) = training_warnings({"lstm": first}, summary)
+    assert "lstm: its best epoch is the first of 9" in warning and "lstm.train.lr" in warning
+    assert training_warnings({"gru": unsettled}, summary) == ["gru: training had not settled: ..."]
+    # one epoch run is not a first-epoch warning (the settle note says it)
+    assert training_warnings({"lstm": {**settled, "best_epoch": 1, "epochs_run": 1}}, summary) == []
+
+
 def test_same_params_same_metrics_on_cpu(workdir):
     yahoo_csv(random_walk(260), workdir / "prices.csv")
     p = params(workdir, **{"train.compare_cells": []})
@@ -529,7 +607,9 @@ def test_xla_train_with_default_optimizer_settings_compiles_only_in_the_first_ep
     """The train stage on XLA with params.yaml's own loop settings (only the epochs, the data and
     the window are small): no step may compile a new graph after the first epoch."""
     defaults = yaml.safe_load(REPO_PARAMS.read_text())["lstm"]["train"]
-    yahoo_csv(random_walk(400), workdir / "prices.csv")
+    # 800 days: several optimizer steps per epoch at the default batch size (with two, the first
+    # XLA fit of a process compiles one more graph in its second epoch; see the lstm docs)
+    yahoo_csv(random_walk(800), workdir / "prices.csv")
     p = params(workdir, window=5)
     p["lstm"]["train"] = {**defaults, "compare_cells": [], "epochs": 3, "patience": None}
     p["runtime"]["backend"] = "xla"

@@ -1,9 +1,8 @@
-"""The ``xlalab`` command (also ``python -m xlalab``).
+"""The xlalab command (also python -m xlalab).
 
-``xlalab <project> <stage>`` runs one stage as dvc.yaml does: it is ``python -m`` on the stage's
-module (``xlalab cifar10 train`` = ``python -m xlalab.cifar10.train``). The other commands read
-across projects: ``summary`` prints the results table, ``real`` runs projects on their real
-sources, ``seeds`` runs them over several seeds. ``xlalab --help`` lists them all.
+Run one pipeline stage as dvc.yaml does ("xlalab cifar10 train" is "python -m
+xlalab.cifar10.train"), or a command that reads across projects: summary prints the results table,
+real runs projects on their real sources, seeds runs them over several seeds.
 """
 
 from __future__ import annotations

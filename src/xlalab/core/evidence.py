@@ -115,25 +115,16 @@ def compare(
         raise ValueError("a verdict needs at least one baseline")
     names = [model, *baselines]
     y = np.asarray(y_true)
-    ones = np.ones(len(y))
-    scores = {name: metric(y, np.asarray(predictions[name]), ones) for name in names}
+    scores = {name: metric(y, np.asarray(predictions[name]), np.ones(len(y))) for name in names}
     drawn = np.array(
         [
             [metric(y, np.asarray(predictions[name]), w) for name in names]
             for w in resamples(len(y), count, seed, block)
         ]
     )
-    pick = max if higher_is_better else min
-    best = pick(baselines, key=lambda b: scores[b])
-    sign = 1.0 if higher_is_better else -1.0
+    best = (max if higher_is_better else min)(baselines, key=lambda b: scores[b])
     # The difference model - baseline, and the same on every resample (paired).
-    differences = drawn[:, 0] - drawn[:, names.index(best)]
-    low, high = interval(differences)
-    outcome = (
-        "beats"
-        if sign * low > 0 and sign * high > 0
-        else ("loses" if sign * low < 0 and sign * high < 0 else "ties")
-    )
+    low, high = interval(drawn[:, 0] - drawn[:, names.index(best)])
     result = {
         "model": model,
         "metric": metric_name,
@@ -145,7 +136,7 @@ def compare(
         "baseline_interval": interval(drawn[:, names.index(best)]),
         "difference": scores[model] - scores[best],
         "difference_interval": [low, high],
-        "verdict": outcome,
+        "verdict": outcome(low, high, higher_is_better),
         "baselines": {
             b: {"score": scores[b], "interval": interval(drawn[:, i + 1])}
             for i, b in enumerate(baselines)
@@ -159,6 +150,14 @@ def compare(
     }
     result["line"] = describe(result)
     return result
+
+
+def outcome(low: float, high: float, higher_is_better: bool) -> str:
+    """beats, ties or loses, from the interval of the difference model - baseline."""
+    sign = 1.0 if higher_is_better else -1.0
+    if sign * low > 0 and sign * high > 0:
+        return "beats"
+    return "loses" if sign * low < 0 and sign * high < 0 else "ties"
 
 
 def describe(v: Mapping) -> str:

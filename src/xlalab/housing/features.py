@@ -4,24 +4,20 @@ Two parts, by whether a step learns from data:
 
 * Stateless, row by row (``prepare``, run here on every split): ``NA`` read as "none" where
   data_description.txt says it means none (no alley, no basement, no garage, ...), the matching
-  areas and
-  counts set to 0; MSSubClass, MoSold and YrSold made categories (they are codes, not quantities);
-  domain
-  features (total square footage, house and remodel age, total bathrooms, total porch area).
+  areas and counts set to 0; MSSubClass, MoSold and YrSold made categories (they are codes, not
+  quantities); domain features (total square footage, house and remodel age, total bathrooms,
+  total porch area).
 * Fitted (``preprocessor``: an sklearn ColumnTransformer): imputation, a Yeo-Johnson transform of
-the
-  skewed numeric features, ordinal quality scales as ordinals, one-hot for the other categories. It
-  is
-  never fitted here for the models: train fits a fresh copy on the training rows of every
-  cross-validation
-  fold and on the whole training part, so no statistic of a validation or test row leaks into a
-  model.
+  the skewed numeric features, ordinal quality scales as ordinals, one-hot for the other
+  categories. It is never fitted here for the models: train fits a fresh copy on the training rows
+  of every cross-validation fold and on the whole training part, so no statistic of a validation
+  or test row leaks into a model.
 
-The split: a seeded hold-out of train.csv is the test split (Kaggle's test.csv has no prices). The
-outlier rule (GrLivArea above a size with a low price: De Cock's partial sales) drops those houses
-from
-train.csv before the split (``all``, the published practice), from the training part only
-(``training``: the held-out score then includes them), or not at all (``keep``). The target is
+The split: a seeded hold-out of train.csv is the test split (Kaggle's test.csv has no prices), drawn
+first, from every house. Only then does the outlier rule (GrLivArea above a size with a low price:
+De Cock's partial sales) drop matching houses, from the training part alone (``training``) or not
+at all (``keep``): the rule reads the price, so applying it to held-out houses would choose test
+rows by their targets. The test split holds the same houses whatever the setting. The target is
 log1p(SalePrice), Kaggle's metric scale.
 """
 
@@ -145,9 +141,8 @@ def preprocessor() -> ColumnTransformer:
                 Pipeline(
                     [
                         ("impute", SimpleImputer(strategy="median")),
-                        # Yeo-Johnson per column: fixes the right skew of areas and prices-like
-                        # counts
-                        # and standardizes, with its power fitted on the training rows.
+                        # Yeo-Johnson per column: fixes the right skew of areas and counts and
+                        # standardizes, with its power fitted on the training rows.
                         ("skew", PowerTransformer(method="yeo-johnson", standardize=True)),
                     ]
                 ),
@@ -201,17 +196,15 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         raise UserError(
             f"train.csv has {len(houses)} houses; the split and cross-validation need at least 20"
         )
-    outlier = (houses["GrLivArea"] > f.outlier_area) & (houses[TARGET] < f.outlier_price)
-    outlier_ids = houses.loc[outlier, ID].astype(int).tolist()
-    if f.outliers == "all":
-        houses, outlier = houses[~outlier], outlier[~outlier]
     train, test = train_test_split(
         houses, test_size=f.test_fraction, random_state=p.seed, shuffle=True
     )
-    in_training = outlier.loc[train.index]
+    # The rule reads SalePrice: it is applied after the split, to training houses only.
+    outlier = (train["GrLivArea"] > f.outlier_area) & (train[TARGET] < f.outlier_price)
+    outlier_ids = sorted(train.loc[outlier, ID].astype(int).tolist())
     if f.outliers == "training":
-        train = train[~in_training]
-    dropped = {"all": len(outlier_ids), "training": int(in_training.sum()), "keep": 0}[f.outliers]
+        train = train[~outlier]
+    dropped = len(outlier_ids) if f.outliers == "training" else 0
     splits = {"train": prepare(train), "test": prepare(test)}
     if (paths.raw / "test.csv").exists():
         splits["kaggle_test"] = prepare(
@@ -227,10 +220,10 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         {
             **{f"{name}_rows": len(frame) for name, frame in splits.items()},
             "test_fraction": f.test_fraction,
-            "outlier_rule": f"GrLivArea > {f.outlier_area:g} and SalePrice < {f.outlier_price:g} ",
+            "outlier_rule": f"GrLivArea > {f.outlier_area:g} and SalePrice < {f.outlier_price:g}",
             "outliers": f.outliers,
             "outliers_dropped": dropped,
-            "outlier_ids": outlier_ids,
+            "training_outlier_ids": outlier_ids,  # matched among training houses (never test)
             "model_inputs": len(width),
             "source": card["source"],
         },

@@ -1,8 +1,7 @@
 """The plot stage: predicted against actual price, residuals, cross-validation scores per model, the
 MLP's training curves, and the explanations: SHAP for the tree model and the linear model (global
 importance and a beeswarm over the held-out houses) and LIME for three held-out houses (the best,
-the
-median and the worst prediction of the headline model, the one train chose by cross-validation).
+the median and the worst prediction of the headline model, ``housing.train.headline``).
 
 SHAP and LIME work on the preprocessed inputs the models see (one-hot columns, Yeo-Johnson-scaled
 numbers, quality ordinals), so a feature's effect is in standardized units of log price.
@@ -23,18 +22,15 @@ from ..core.plots import read_live_history, save_figure, training_curves_figure,
 from ..core.project import Paths
 from .data import ID
 from .model import build_mlp, load_estimator, mlp_log_price
-from .project import PROJECT, PlotParams
+from .project import BLEND, PROJECT, PlotParams
 
 logger = logging.getLogger(__name__)
-
-BASELINE = "mean_price"
-BLEND = "blend"
 
 
 def plot(p: PlotParams, paths: Paths) -> None:
     predictions = pd.read_csv(paths.predictions)
     summary = read_summary(paths)
-    headline = summary["best_by_cv"]
+    headline = summary["headline"]
     out = paths.figures
     actual = np.log1p(predictions["actual"].to_numpy())
     predicted = np.log1p(predictions[headline].to_numpy())

@@ -10,6 +10,7 @@ from ..core.params import Field, Params, Runtime, Seed, TrainConfig, model_valid
 from ..core.project import Paths, Project
 
 MODELS = ("linear", "forest", "boosting", "mlp")
+BLEND = "blend"  # the mean of housing.train.blend's models in log space
 Model = Literal["linear", "forest", "boosting", "mlp"]
 
 
@@ -28,11 +29,10 @@ class Download(Params):
 
 class Featurize(Params):
     test_fraction: float = Field(gt=0.0, lt=0.5)
-    # The known outlier rule: "all" drops matching houses from train.csv before the split (De Cock:
-    # partial
-    # sales, not the market being modelled), "training" only from the training part, "keep" drops
-    # none.
-    outliers: Literal["all", "training", "keep"]
+    # The known outlier rule (De Cock: partial sales, not the market being modelled) reads the
+    # price, so it drops matching houses from the training part only ("training"), after the split;
+    # "keep" drops none. The test split holds the same houses either way.
+    outliers: Literal["training", "keep"]
     outlier_area: float = Field(gt=0)  # GrLivArea above this ...
     outlier_price: float = Field(gt=0)  # ... with SalePrice below this
 
@@ -71,6 +71,8 @@ class Mlp(Params):
 class Train(Params):
     models: list[Model] = Field(min_length=1)
     blend: list[Model]  # averaged in log space; [] for no blend
+    # The model the verdict is about; it is judged against the best other single model by CV.
+    headline: Literal["blend", "linear", "forest", "boosting", "mlp"]
     cv_folds: int = Field(ge=2, le=20)
     linear: Linear
     forest: Forest
@@ -88,6 +90,14 @@ class Train(Params):
             )
         if len(self.blend) == 1 or len(set(self.blend)) != len(self.blend):
             raise ValueError("blend needs two or more different models, or [] for none")
+        if self.headline == BLEND and not self.blend:
+            raise ValueError("headline is blend but blend is []; name the blend's models")
+        if self.headline != BLEND and self.headline not in self.models:
+            raise ValueError(f"headline {self.headline} is not in models; add it or change it")
+        if not [m for m in self.models if m != self.headline]:
+            raise ValueError(
+                f"headline {self.headline} needs another model in models to be judged against"
+            )
         return self
 
 
@@ -100,7 +110,7 @@ DownloadParams = stage_params("DownloadParams", download=Download)
 FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
 
 
-EvaluateParams = stage_params("EvaluateParams", runtime=Runtime)
+EvaluateParams = stage_params("EvaluateParams", seed=Seed, runtime=Runtime)  # seed: bootstrap
 
 
 class Plot(Params):

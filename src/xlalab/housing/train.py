@@ -1,14 +1,12 @@
 """The train stage: shuffled, seeded K-fold cross-validation of every candidate on the training
-part,
-then each candidate fitted on the whole training part, and Kaggle's test.csv priced for a
+part, then each candidate fitted on the whole training part, and Kaggle's test.csv priced for a
 submission.
 
 In every fold the preprocessor is refitted on that fold's training rows only and shared by all the
 candidates of the fold (it is deterministic, so each would fit the same one); the blend's fold score
-comes from averaging its members' predictions for the fold, so it costs no extra fit. The submission
-model is the candidate (blend included) with the lowest cross-validated RMSE: the held-out test
-split
-is never used to choose.
+comes from averaging its members' predictions for the fold, so it costs no extra fit. Everything
+chosen here is chosen on the training part: the submission model (the candidate, blend included,
+with the lowest CV RMSE) and the headline's baseline (the best other single model by CV).
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from ..core.loop import fit, predict
 from ..core.project import Paths
 from ..core.runtime import Backend, make_backend
 from ..core.training import fit_and_save
+from .baselines import best_single_by_cv
 from .data import ID
 from .features import LOG_TARGET, preprocessor
 from .model import (
@@ -44,11 +43,10 @@ from .model import (
     save_estimator,
     tensors,
 )
-from .project import PROJECT, TrainParams
+from .project import BLEND, PROJECT, TrainParams
 
 logger = logging.getLogger(__name__)
 
-BLEND = "blend"
 SUBMISSION = "submission.csv"
 
 
@@ -117,7 +115,7 @@ def train(p: TrainParams, paths: Paths) -> None:
 
 def _train(p: TrainParams, paths: Paths) -> None:
     frame = pd.read_parquet(paths.features / "train.parquet")
-    x, y = frame, frame[LOG_TARGET].to_numpy()
+    y = frame[LOG_TARGET].to_numpy()
     if len(frame) < 2 * p.train.cv_folds:
         raise UserError(
             f"{len(frame)} training houses are too few for cv_folds={p.train.cv_folds}; lower "
@@ -125,8 +123,38 @@ def _train(p: TrainParams, paths: Paths) -> None:
         )
     backend = make_backend(p.runtime)
     eval_bs = p.train.mlp.train.eval_batch_size or p.train.mlp.train.batch_size
+    cv = cross_validate(frame, y, p, backend, paths, eval_bs)
+    prep, entries, final_models = fit_every_candidate(frame, y, p, backend, paths, cv)
+    if "mlp" not in p.train.models:  # the live dir is a git-tracked output: never leave it empty
+        (paths.live / "README.txt").write_text(
+            "housing.train.models has no mlp: no training curves\n"
+        )
+    best = min(cv, key=lambda name: cv[name]["rmse_log_mean"])
+    baseline = best_single_by_cv(cv, p.train.headline)
+    logger.info(f"housing: headline {p.train.headline}, judged against {baseline} (best by CV)")
+    submission = write_submission(paths, best, p, final_models, prep, backend, eval_bs)
+    write_summary(
+        paths,
+        entries,
+        backend.describe(),
+        cv=cv,
+        cv_folds=p.train.cv_folds,
+        blend=p.train.blend,
+        headline=p.train.headline,
+        baseline_model=baseline,
+        inputs=len(prep.get_feature_names_out()),
+        feature_names=list(prep.get_feature_names_out()),
+        training_rows=len(frame),
+        best_by_cv=best,
+        submission=submission,
+    )
 
-    # --- cross-validation ------------------------------------------------------------------------
+
+def cross_validate(
+    x: pd.DataFrame, y: np.ndarray, p: TrainParams, backend: Backend, paths: Paths, eval_bs: int
+) -> dict[str, dict]:
+    """Shuffled, seeded K-fold CV of every candidate (and the blend) on the training part: the
+    mean, spread and per-fold RMSE(log) of each."""
     folds = KFold(p.train.cv_folds, shuffle=True, random_state=p.seed)
     scores: dict[str, list[float]] = {
         name: [] for name in p.train.models + ([BLEND] if p.train.blend else [])
@@ -164,9 +192,14 @@ def _train(p: TrainParams, paths: Paths) -> None:
         logger.info(
             f"housing cv {name}: RMSE(log) {c['rmse_log_mean']:.4f} ± {c['rmse_log_std']:.4f}"
         )
+    return cv
 
-    # --- the final fits on the whole training part
-    # --------------------------------------------------
+
+def fit_every_candidate(
+    x: pd.DataFrame, y: np.ndarray, p: TrainParams, backend: Backend, paths: Paths, cv: dict
+) -> tuple[Any, dict[str, dict], dict[str, Any]]:
+    """Every candidate fitted on the whole training part and stored; the fitted preprocessor, each
+    candidate's summary entry and the fitted models."""
     prep = preprocessor().fit(x)
     train_x = prep.transform(x)
     save_estimator(prep, paths.model, "preprocessor")
@@ -197,26 +230,7 @@ def _train(p: TrainParams, paths: Paths) -> None:
                 "cv": cv[name],
                 **_chosen(estimator),
             }
-
-    if "mlp" not in p.train.models:  # the live dir is a git-tracked output: never leave it empty
-        (paths.live / "README.txt").write_text(
-            "housing.train.models has no mlp: no training curves\n"
-        )
-    best = min(cv, key=lambda name: cv[name]["rmse_log_mean"])
-    submission = write_submission(paths, best, p, final_models, prep, backend, eval_bs)
-    write_summary(
-        paths,
-        entries,
-        backend.describe(),
-        cv=cv,
-        cv_folds=p.train.cv_folds,
-        blend=p.train.blend,
-        inputs=train_x.shape[1],
-        feature_names=list(prep.get_feature_names_out()),
-        training_rows=len(frame),
-        best_by_cv=best,
-        submission=submission,
-    )
+    return prep, entries, final_models
 
 
 def _chosen(estimator) -> dict[str, Any]:

@@ -51,48 +51,63 @@ def arima_forecast(
 
     log_close = np.log(close)
     train = log_close[:train_days]
-    chosen_by = "given"
     # One BLAS thread: these are many tiny matrix products, and on a shared machine extra threads
     # make the fits ten times slower, not faster.
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
-        if order is None:
-            chosen_by = "auto_arima"
-            chosen = pm.auto_arima(
-                train[-select_days:],
-                seasonal=False,
-                max_p=max_p,
-                max_q=max_q,
-                stepwise=True,
-                suppress_warnings=True,
-                error_action="ignore",
-            )
-            order, intercept = list(chosen.order), bool(chosen.with_intercept)
-        else:
-            intercept = True
+        chosen_by = "given" if order is not None else "auto_arima"
+        order, intercept = arima_order(train[-select_days:], order, max_p, max_q)
         model = pm.ARIMA(tuple(order), with_intercept=intercept, suppress_warnings=True).fit(train)
-        full = model.arima_res_.apply(log_close, refit=False)
-        if horizon == 1:
-            one_step = full.get_prediction(
-                start=int(origin.min()) + 1, end=len(close) - 1, dynamic=False
-            )
-            predicted = np.asarray(one_step.predicted_mean)[origin + 1 - (int(origin.min()) + 1)]
-        else:
-            predicted = np.array(
-                [
-                    np.asarray(
-                        full.get_prediction(
-                            start=o + 1, end=o + horizon, dynamic=True
-                        ).predicted_mean
-                    )[-1]
-                    for o in origin
-                ]
-            )
+        fitted = model.arima_res_
+        predicted = rolling_forecasts(fitted.apply(log_close, refit=False), origin, horizon)
     return np.exp(predicted), {
         "order": [int(v) for v in order],
         "with_intercept": intercept,
         "chosen_by": chosen_by,
+        # fitted on the training days, then held fixed
+        "coefficients": dict(zip(fitted.model.param_names, map(float, fitted.params))),
     }
+
+
+def arima_order(
+    recent_train: np.ndarray, order: list[int] | None, max_p: int, max_q: int
+) -> tuple[list[int], bool]:
+    """The (p, d, q) order and whether it has an intercept: the given order with one, or
+    auto_arima's choice (stepwise, by AIC) on the recent training days given."""
+    if order is not None:
+        return list(order), True
+    import pmdarima as pm
+
+    chosen = pm.auto_arima(
+        recent_train,
+        seasonal=False,
+        # auto_arima starts its search at p = q = 2 and refuses a smaller maximum
+        start_p=min(2, max_p),
+        start_q=min(2, max_q),
+        max_p=max_p,
+        max_q=max_q,
+        stepwise=True,
+        suppress_warnings=True,
+        error_action="ignore",
+    )
+    return list(chosen.order), bool(chosen.with_intercept)
+
+
+def rolling_forecasts(full, origin: np.ndarray, horizon: int) -> np.ndarray:
+    """The forecast of the log close ``horizon`` days after each ``origin``, from a model applied
+    to the whole series with fixed coefficients (``full``): each conditions on days <= origin."""
+    if horizon == 1:
+        first = int(origin.min()) + 1
+        one_step = full.get_prediction(start=first, end=int(origin.max()) + 1, dynamic=False)
+        return np.asarray(one_step.predicted_mean)[origin + 1 - first]
+    return np.array(
+        [
+            np.asarray(
+                full.get_prediction(start=o + 1, end=o + horizon, dynamic=True).predicted_mean
+            )[-1]
+            for o in origin
+        ]
+    )
 
 
 def diebold_mariano(

@@ -30,53 +30,10 @@ def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame,
     both. A date repeated with different prices is always an error: there is no way to know
     which row is right.
     """
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise UserError(f"the raw prices lack column(s) {missing}; re-run the download stage")
-    frame = frame[COLUMNS].copy()
-    frame["Date"] = pd.to_datetime(frame["Date"])
-    if frame.empty:
-        raise UserError(
-            "the raw prices are empty; widen lstm.download.start/end or check the source"
-        )
-    for col in COLUMNS[1:]:
-        if frame[col].isna().all():
-            raise UserError(
-                f"column {col} is empty (all {len(frame)} values missing); check the source file"
-            )
-
+    frame = checked_columns(frame)
     report: dict = {"rows_in": int(len(frame))}
-    order = frame["Date"].to_numpy()
-    out_of_order = int((order[1:] < order[:-1]).sum())
-    if out_of_order and dates == "strict":
-        i = int(np.argmax(order[1:] < order[:-1])) + 1
-        raise UserError(
-            f"dates are not in increasing order: row {i + 1} is {frame['Date'].iloc[i].date()} "
-            "after "
-            f"{frame['Date'].iloc[i - 1].date()}; sort the file or set lstm.featurize.dates: fix"
-        )
-    frame = frame.sort_values("Date", kind="stable").reset_index(drop=True)
-    report["out_of_order_rows"] = out_of_order
-
-    repeated = frame["Date"].duplicated(keep=False)
-    if repeated.any():
-        groups = frame[repeated].groupby("Date")
-        conflicting = [d for d, g in groups if len(g.drop_duplicates()) > 1]
-        if conflicting:
-            raise UserError(
-                f"{len(conflicting)} date(s) appear twice with different prices, first "
-                f"{pd.Timestamp(conflicting[0]).date()}; keep one row per date in the source"
-            )
-        if dates == "strict":
-            raise UserError(
-                f"{int(frame['Date'].duplicated().sum())} date(s) appear twice, first "
-                f"{frame.loc[frame['Date'].duplicated(), 'Date'].iloc[0].date()}; remove the "
-                "repeats "
-                "or set lstm.featurize.dates: fix"
-            )
-    report["duplicate_rows_dropped"] = int(frame["Date"].duplicated().sum())
-    frame = frame.drop_duplicates("Date").reset_index(drop=True)
-
+    frame, report["out_of_order_rows"] = sorted_by_date(frame, dates)
+    frame, report["duplicate_rows_dropped"] = without_repeated_dates(frame, dates)
     report["missing_values"] = {c: int(frame[c].isna().sum()) for c in COLUMNS[1:]}
     # Fill forwards only: a gap takes the last value seen, never a later one.
     frame[COLUMNS[1:]] = frame[COLUMNS[1:]].ffill()
@@ -93,6 +50,61 @@ def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame,
         )
     report["rows_out"] = int(len(frame))
     return frame, report
+
+
+def checked_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The price columns, dates parsed; an error for a missing or empty column, or no rows."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"the raw prices lack column(s) {missing}; re-run the download stage")
+    frame = frame[COLUMNS].copy()
+    frame["Date"] = pd.to_datetime(frame["Date"])
+    if frame.empty:
+        raise UserError(
+            "the raw prices are empty; widen lstm.download.start/end or check the source"
+        )
+    for col in COLUMNS[1:]:
+        if frame[col].isna().all():
+            raise UserError(
+                f"column {col} is empty (all {len(frame)} values missing); check the source file"
+            )
+    return frame
+
+
+def sorted_by_date(frame: pd.DataFrame, dates: str) -> tuple[pd.DataFrame, int]:
+    """The rows in date order and how many were out of order (``strict``: an error if any)."""
+    order = frame["Date"].to_numpy()
+    out_of_order = int((order[1:] < order[:-1]).sum())
+    if out_of_order and dates == "strict":
+        i = int(np.argmax(order[1:] < order[:-1])) + 1
+        raise UserError(
+            f"dates are not in increasing order: row {i + 1} is {frame['Date'].iloc[i].date()} "
+            f"after {frame['Date'].iloc[i - 1].date()}; sort the file or set "
+            "lstm.featurize.dates: fix"
+        )
+    return frame.sort_values("Date", kind="stable").reset_index(drop=True), out_of_order
+
+
+def without_repeated_dates(frame: pd.DataFrame, dates: str) -> tuple[pd.DataFrame, int]:
+    """One row per date and how many identical repeats were dropped (``strict``: an error if
+    any); a date repeated with different prices is always an error."""
+    repeated = frame["Date"].duplicated(keep=False)
+    if repeated.any():
+        groups = frame[repeated].groupby("Date")
+        conflicting = [d for d, g in groups if len(g.drop_duplicates()) > 1]
+        if conflicting:
+            raise UserError(
+                f"{len(conflicting)} date(s) appear twice with different prices, first "
+                f"{pd.Timestamp(conflicting[0]).date()}; keep one row per date in the source"
+            )
+        if dates == "strict":
+            raise UserError(
+                f"{int(frame['Date'].duplicated().sum())} date(s) appear twice, first "
+                f"{frame.loc[frame['Date'].duplicated(), 'Date'].iloc[0].date()}; remove the "
+                "repeats or set lstm.featurize.dates: fix"
+            )
+    dropped = int(frame["Date"].duplicated().sum())
+    return frame.drop_duplicates("Date").reset_index(drop=True), dropped
 
 
 def indicator_columns(features: list[str]) -> list[str]:

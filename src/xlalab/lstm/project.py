@@ -165,9 +165,13 @@ class Arima(Params):
 class Evaluate(Params):
     moving_average: int = Field(ge=1)  # days averaged by the moving-average forecast
     arima: Arima
+    # Consecutive test days per block of the verdict's bootstrap; None: round(n ** (1/3)) for n test
+    # days (the rate that suits a block bootstrap's variance estimate).
+    block: int | None = Field(ge=1)
 
 
-EvaluateParams = stage_params("EvaluateParams", evaluate=Evaluate, runtime=Runtime)
+# seed: the verdict's bootstrap resamples
+EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
 
 
 # --- plot -------------------------------------------------------------------------------------
