@@ -58,7 +58,10 @@ def toy(monkeypatch, tmp_path):
 
 
 def test_a_stage_writes_its_declared_output(toy, tmp_path):
-    assert run_stage(toy, "download", {"toy": {"rows": 3}}) == [Paths.of("toy").raw]
+    assert run_stage(toy, "download", {"toy": {"rows": 3}}) == [
+        Paths.of("toy").raw,
+        Paths.of("toy").cost("download"),
+    ]
     assert (tmp_path / "data/toy/raw/table.csv").read_text().count("1") == 3
 
 
@@ -75,6 +78,7 @@ def test_a_failed_first_run_leaves_no_folder_behind(toy, tmp_path):
     with pytest.raises(UserError, match="half-way"):
         run_stage(toy, "download", {"toy": {"rows": 5, "fail": True}})
     assert list((tmp_path / "data").iterdir()) == []
+    assert not (tmp_path / "metrics").exists()  # nor one for its cost file
 
 
 def test_params_errors_name_the_key_and_what_is_allowed(toy):

@@ -141,6 +141,9 @@ def test_two_machines_on_localhost_train_one_stage(two_machines):
         str(p.relative_to(other)) for p in other.rglob("*") if p.is_file() or not any(p.iterdir())
     ) == ["data/toy/features", "params.yaml"]
     assert not list(main.glob("**/.tmp-*"))
+    # the first process writes what both cost: each measured its own peak memory
+    spent = json.loads((main / "metrics/cost/toy-train.json").read_text())
+    assert spent["processes"] == 2 and spent["peak_memory_mb"] > 2 * 100 and spent["seconds"] > 0
 
 
 def test_killed_two_process_run_resumes_to_the_same_result(two_machines, tmp_path):
@@ -285,9 +288,13 @@ def test_a_process_other_than_the_first_writes_no_output(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     assert run_stage(project, "train", {"toy": {}}) == []
     assert seen and not seen[0].exists()  # it wrote to a scratch directory, now gone
-    assert not Path("models").exists() and not Path("plots").exists()
+    assert not any(Path(d).exists() for d in ("models", "plots", "metrics"))  # nor a cost file
     monkeypatch.setenv("RANK", "0")
-    assert run_stage(project, "train", {"toy": {}}) == [Path("models/toy"), Path("plots/toy/train")]
+    assert run_stage(project, "train", {"toy": {}}) == [
+        Path("models/toy"),
+        Path("plots/toy/train"),
+        Path("metrics/cost/toy-train.json"),
+    ]
     assert Path("models/toy/weights").read_text() == "x"
 
 

@@ -1,68 +1,140 @@
-"""`python -m xlalab summary`: one row per built project, read from metrics/<project>.json."""
+"""`xlalab summary`: one row per built project, read from metrics/<project>.json, in both shapes of
+verdict (core/evidence.py's, with intervals, and the older point estimates), and the verdicts that
+are not wins said in words under the table."""
 
 import json
 from pathlib import Path
 
-from xlalab.core import summary
+import numpy as np
+import pytest
+
+from xlalab.core import evidence, summary
+
+RUNTIME = {"backend": "accelerate", "device_type": "cpu", "device_count": 1, "processes": 1}
 
 
-def test_a_row_per_project_with_its_verdict_and_what_trained_it(tmp_path, monkeypatch):
+def write(project: str, verdict: dict, runtime: dict = RUNTIME, source: str = "offline") -> None:
+    Path("metrics").mkdir(exist_ok=True)
+    metrics = {"data": {"source": source}, "verdict": verdict, "runtime": runtime}
+    Path(f"metrics/{project}.json").write_text(json.dumps(metrics))
+
+
+def verdict_of(model_error: float, baseline_error: float, seed: int = 0) -> dict:
+    """A real verdict of core/evidence.py: a forecast with errors about ``model_error`` against a
+    baseline with errors about ``baseline_error``, MAE over 400 rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=400)
+    predictions = {
+        "lstm": y + rng.normal(scale=model_error, size=400),
+        "arima": y + rng.normal(scale=baseline_error, size=400),
+        "naive": y + rng.normal(scale=3 * baseline_error, size=400),
+    }
+    return evidence.compare(
+        "lstm",
+        predictions,
+        y,
+        evidence.mae,
+        metric_name="mae",
+        higher_is_better=False,
+        baselines=["arima", "naive"],
+    )
+
+
+@pytest.fixture
+def metrics(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    Path("metrics").mkdir()
-    Path("metrics/lstm.json").write_text(
-        json.dumps(
-            {
-                "data": {"source": "offline"},
-                "verdict": {
-                    "model": "lstm",
-                    "metric": "mae",
-                    "score": 0.442,
-                    "best_baseline": "arima",
-                    "baseline_score": 0.4349,
-                    "beats_baseline": False,
-                },
-                "runtime": {
-                    "backend": "accelerate",
-                    "device_type": "cpu",
-                    "device_count": 2,
-                    "processes": 2,
-                },
-            }
-        )
+    write("lstm", verdict_of(0.5, 0.5), {**RUNTIME, "device_count": 2, "processes": 2})
+    write("housing", {**verdict_of(0.8, 0.5), "model": "blend"})
+    write("reviews", verdict_of(0.2, 0.5))
+    write(
+        "cifar10",
+        {
+            "model": "efficientnet_lite0",
+            "metric": "accuracy",
+            "score": 0.908,
+            "best_baseline": "majority_class",
+            "baseline_score": 0.1,
+            "beats_baseline": True,
+        },
+        {**RUNTIME, "backend": "xla", "device_count": 4, "spmd": True},
     )
-    Path("metrics/cifar10.json").write_text(
-        json.dumps(
-            {
-                "data": {"source": "offline"},
-                "verdict": {
-                    "model": "efficientnet_lite0",
-                    "metric": "accuracy",
-                    "score": 0.908,
-                    "best_baseline": "majority_class",
-                    "baseline_score": 0.1,
-                    "beats_baseline": True,
-                },
-                "runtime": {
-                    "backend": "xla",
-                    "device_type": "cpu",
-                    "device_count": 4,
-                    "processes": 1,
-                    "spmd": True,
-                },
-            }
-        )
-    )
+    write(
+        "imdb",
+        {
+            "model": "finetuned",
+            "metric": "F1",
+            "score": 0.70,
+            "best_baseline": "tfidf",
+            "baseline_score": 0.72,
+            "beats_baseline": False,
+        },
+    )  # traffic has no metrics yet
+
+
+def test_a_row_per_project_with_intervals_verdict_and_what_trained_it(metrics):
     rows = {r["project"]: r for r in summary.rows()}
-    assert rows["lstm"]["verdict"] == "does NOT beat its best baseline"
+    assert [rows[p]["verdict"] for p in ("lstm", "housing", "reviews")] == [
+        "ties",
+        "loses",
+        "beats",
+    ]
+    tie = verdict_of(0.5, 0.5)
+    low, high = tie["difference_interval"]
+    assert low < 0 < high  # the tie is real: its interval holds 0
+    assert rows["lstm"]["metric"] == "mae ↓"
+    assert rows["lstm"]["difference"].startswith(f"{tie['difference']:+.3f} [")
     assert rows["lstm"]["trained_on"] == "accelerate, 2 cpu, 2 processes"
-    assert rows["cifar10"]["verdict"] == "beats its best baseline"
     assert rows["cifar10"]["trained_on"] == "xla, 4 cpu (spmd)"
+    assert rows["cifar10"]["verdict"] == "beats (point estimate, no interval)"
+    assert rows["imdb"]["verdict"] == "does not beat (point estimate, no interval)"
+    assert rows["imdb"]["difference"] == "-0.02"
     assert rows["traffic"]["verdict"] == "not evaluated yet (dvc repro)"
-    table = summary.markdown().splitlines()
-    assert table[0].endswith("| trained on |")
+
+
+def test_scores_show_as_many_decimals_as_their_interval_supports():
+    assert summary.with_interval(0.90812, [0.8903, 0.9262]) == "0.908 [0.890, 0.926]"
+    assert summary.with_interval(0.0071, [-0.0032, 0.0169], sign=True) == "+0.007 [-0.003, 0.017]"
+    assert summary.with_interval(0.9081, [0.85, 0.95]) == "0.91 [0.85, 0.95]"
+    assert summary.with_interval(182345.6, [171234.0, 195012.0]) == "182346 [171234, 195012]"
+    assert summary.with_interval(0.5, [0.5, 0.5]) == "0.5000 [0.5000, 0.5000]"  # no spread
+
+
+def test_the_table_has_a_column_for_each_and_says_ties_and_losses_in_words(metrics):
+    text = summary.markdown()
+    table, words = text.split("\n\n")[:2]
+    lines = table.splitlines()
+    assert lines[0] == (
+        "| project | data source | headline model | metric | score [95 % CI] | strongest baseline "
+        "| its score [95 % CI] | difference [95 % CI] | verdict | trained on |"
+    )
+    assert all(line.count("|") == 11 for line in lines)
+    reviews = verdict_of(0.2, 0.5)
+    score = summary.with_interval(reviews["score"], reviews["interval"])
+    assert f"| reviews | offline | lstm | mae ↓ | {score} | arima |" in table
     assert (
-        "| lstm | offline | lstm | mae | 0.442 | arima | 0.4349 | does NOT beat its best baseline "
-        "| accelerate, 2 cpu, 2 processes |" in table
+        "| cifar10 | offline | efficientnet_lite0 | accuracy | 0.908 | majority_class | 0.1 | "
+        "+0.808 | beats (point estimate, no interval) | xla, 4 cpu (spmd) |" in lines
+    )
+    assert words.startswith("Where the model does not win: **lstm**'s lstm ties with arima ")
+    assert "which holds 0); **housing**'s blend loses to arima (difference +0." in words
+    assert "**imdb**'s finetuned does not beat tfidf (point estimate, no interval)" in words
+    assert "excludes 0) in reviews." in words
+    assert "(older metrics, no intervals), the model beats its strongest baseline in cifar10." in (
+        words
+    )
+    assert words.endswith("No verdict yet: traffic.")
+
+
+def test_when_every_model_wins_the_words_say_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from xlalab import PROJECTS
+
+    for project in PROJECTS:
+        write(project, verdict_of(0.2, 0.5))
+    words = summary.markdown().split("\n\n")[1]
+    assert words == (
+        "No model ties or loses to its strongest baseline. The model beats its strongest baseline "
+        f"(the difference's interval excludes 0) in {', '.join(PROJECTS)}."
     )
 
 

@@ -99,6 +99,7 @@ def stage_entry(project: Project, stage: Stage) -> dict[str, Any]:
             outs.append({path: {"cache": False}})
         else:
             outs.append(path)
+    metrics.append({paths.cost(stage.name).as_posix(): {"cache": False}})  # written by the runner
     entry: dict[str, Any] = {
         "cmd": f"PYTHONPATH=src python -m {stage.module}",
         "deps": [getattr(paths, name).as_posix() for name in stage.inputs]
@@ -108,8 +109,7 @@ def stage_entry(project: Project, stage: Stage) -> dict[str, Any]:
     if keys:
         entry["params"] = keys
     entry["outs"] = outs
-    if metrics:
-        entry["metrics"] = metrics
+    entry["metrics"] = metrics
     return entry
 
 

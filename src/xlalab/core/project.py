@@ -40,6 +40,7 @@ class Paths:
     figures: Path  # plot: images and plot data (git-tracked)
     checkpoints: Path  # train: resume state while a run is unfinished (not a DVC output)
     cache: Path  # anything worth keeping between runs that is not an output
+    costs: Path  # every stage: what it cost (seconds, peak memory), written by the runner
 
     @classmethod
     def of(cls, project: str) -> Paths:
@@ -54,6 +55,7 @@ class Paths:
             figures=Path(f"plots/{project}/figures"),
             checkpoints=Path(f"checkpoints/{project}"),
             cache=Path(f"data/{project}/cache"),
+            costs=Path("metrics/cost"),
         )
 
     @property
@@ -63,6 +65,11 @@ class Paths:
     @property
     def summary(self) -> Path:
         return self.model / "summary.json"
+
+    def cost(self, stage: str) -> Path:
+        """The cost file of ``stage`` (core/cost.py): a DVC metric of every stage, written by the
+        runner (not by the stage) with its outputs, git-tracked."""
+        return self.costs / f"{self.project}-{stage}.json"
 
     def figure(self, name: str) -> str:
         """A file of the plot stage's folder, as dvc.yaml names it."""
@@ -85,6 +92,7 @@ OUTS = {
     "plot": ("figures",),
 }
 GIT_TRACKED = ("live", "metrics", "figures")
+# Besides these, every stage has a cost file (Paths.cost), which the runner writes.
 # What each stage reads unless the project says otherwise.
 DEPS = {
     "download": (),

@@ -5,7 +5,8 @@ function to ``main`` here (stages that train or predict go through core/launch.p
 start several processes). ``run_stage`` parses the stage's params once, checks its inputs, and
 calls the function with (params, paths) whose outputs are temporary siblings of the real ones:
 they are moved into place only when the stage succeeds, so a failed or interrupted stage leaves
-the previous outputs as they were.
+the previous outputs as they were. With them it writes what the stage cost (seconds, peak memory;
+core/cost.py) to ``metrics/cost/<project>-<stage>.json``, and says it in the log.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import log
+from . import cost, log
 from .errors import UserError
 from .io import atomic_path
 from .params import load_params, parse
@@ -61,7 +64,7 @@ def run_as_command(project: Project, stage_name: str, function: StageFunction, p
     last lines; a UserError as one line and status 2."""
     try:
         with log.lines_said_last() as last_lines:
-            outputs = run_stage(project, stage_name, params, function)
+            outputs = run_stage(project, stage_name, params, function, cost.command_started())
     except UserError as e:
         logger.error("%s %s: %s", project.name, stage_name, e)
         return 2
@@ -74,6 +77,9 @@ def run_as_command(project: Project, stage_name: str, function: StageFunction, p
         return 130
     for path in outputs:
         logger.info("wrote %s", path)
+    cost_file = project.paths.cost(stage_name)
+    if cost_file in outputs:  # the first process of several says it for all of them
+        logger.info(cost.describe(project.name, stage_name, json.loads(cost_file.read_text())))
     for line in last_lines:
         logger.info(line)
     return 0
@@ -84,9 +90,13 @@ def run_stage(
     stage_name: str,
     params: dict[str, Any] | str | Path = "params.yaml",
     function: StageFunction | None = None,
+    started: float | None = None,
 ) -> list[Path]:
-    """Run one stage: parse its params, write its outputs atomically. Returns the outputs written
-    (none in processes other than the first). ``function``: the stage's module's, by default."""
+    """Run one stage: parse its params, write its outputs atomically, and with them its cost file.
+    Returns the paths written, the cost file last (none in processes other than the first).
+    ``function``: the stage's module's, by default. ``started``: when the stage began (wall clock,
+    ``time.time()``; by default now), which its cost counts from."""
+    started = time.time() if started is None else started
     project = load_project(project) if isinstance(project, str) else project
     stage = project.stage(stage_name)
     config = parse_stage_params(project, stage, params)
@@ -97,14 +107,17 @@ def run_stage(
         return []
     final = project.paths
     outputs = [getattr(final, name) for name in stage.outs]
+    cost_file = final.cost(stage.name)
     # Folders this run creates for its outputs: a failed run removes them again if they stay empty.
     new_folders = sorted(
-        {d for path in outputs for d in path.parents if not d.exists()},
+        {d for path in [*outputs, cost_file] for d in path.parents if not d.exists()},
         key=lambda d: len(d.parts),
         reverse=True,
     )
     try:
         with contextlib.ExitStack() as stack:
+            # Entered first, so moved into place last: a cost file means every output is in place.
+            cost_tmp = stack.enter_context(atomic_path(cost_file))
             staged = {
                 name: stack.enter_context(atomic_path(path, is_dir=not path.suffix))
                 for name, path in zip(stage.outs, outputs)
@@ -115,6 +128,8 @@ def run_stage(
                     raise RuntimeError(
                         f"{project.name} {stage.name} did not write its output {name}"
                     )
+            spent = cost.measure(started, cost.every_process(cost.peak_memory_mb()))
+            cost_tmp.write_text(json.dumps(spent, indent=2) + "\n")
     except BaseException:
         for folder in new_folders:
             if folder.is_dir() and not any(folder.iterdir()):
@@ -123,7 +138,7 @@ def run_stage(
     # Every process leaves together, once the outputs are in place: the launcher's success then
     # means the stage's success.
     _wait_for_other_processes()
-    return outputs
+    return [*outputs, cost_file]
 
 
 def parse_stage_params(project: Project, stage: Stage, params: dict[str, Any] | str | Path) -> Any:
@@ -170,6 +185,7 @@ def _run_thrown_away(function: StageFunction, config: Any, final: Paths, stage: 
                 path.mkdir()
             thrown_away[name] = path
         function(config, dataclasses.replace(final, **thrown_away))
+        cost.every_process(cost.peak_memory_mb())  # the first process sums every one's peak
         _wait_for_other_processes()
 
 
