@@ -2,7 +2,7 @@
 
 Run one pipeline stage as dvc.yaml does ("xlalab cifar10 train" is "python -m
 xlalab.cifar10.train"), or a command that reads across projects: summary prints the results table,
-real runs projects on their real sources.
+report writes the results page, real runs projects on their real sources.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import runpy
 import sys
 
 from . import PROJECTS
-from .core import log, profiles, summary
+from .core import log, profiles, results_page, summary
 from .core.errors import UserError
 from .core.project import STAGE_NAMES, load_project
 
 logger = logging.getLogger(__name__)
 
 # name -> the module that adds its arguments (add_arguments) and runs it (run).
-COMMANDS = {"summary": summary, "real": profiles}
+COMMANDS = {"summary": summary, "report": results_page, "real": profiles}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -95,6 +95,8 @@ def stage_entry(project: Project, stage: Stage) -> dict[str, Any]:
         path = getattr(paths, name).as_posix()
         if name == "metrics":
             metrics.append({path: {"cache": False}})
+        elif name == "timing":  # a metrics file too (dvc metrics show), kept out of git
+            metrics.append(path)
         elif name in GIT_TRACKED:
             outs.append({path: {"cache": False}})
         else:
