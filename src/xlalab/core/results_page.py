@@ -199,8 +199,8 @@ def commit() -> str:
             ["git", "status", "--porcelain", "metrics", "plots"], capture_output=True, text=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "not in a git repository"
-    return f"commit {rev}" + (" (metrics or plots changed since)" if dirty else "")
+        return "outside git"
+    return f"commit {rev}" + (", with metrics or plots changed since" if dirty else "")
 
 
 def render(output: Path = DEFAULT_OUTPUT, embed: bool = True) -> str:
@@ -214,7 +214,7 @@ def render(output: Path = DEFAULT_OUTPUT, embed: bool = True) -> str:
         "<title>xlalab results</title>"
         f"<style>{STYLE}</style></head><body>\n"
         "<h1>xlalab results</h1>\n"
-        f"<p>From metrics/ and plots/ at {html.escape(commit())}. Each headline model is scored "
+        f"<p>From metrics/ and plots/ ({html.escape(commit())}). Each headline model is scored "
         "beside its baselines on the same test rows; intervals are 95 % bootstrap intervals, the "
         "difference is paired (core/evidence.py).</p>\n"
         f"{summary_table(results)}\n" + "\n".join(sections) + "\n</body></html>\n"
