@@ -160,8 +160,7 @@ def test_same_params_give_the_same_metrics(chain, tmp_path, monkeypatch):
         run_stage("cifar10", name, copy.deepcopy(SMALL))
     first = json.loads((chain / "metrics/cifar10.json").read_text())
     second = json.loads((tmp_path / "metrics/cifar10.json").read_text())
-    for m in (first, second):
-        m["train"].pop("samples_per_sec")
+    assert "samples_per_sec" not in first["train"]  # a speed: in timing/cifar10.json
     assert first == second
 
 

@@ -142,7 +142,7 @@ def test_two_machines_on_localhost_train_one_stage(two_machines):
     ) == ["data/toy/features", "params.yaml"]
     assert not list(main.glob("**/.tmp-*"))
     # the first process writes what both cost: each measured its own peak memory
-    spent = json.loads((main / "metrics/cost/toy-train.json").read_text())
+    spent = json.loads((main / "timing/cost/toy-train.json").read_text())
     assert spent["processes"] == 2 and spent["peak_memory_mb"] > 2 * 100 and spent["seconds"] > 0
 
 
@@ -293,7 +293,7 @@ def test_a_process_other_than_the_first_writes_no_output(tmp_path, monkeypatch):
     assert run_stage(project, "train", {"toy": {}}) == [
         Path("models/toy"),
         Path("plots/toy/train"),
-        Path("metrics/cost/toy-train.json"),
+        Path("timing/cost/toy-train.json"),
     ]
     assert Path("models/toy/weights").read_text() == "x"
 

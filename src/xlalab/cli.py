@@ -2,7 +2,8 @@
 
 Run one pipeline stage as dvc.yaml does ("xlalab cifar10 train" is "python -m
 xlalab.cifar10.train"), or a command that reads across projects: summary prints the results table,
-real runs projects on their real sources, seeds runs them over several seeds.
+report writes the results page, real runs projects on their real sources, seeds runs them over
+several seeds.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import runpy
 import sys
 
 from . import PROJECTS
-from .core import log, profiles, seeds, summary
+from .core import log, profiles, results_page, seeds, summary
 from .core.errors import UserError
 from .core.project import STAGE_NAMES, load_project
 
 logger = logging.getLogger(__name__)
 
 # name -> the module that adds its arguments (add_arguments) and runs it (run).
-COMMANDS = {"summary": summary, "real": profiles, "seeds": seeds}
+COMMANDS = {"summary": summary, "report": results_page, "real": profiles, "seeds": seeds}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """What a stage cost: its wall time and peak resident memory, recorded by the runner in a small
-JSON file beside the stage's outputs (``metrics/cost/<project>-<stage>.json``, a DVC metric, so
+JSON file beside the stage's outputs (``timing/cost/<project>-<stage>.json``, a DVC metric, so
 ``dvc metrics show`` lists it) and in the stage's last log lines: ``cifar10 train: 54.2 s, peak
 1,234 MB``.
 
@@ -10,7 +10,9 @@ launch (each measures its own; the first gathers them and writes the file): on a
 holds them all, about what the stage needs at once. Not counted: the launcher process, which
 imports the stage's module and waits, and worker processes a stage might start (none does: the
 forest and the BLAS libraries use threads, which are counted). Timings differ from run to run; the
-projects' own metrics never hold them, so comparing metrics stays exact.
+projects' own metrics never hold them, so comparing metrics stays exact, and the cost files are
+DVC-cached (shared by ``dvc push``/``pull``), not git-tracked, so a re-run leaves ``git status``
+clean.
 """
 
 from __future__ import annotations

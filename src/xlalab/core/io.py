@@ -63,9 +63,11 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         raise
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
+def write_json(path: str | os.PathLike, obj: Any, digits: int | None = None) -> Path:
+    """``obj`` as indented JSON; floats kept to 6 decimals, or to ``digits`` significant digits
+    (what the git-tracked reports use: REPORTED_DIGITS)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(to_jsonable(obj, digits), indent=2, sort_keys=False) + "\n")
     return Path(path)
 
 
@@ -81,26 +83,74 @@ def read_json(path: str | os.PathLike) -> Any:
         ) from None
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types from numpy/torch scalars and arrays, rounded to keep diffs readable."""
+# Significant digits of every number in the git-tracked results (metrics/, plots/): enough for any
+# score a test set of these sizes can resolve, and few enough that float32 training on another
+# thread count or CPU (which moves values in the 7th digit) leaves the files as committed.
+# docs/sharing.md has the measurements.
+REPORTED_DIGITS = 4
+
+
+def significant(value: float, digits: int = REPORTED_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (20246.49 -> 20250.0, 0.0012345 ->
+    0.001234)."""
+    return float(f"{value:.{digits}g}")
+
+
+def to_jsonable(obj: Any, digits: int | None = None) -> Any:
+    """Plain JSON types from numpy/torch scalars and arrays, floats rounded to keep diffs readable:
+    to 6 decimals, or to ``digits`` significant digits."""
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [to_jsonable(v, digits) for v in obj]
     if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
+        return to_jsonable(obj.tolist(), digits)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
         value = float(obj)
         if value != value or value in (float("inf"), float("-inf")):
             return str(value)
-        return round(value, 6)
+        return round(value, 6) if digits is None else significant(value, digits)
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "item") and callable(obj.item):  # torch scalars
-        return to_jsonable(obj.item())
+        return to_jsonable(obj.item(), digits)
     return obj
+
+
+def is_timing(key: str) -> bool:
+    """Whether a metrics key is a time or a speed (``seconds``, ``train_seconds``,
+    ``samples_per_sec``, ...): a property of the machine and its load, not of the result."""
+    return key == "seconds" or key.endswith(("_seconds", "per_sec"))
+
+
+def split_timing(obj: Any) -> tuple[Any, Any]:
+    """``obj`` without its timing keys, and the timing keys alone under the same nesting (dicts
+    emptied by the split are dropped; lists are kept whole in the first part)."""
+    if not isinstance(obj, dict):
+        return obj, None
+    kept, timing = {}, {}
+    for key, value in obj.items():
+        if is_timing(str(key)):
+            timing[key] = value
+            continue
+        rest, times = split_timing(value)
+        if times:
+            timing[key] = times
+        if rest != {} or value == {}:
+            kept[key] = rest
+    return kept, timing
+
+
+def publish_metrics(metrics_file: Path, timing_file: Path) -> None:
+    """Rewrite a stage's metrics file as the git-tracked result: the timing keys moved to
+    ``timing_file`` (an untracked DVC output, same keys and nesting), every number rounded to
+    REPORTED_DIGITS. So a re-run of the same code and params on any machine leaves metrics/ as
+    committed."""
+    kept, timing = split_timing(read_json(metrics_file))
+    write_json(metrics_file, kept, digits=REPORTED_DIGITS)
+    write_json(timing_file, timing or {}, digits=3)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

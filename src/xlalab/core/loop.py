@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .data import WEIGHT, Batch, Batches, check_tensors
 from .errors import UserError
-from .io import atomic_path
+from .io import atomic_path, is_timing, significant
 from .params import TrainConfig
 from .runtime import Backend
 from .task import Task, forward_x
@@ -87,7 +87,9 @@ def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 class _EpochLog:
-    """Receives per-epoch rows and writes them to DVCLive on the main process."""
+    """Receives per-epoch rows and writes them to DVCLive on the main process. DVCLive's folder is
+    git-tracked, so it gets what a re-run reproduces: values to REPORTED_DIGITS significant digits
+    and no speeds (those stay in the history that summary.json keeps)."""
 
     def __init__(self, live_dir: Path | None, enabled: bool, replay: list[dict[str, float]] = ()):
         self.live = None
@@ -105,8 +107,8 @@ class _EpochLog:
             return
         self.live.step = int(row["epoch"])
         for key, value in row.items():
-            if key != "epoch":
-                self.live.log_metric(key, value)
+            if key != "epoch" and not is_timing(key):
+                self.live.log_metric(key, significant(value))
         self.live.next_step()
 
     def close(self) -> None:

@@ -95,11 +95,13 @@ def stage_entry(project: Project, stage: Stage) -> dict[str, Any]:
         path = getattr(paths, name).as_posix()
         if name == "metrics":
             metrics.append({path: {"cache": False}})
+        elif name == "timing":  # a metrics file too (dvc metrics show), kept out of git
+            metrics.append(path)
         elif name in GIT_TRACKED:
             outs.append({path: {"cache": False}})
         else:
             outs.append(path)
-    metrics.append({paths.cost(stage.name).as_posix(): {"cache": False}})  # written by the runner
+    metrics.append(paths.cost(stage.name).as_posix())  # written by the runner; DVC-cached, as timing
     entry: dict[str, Any] = {
         "cmd": f"PYTHONPATH=src python -m {stage.module}",
         "deps": [getattr(paths, name).as_posix() for name in stage.inputs]

@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # stages run headless
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .io import atomic_path, write_json
+from .io import REPORTED_DIGITS, atomic_path, write_json
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
@@ -25,8 +25,9 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Pat
 
 
 def write_rows(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
-    """Plot data for dvc.yaml plots: a JSON list of flat records."""
-    return write_json(path, list(rows))
+    """Plot data for dvc.yaml plots: a JSON list of flat records, numbers to REPORTED_DIGITS
+    significant digits (the figures folder is git-tracked; see core/io.py)."""
+    return write_json(path, list(rows), digits=REPORTED_DIGITS)
 
 
 def confusion_figure(

@@ -37,6 +37,7 @@ class Paths:
     live: Path  # train: DVCLive per-epoch logs (git-tracked)
     predictions: Path  # evaluate: one row per test example (CSV)
     metrics: Path  # evaluate: the project's metrics, model beside its baselines (git-tracked)
+    timing: Path  # evaluate: the times and speeds taken out of metrics (DVC-cached, not in git)
     figures: Path  # plot: images and plot data (git-tracked)
     checkpoints: Path  # train: resume state while a run is unfinished (not a DVC output)
     cache: Path  # anything worth keeping between runs that is not an output
@@ -52,10 +53,11 @@ class Paths:
             live=Path(f"plots/{project}/train"),
             predictions=Path(f"data/{project}/predictions.csv"),
             metrics=Path(f"metrics/{project}.json"),
+            timing=Path(f"timing/{project}.json"),
             figures=Path(f"plots/{project}/figures"),
             checkpoints=Path(f"checkpoints/{project}"),
             cache=Path(f"data/{project}/cache"),
-            costs=Path("metrics/cost"),
+            costs=Path("timing/cost"),
         )
 
     @property
@@ -82,13 +84,14 @@ class Paths:
         return (live / "plots" / "metrics" / f"{metric}.tsv").as_posix()
 
 
-# What each stage writes: fixed, so every project has the same layout. Cached outputs are data
-# and models (DVC's cache); the others are small and git-tracked (cache: false).
+# What each stage writes: fixed, so every project has the same layout. Cached outputs are data,
+# models and timings (DVC's cache); the others are small and git-tracked (cache: false). Timings
+# stay out of git so that re-running the same code leaves every git-tracked file as committed.
 OUTS = {
     "download": ("raw",),
     "featurize": ("features",),
     "train": ("model", "live"),
-    "evaluate": ("predictions", "metrics"),
+    "evaluate": ("predictions", "metrics", "timing"),
     "plot": ("figures",),
 }
 GIT_TRACKED = ("live", "metrics", "figures")

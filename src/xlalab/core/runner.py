@@ -5,8 +5,10 @@ function to ``main`` here (stages that train or predict go through core/launch.p
 start several processes). ``run_stage`` parses the stage's params once, checks its inputs, and
 calls the function with (params, paths) whose outputs are temporary siblings of the real ones:
 they are moved into place only when the stage succeeds, so a failed or interrupted stage leaves
-the previous outputs as they were. With them it writes what the stage cost (seconds, peak memory;
-core/cost.py) to ``metrics/cost/<project>-<stage>.json``, and says it in the log.
+the previous outputs as they were. A metrics file is published on the way (core/io.py
+``publish_metrics``): its times and speeds go to the stage's timing file, its numbers are rounded.
+With the outputs it writes what the stage cost (seconds, peak memory; core/cost.py) to
+``timing/cost/<project>-<stage>.json``, and says it in the log.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, NoReturn
 
 from . import cost, log
 from .errors import UserError
-from .io import atomic_path
+from .io import atomic_path, publish_metrics
 from .params import load_params, parse
 from .project import Paths, Project, Stage, StageFunction, load_project
 
@@ -123,6 +125,8 @@ def run_stage(
                 for name, path in zip(stage.outs, outputs)
             }
             function(config, dataclasses.replace(final, **staged))
+            if "metrics" in staged and staged["metrics"].exists():
+                publish_metrics(staged["metrics"], staged["timing"])
             for name, tmp in staged.items():
                 if not tmp.exists():
                     raise RuntimeError(

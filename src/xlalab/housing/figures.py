@@ -184,6 +184,9 @@ def explain_with_shap(
             for i in np.argsort(-importance)[:20]
         ]
         for kind, draw in (("importance", shap.plots.bar), ("beeswarm", shap.plots.beeswarm)):
+            # The beeswarm jitters its dots with NumPy's global random state (it takes no rng):
+            # seeded, the same values give the same image.
+            np.random.seed(p.seed)
             draw(values, max_display=15, show=False)
             fig = plt.gcf()
             fig.suptitle(f"SHAP ({kind}), {name}: held-out houses, log price")
