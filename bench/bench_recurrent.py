@@ -11,14 +11,13 @@ alternate Accelerate / XLA so that drift in machine load hits both; each round t
 through the project's loop (core/loop.py ``fit``) and keeps the second (the first compiles).
 Prints the median steps/s of each backend and their ratio.
 
-Host time of a step: on XLA the loop's compiled training step is called again and again, waiting
-for the device after each call. Per step (medians): ``call``, the wall time until the call returns
-(tracing the step and launching its graph); ``call_cpu``, the CPU time of that (the backward pass
-is kept on the same thread), which the machine's load changes far less than wall times;
-``execute``, the graph's run time from ``torch_xla.debug.metrics`` (``ExecuteTime``); and
-``wall_minus_execute``. ``--host-variants`` adds the same for torch_xla's scan lowering its loops
-at every call (``scan_lowered``) and for the time steps unrolled into the graph (``unrolled``, the
-eager ``nn.LSTM`` / ``nn.GRU``; it compiles for minutes on a CPU).
+Host time of a step (bench_xla_host.py's ``host_ms``): on XLA the loop's compiled training step
+is called again and again, waiting for the device after each call; per step (medians, ms) the
+CPU time of the thread tracing it (``host_cpu``, which the machine's load changes far less than
+wall times), the wall time, the graph's run time (``ExecuteTime`` of torch_xla.debug.metrics)
+and the wall time minus that. ``--host-variants`` adds the same for torch_xla's scan lowering its
+loops at every call (``scan_lowered``) and for the time steps unrolled into the graph
+(``unrolled``, the eager ``nn.LSTM`` / ``nn.GRU``; it compiles for minutes on a CPU).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -38,8 +36,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.core import loop, recurrent  # noqa: E402
-from xlalab.core.params import Runtime, TrainConfig  # noqa: E402
+from bench_xla_host import host_ms, recurrent  # noqa: E402
+
+from xlalab.core import loop  # noqa: E402
+from xlalab.core import recurrent as core_recurrent  # noqa: E402
+from xlalab.core.params import Runtime  # noqa: E402
 from xlalab.core.runtime import make_backend  # noqa: E402
 from xlalab.lstm import model as lstm_model  # noqa: E402
 
@@ -52,72 +53,13 @@ def windows(rows: int, window: int, features: int, seed: int) -> dict[str, torch
     }
 
 
-def loop_config(train: dict) -> TrainConfig:
-    keys = set(TrainConfig.model_fields) - {"seed"}
-    return TrainConfig(**{**{k: train[k] for k in keys}, "epochs": 2, "patience": None})
-
-
-def build(cell: str, train: dict, features: int) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return lstm_model.build_model(
-        {
-            "cell": cell,
-            "n_features": features,
-            "hidden": train["hidden"],
-            "layers": train["layers"],
-            "dropout": train["dropout"],
-        }
-    )
-
-
-def steps_per_sec(cell, train, data, backend) -> float:
-    cfg = loop_config(train)
+def steps_per_sec(cell: str, params: dict, data: dict, backend) -> float:
+    model, task, cfg, _ = recurrent(cell, params)
     val = {k: v[: cfg.batch_size * 4] for k, v in data.items()}
-    task = lstm_model.forecast_task(train["loss"])
-    result = loop.fit(build(cell, train, data["x"].shape[2]), data, val, task, cfg, backend)
-    return result.history[-1]["samples_per_sec"] / cfg.batch_size
-
-
-def host_ms(cell, train, data, backend, steps: int) -> dict[str, float]:
-    """Median per-step times (ms) of the loop's compiled training step on XLA, each step run to
-    completion before the next is traced."""
-    import torch_xla.debug.metrics as met
-
-    cfg = loop_config(train)
-    model = backend.prepare_model(build(cell, train, data["x"].shape[2]))
-    schedule = loop._Schedule(loop.lr_schedule(cfg, 10 * steps), backend)
-    optimizer = loop.build_optimizer(model.parameters(), cfg, schedule.holder)
-    compiled = loop._Steps(
-        model, optimizer, lstm_model.forecast_task(train["loss"]), cfg, backend, "host"
+    return (
+        loop.fit(model, data, val, task, cfg, backend).history[-1]["samples_per_sec"]
+        / cfg.batch_size
     )
-    batch = {k: v[: cfg.batch_size].to(backend.device) for k, v in data.items()}
-    loss_sum = torch.zeros((), device=backend.device)
-    calls, cpus, walls, executes = [], [], [], []
-    # The backward pass runs on this thread, so that its CPU time counts in ``call_cpu``.
-    torch.autograd.set_multithreading_enabled(False)
-    for i in range(steps + 3):  # three warm-up steps: the first compiles two graphs
-        executed = (met.metric_data("ExecuteTime") or (0, 0.0))[1]
-        start, cpu = time.perf_counter(), time.thread_time()
-        schedule.set(optimizer, i)
-        loss_sum = compiled.update(batch, loss_sum)
-        returned, cpu = time.perf_counter(), time.thread_time() - cpu
-        backend.sync()
-        done = time.perf_counter()
-        if i >= 3:
-            calls.append(returned - start)
-            cpus.append(cpu)
-            walls.append(done - start)
-            executes.append(((met.metric_data("ExecuteTime") or (0, 0.0))[1] - executed) / 1e9)
-    torch.autograd.set_multithreading_enabled(True)
-    ms = lambda xs: 1e3 * statistics.median(xs)  # noqa: E731
-    host = [w - e for w, e in zip(walls, executes)]
-    return {
-        "call": ms(calls),
-        "call_cpu": ms(cpus),
-        "wall": ms(walls),
-        "execute": ms(executes),
-        "wall_minus_execute": ms(host),
-    }
 
 
 @contextlib.contextmanager
@@ -127,24 +69,24 @@ def variant(name: str):
     module, its time steps unrolled into the graph)."""
     from torch_xla.experimental import scan as xla_scan
 
-    saved = lstm_model.loops_in_graph, recurrent._replayed
+    saved = lstm_model.loops_in_graph, core_recurrent._replayed
     if name == "unrolled":
         lstm_model.loops_in_graph = lambda x: False
     if name == "scan_lowered":
-        recurrent._replayed = lambda body, init, xs, reverse: xla_scan._scan_impl_pytree(
+        core_recurrent._replayed = lambda body, init, xs, reverse: xla_scan._scan_impl_pytree(
             body, init, xs, reverse=reverse
         )
     try:
         yield
     finally:
-        lstm_model.loops_in_graph, recurrent._replayed = saved
+        lstm_model.loops_in_graph, core_recurrent._replayed = saved
 
 
-def compare_cell(cell, train, data, backends, args) -> dict:
+def compare_cell(cell, params, data, backends, args) -> dict:
     rates = {name: [] for name in backends}
     for r in range(args.rounds):
         for name, backend in backends.items():
-            rates[name].append(steps_per_sec(cell, train, data, backend))
+            rates[name].append(steps_per_sec(cell, params, data, backend))
         print(
             f"{cell} round {r + 1}: "
             + ", ".join(f"{n} {v[-1]:.2f} steps/s" for n, v in rates.items()),
@@ -163,7 +105,7 @@ def compare_cell(cell, train, data, backends, args) -> dict:
             continue
         steps = args.host_steps if name != "unrolled" else max(5, args.host_steps // 4)
         with variant(name):
-            host[name] = host_ms(cell, train, data, backends["xla"], steps)
+            host[name] = host_ms(*recurrent(cell, params), backends["xla"], steps)
         print(
             f"{cell}: xla step, {name}: "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in host[name].items()),
@@ -212,7 +154,7 @@ def main() -> None:
     report = {"window": window, "batch_size": train["batch_size"], "cells": {}}
     report["load_average_start"] = os.getloadavg()[0]
     for cell in args.cells.split(","):
-        report["cells"][cell] = compare_cell(cell, train, data, backends, args)
+        report["cells"][cell] = compare_cell(cell, params, data, backends, args)
     report["load_average_end"] = os.getloadavg()[0]
     print(f"load average at the end {report['load_average_end']:.1f}")
     out = ROOT / args.out
