@@ -108,7 +108,8 @@ def compare_cell(cell, params, data, backends, args) -> dict:
             host[name] = host_ms(*recurrent(cell, params), backends["xla"], steps)
         print(
             f"{cell}: xla step, {name}: "
-            + ", ".join(f"{k} {v:.1f} ms" for k, v in host[name].items()),
+            + ", ".join(f"{k} {v:.1f}" for k, v in host[name].items())
+            + " (ms; graph_nodes: IR nodes)",
             flush=True,
         )
     return {
