@@ -78,6 +78,25 @@ def test_xla_compile_count_is_flat_after_first_epoch(xla_backend, optimizer, sch
     assert result.history[-1]["val/acc"] > 0.8
 
 
+def test_xla_step_counts_graphs_after_its_first_call(xla_backend):
+    """A compiled step's first call may trace one-time set-up (an optimizer's state, a scanned
+    loop's capture) without counting; after it, a second kind of graph is still an error."""
+    calls = []
+
+    def step(x):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            torch.zeros(3, device=x.device).sum()  # set-up ops only the first call traces
+        return x * 2
+
+    compiled = xla_backend.compile_step(step, "first_call_free", max_graphs=1)
+    x = torch.ones(4, device=xla_backend.device)
+    for _ in range(3):
+        compiled(x)
+    with pytest.raises(RuntimeError, match="Maximum number of different graphs"):
+        compiled(torch.ones(5, device=xla_backend.device))
+
+
 def test_same_params_same_numbers_on_cpu(accelerate_backend):
     a = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(), accelerate_backend)
     b = fit(classifier(), blobs(), blobs(n=100), TASK, cfg(), accelerate_backend)

@@ -185,9 +185,11 @@ class _Steps:
             cfg,
             backend,
         )
-        # Two graphs each: the first optimizer step also creates the optimizer state.
+        # Graphs after each step's first call (which also creates the optimizer state): a
+        # micro-batch adds to gradients that are None at the start of an accumulation and exist
+        # later (two graphs); an update always finds them the same way (one).
         self.micro = backend.compile_step(self._micro, f"{desc}_micro", max_graphs=2)
-        self.update = backend.compile_step(self._update, f"{desc}_update", max_graphs=2)
+        self.update = backend.compile_step(self._update, f"{desc}_update", max_graphs=1)
         self.eval = backend.compile_step(self._eval, f"{desc}_eval", max_graphs=1)
 
     def _micro(self, batch: Batch, loss_sum: torch.Tensor) -> torch.Tensor:
