@@ -11,7 +11,8 @@ files out twice (hard links): as Kaggle's CIFAR-10 download (``trainLabels.csv``
 featurize with ``train.image_size: 224``, as subprocesses (``python -m xlalab.cifar10.data``, ...)
 from a params file, and prints each one's wall time, peak memory (the child's maximum resident set
 size, from ``os.wait4``) and the bytes it wrote. The baseline is a plain loop that opens every
-file with PIL and stacks the pixels into one array, run as a subprocess the same way. Targets:
+file with PIL and stacks the pixels into one array, run as a subprocess the same way; the
+start-up row is what a stage costs before it reads anything (Python and its imports). Targets:
 featurize at 224 px writes at most 400 MB and peaks at most 2 GB (it stores 32-px images).
 """
 
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"generated {args.images} PNGs in {time.perf_counter() - start:.1f} s", flush=True)
         loop = [py, "-c", PIL_LOOP, str(tmp / "images" / "per_class")]
         rows = [measure("PIL loop over the files (baseline)", loop, tmp, args.repeats, None)]
+        # What every stage pays before reading a file: Python, its imports, the params check.
+        start_up = [py, "-c", "import xlalab.cifar10.data, xlalab.cifar10.features"]
+        rows.append(measure("stage start-up (imports only)", start_up, tmp, args.repeats, None))
         for source, folder in (("kaggle", "kaggle"), ("folder", "per_class")):
             work = tmp / f"run_{source}"
             work.mkdir()

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..core import runner
@@ -782,6 +781,8 @@ def resize_images(images: np.ndarray, size: int, chunk: int = 1024) -> np.ndarra
     """uint8 [N, H, W, 3] -> uint8 [N, size, size, 3], bilinear with antialiasing. The NHWC array
     seen as NCHW is channels-last, which torch resizes in uint8 directly (fast SIMD kernel, results
     within 1 of the float computation); chunks keep the temporary copies small."""
+    import torch  # only when resizing: the stage otherwise never loads torch
+
     out = np.empty((len(images), size, size, 3), dtype=np.uint8)
     for start in range(0, len(images), chunk):
         block = torch.from_numpy(images[start : start + chunk]).permute(0, 3, 1, 2)
