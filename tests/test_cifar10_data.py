@@ -1,7 +1,7 @@
 """CIFAR-10 connectors (the download stage) and featurisation, offline, against tiny fixtures
-written
-in each source's exact published format: the official python archive (Python 2 pickles in a tar.gz)
-and the Kaggle competition layout (trainLabels.csv + train/<id>.png). Stages run through
+written in each source's exact published format: the official python archive (Python 2 pickles in
+a tar.gz), the Kaggle competition layout (trainLabels.csv + train/<id>.png) and folders of images
+per class (a CIFAR-10 PNG export, an Imagenette-style JPEG tree). Stages run through
 ``run_stage``, as the CLI runs them: a failure leaves no output."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from xlalab.cifar10 import data, features
@@ -129,26 +130,33 @@ RAW = Path("data/cifar10/raw")
 FEATURES = Path("data/cifar10/features")
 
 
-def download(source: str, path: str | None, *, seed: int = 0) -> Path:
+def download(
+    source: str, path: str | None, *, seed: int = 0, storage_size: int | None = None
+) -> Path:
     """The download stage in the current directory; returns the raw folder it wrote."""
-    run_stage(
-        "cifar10",
-        "download",
-        {"cifar10": {"seed": seed, "download": {"source": source, "path": path}}},
-    )
+    params = {"source": source, "path": path, "storage_size": storage_size}
+    run_stage("cifar10", "download", {"cifar10": {"seed": seed, "download": params}})
     return RAW
 
 
-def featurize(seed: int = 0, **featurize_params) -> Path:
+def featurize(seed: int = 0, image_size: int = 64, **featurize_params) -> Path:
+    """The featurize stage, from a params file that also sets the model's ``train.image_size``
+    (which featurize must not read)."""
     run_stage(
         "cifar10",
         "featurize",
-        {"cifar10": {"seed": seed, "featurize": {**FEATURIZE, **featurize_params}}},
+        {
+            "cifar10": {
+                "seed": seed,
+                "featurize": {**FEATURIZE, **featurize_params},
+                "train": {"image_size": image_size},
+            }
+        },
     )
     return FEATURES
 
 
-FEATURIZE = dict(image_size=32, val_fraction=0.25, max_train=None)
+FEATURIZE = dict(val_fraction=0.25, max_train=None)
 
 
 def assert_nothing_left(out_dir: Path):
@@ -351,6 +359,131 @@ def test_kaggle_unknown_label_and_missing_image(tmp_path):
         data.read_kaggle(labels)
 
 
+def test_kaggle_images_of_another_size_need_a_storage_size(in_tmp):
+    write_kaggle(in_tmp / "k", per_class=6)
+    Image.fromarray(np.full((40, 40, 3), 9, np.uint8)).save(in_tmp / "k" / "train" / "5.png")
+    with pytest.raises(UserError, match=r"5.png is 40x40 but the first image is 32x32; set "):
+        download("kaggle", str(in_tmp / "k"))
+    assert_nothing_left(RAW)
+    out = download("kaggle", str(in_tmp / "k"), storage_size=16)
+    x = np.concatenate([np.load(out / "train_images.npy"), np.load(out / "test_images.npy")])
+    assert x.shape == (60, 16, 16, 3) and ((x == 9).all(axis=(1, 2, 3))).sum() == 1
+
+
+# ----------------------------------------------------------------------------- folder per class
+
+
+def write_png_tree(root: Path, per_class_train=3, per_class_test=1, seed=0) -> dict[str, list]:
+    """A CIFAR-10 PNG export, laid out as the usual converters write it:
+    ``<root>/train/<class>/0001.png`` ... and ``<root>/test/<class>/0001.png``, 32x32 RGB.
+    Returns, per split, (class, pixels) in class then file-name order."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    for split, n in (("train", per_class_train), ("test", per_class_test)):
+        written[split] = []
+        for label in CLASSES_CIFAR10:
+            (root / split / label).mkdir(parents=True)
+            for k in range(1, n + 1):
+                pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels, "RGB").save(root / split / label / f"{k:04d}.png")
+                written[split].append((label, pixels))
+    return written
+
+
+IMAGENETTE = ("n01440764", "n02102040", "n02979186")  # tench, English springer, cassette player
+
+
+def write_imagenette_tree(root: Path, per_class=6, seed=0) -> None:
+    """Imagenette's layout: ``train/<wnid>/<wnid>_<n>.JPEG`` (upper-case extension), photos of
+    several sizes and shapes, some of them greyscale, and no test/ folder (its val/ is not read)."""
+    rng = np.random.default_rng(seed)
+    sizes = [(320, 240), (213, 320), (500, 375), (320, 320), (64, 64), (300, 200)]
+    (root / "val").mkdir(parents=True)
+    (root / "noisy_imagenette.csv").write_text("path,noisy_labels_0\n")
+    for wnid in IMAGENETTE:
+        (root / "train" / wnid).mkdir(parents=True)
+        for k in range(per_class):
+            width, height = sizes[k % len(sizes)]
+            grey = k % 3 == 2
+            shape = (height, width) if grey else (height, width, 3)
+            image = Image.fromarray(
+                rng.integers(0, 256, shape, dtype=np.uint8), "L" if grey else "RGB"
+            )
+            image.save(root / "train" / wnid / f"{wnid}_{1000 + 7 * k}.JPEG", quality=90)
+        (root / "train" / wnid / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # skipped
+
+
+def test_folder_source_reads_a_png_export_with_its_own_test_split(in_tmp):
+    written = write_png_tree(in_tmp / "cifar10-png")
+    out = download("folder", str(in_tmp / "cifar10-png"))
+    card = json.loads((out / "card.json").read_text())
+    assert card["source"] == "folder" and card["classes"] == sorted(CLASSES_CIFAR10)
+    assert card["test_split"] == "the folder's own test/" and card["image_shape"] == [32, 32, 3]
+    assert card["checksum"]["verified"] is False
+    for split in ("train", "test"):
+        x, y = np.load(out / f"{split}_images.npy"), np.load(out / f"{split}_labels.npy")
+        assert len(x) == len(written[split])
+        for (label, pixels), image, k in zip(written[split], x, y):  # PNG is lossless
+            assert card["classes"][k] == label and (image == pixels).all()
+    first = card["checksum"]["value"]
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(in_tmp / "cifar10-png/test/cat/0001.png")
+    again = json.loads((download("folder", str(in_tmp / "cifar10-png")) / "card.json").read_text())
+    assert again["checksum"]["value"] != first
+
+
+def test_folder_source_resizes_photos_converts_grey_and_holds_out_a_test_split(in_tmp):
+    write_imagenette_tree(in_tmp / "imagenette2-320", per_class=6)
+    with pytest.raises(UserError, match=r"is 320x240, not square; set cifar10.download.storage_s"):
+        download("folder", str(in_tmp / "imagenette2-320"))
+    assert_nothing_left(RAW)
+    out = download("folder", str(in_tmp / "imagenette2-320"), storage_size=24)
+    card = json.loads((out / "card.json").read_text())
+    assert card["classes"] == list(IMAGENETTE) and card["image_shape"] == [24, 24, 3]
+    train_y, test_y = np.load(out / "train_labels.npy"), np.load(out / "test_labels.npy")
+    assert np.bincount(train_y).tolist() == [5, 5, 5] and np.bincount(test_y).tolist() == [1, 1, 1]
+    x = np.concatenate([np.load(out / "train_images.npy"), np.load(out / "test_images.npy")])
+    grey = (x[..., 0] == x[..., 1]).all(axis=(1, 2)) & (x[..., 1] == x[..., 2]).all(axis=(1, 2))
+    assert x.shape == (18, 24, 24, 3) and grey.sum() == 6  # every third photo was greyscale
+
+
+def _break_folder(root: Path, damage: str) -> tuple[str, str]:
+    """Damage a PNG tree one way; the folder to point at and the message expected."""
+    if damage == "missing":
+        return str(root / "nope"), "nope is not a directory"
+    if damage == "no_train":
+        (root / "train").rename(root / "training")
+        return str(root), "has no train/ folder"
+    if damage == "empty_class":
+        for f in (root / "train" / "dog").iterdir():
+            f.unlink()
+        (root / "train" / "dog" / "notes.txt").write_text("no images here")
+        return str(root), "train/dog holds no .png, .jpg or .jpeg image"
+    if damage == "unreadable":
+        (root / "train" / "frog" / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+        return str(root), "train/frog/0002.png is not a readable image"
+    (root / "test" / "truck").rename(root / "test" / "lorry")
+    return str(root), "different classes (only in train: truck; only in test: lorry)"
+
+
+@pytest.mark.parametrize(
+    "damage", ["missing", "no_train", "empty_class", "unreadable", "other_test_classes"]
+)
+def test_a_broken_image_folder_is_one_line_exit_2_and_nothing_written(in_tmp, capsys, damage):
+    from xlalab.cli import main
+
+    write_png_tree(in_tmp / "png", per_class_train=2)
+    path, message = _break_folder(in_tmp / "png", damage)
+    params = {"cifar10": {"seed": 0, "download": {"source": "folder", "path": path}}}
+    params["cifar10"]["download"]["storage_size"] = None
+    (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    capsys.readouterr()
+    assert main(["cifar10", "download"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cifar10 download: ")
+    assert message in err, err
+    assert_nothing_left(RAW)
+
+
 # ----------------------------------------------------------------------------- local copies
 
 
@@ -415,7 +548,8 @@ def test_offline_notices_a_changed_package(monkeypatch):
         (
             "imagenet",
             None,
-            "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle' or 'local'",
+            "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle', 'local' or "
+            "'folder'",
         ),
         ("kaggle", None, "kaggle needs cifar10.download.path"),
         ("local", None, "local needs cifar10.download.path"),
@@ -429,8 +563,6 @@ def test_bad_download_input_leaves_no_output(in_tmp, source, path, message):
     assert "\n" not in str(err.value)
     assert_nothing_left(RAW)
 
-
-# ----------------------------------------------------------------------------- featurize
 
 # ----------------------------------------------------------------------------- featurize
 
@@ -457,44 +589,60 @@ def splits(folder: Path = FEATURES) -> dict[str, dict[str, torch.Tensor]]:
     return {name: features.load_split(folder, name) for name in features.SPLITS}
 
 
-def test_featurize_resizes_splits_stratified_and_stores_uint8(in_tmp):
-    write_raw()
-    out = featurize(image_size=48)
+def test_featurize_splits_stratified_and_stores_uint8_at_the_stored_size(in_tmp):
+    write_raw(size=28)
+    out = featurize()
     parts = splits(out)
     for part in parts.values():
         assert part["x"].dtype == torch.uint8 and part["y"].dtype == torch.int64
-        assert part["x"].shape[1:] == (3, 48, 48) and len(part["x"]) == len(part["y"])
+        assert part["x"].shape[1:] == (3, 28, 28) and len(part["x"]) == len(part["y"])
     # Stratified: a quarter of each class goes to val.
     assert counts(parts["train"]["y"]) == {c: 30 for c in CLASSES_CIFAR10}
     assert counts(parts["val"]["y"]) == {c: 10 for c in CLASSES_CIFAR10}
     assert len(parts["test"]["y"]) == 50
-    # Resizing keeps each flat colour, channels first, and the label with its image.
+    # Each flat colour kept, channels first, and the label with its image.
     for part in parts.values():
         assert (part["x"][:, 0] == (part["y"] * 25)[:, None, None].to(torch.uint8)).all()
         assert (part["x"][:, 1] == 7).all()
     meta = json.loads((out / "meta.json").read_text())
-    assert (
-        meta["image_size"] == 48
-        and meta["source"] == "kaggle"
-        and meta["classes"] == list(CLASSES_CIFAR10)
-    )
+    assert meta["stored_size"] == [28, 28] and "image_size" not in meta
+    assert meta["source"] == "kaggle" and meta["classes"] == list(CLASSES_CIFAR10)
     assert "uint8" in meta["storage"] and meta["counts"]["val"] == {c: 10 for c in CLASSES_CIFAR10}
     # The same seed gives the same split.
-    featurize(image_size=48)
+    featurize()
     assert all(torch.equal(splits()[n][k], parts[n][k]) for n in parts for k in ("x", "y"))
 
 
-def test_featurize_resizes_real_pixels_smoothly():
-    x = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
-    small = features.resize(x, 8)
+def test_featurize_stores_the_same_bytes_whatever_the_models_image_size(in_tmp):
+    """The model resizes on the device: a bigger train.image_size changes nothing featurize
+    writes (and dvc.yaml gives featurize no train params, so DVC does not re-run it)."""
+    write_raw(size=32)
+    featurize(image_size=64)
+    at_64 = {p.name: p.read_bytes() for p in FEATURES.iterdir()}
+    featurize(image_size=224)
+    assert {p.name: p.read_bytes() for p in FEATURES.iterdir()} == at_64
+    assert splits()["train"]["x"].shape[1:] == (3, 32, 32)
+    stages = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())["stages"]
+    assert not any(k.startswith("cifar10.train") for k in stages["cifar10-featurize"]["params"])
+    assert "cifar10.train" in stages["cifar10-train"]["params"]
+
+
+def test_storage_size_resizes_what_download_stores_smoothly(in_tmp):
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    small = data.resize_images(x, 8)
     reference = torch.nn.functional.interpolate(
         torch.from_numpy(x).permute(0, 3, 1, 2).float(),
         size=(8, 8),
         mode="bilinear",
         antialias=True,
-    )
-    assert small.dtype == torch.uint8 and (small.float() - reference).abs().max() <= 1
-    assert small.float().std() < torch.from_numpy(x).float().std()  # antialiasing averages noise
+    ).permute(0, 2, 3, 1)
+    assert small.dtype == np.uint8 and small.shape == (2, 8, 8, 3)
+    assert (torch.from_numpy(small).float() - reference).abs().max() <= 1
+    assert small.std() < x.std()  # antialiasing averages noise
+    out = download("offline", None, storage_size=32)
+    assert np.load(out / "train_images.npy").shape == (4000, 32, 32, 3)
+    card = json.loads((out / "card.json").read_text())
+    assert card["image_shape"] == [32, 32, 3] and "storage_size" in card["note"]
 
 
 def test_featurize_max_train_takes_a_stratified_subset(in_tmp):
@@ -507,9 +655,8 @@ def test_featurize_max_train_takes_a_stratified_subset(in_tmp):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(image_size=0), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
-        (dict(image_size=-32), "`cifar10.featurize.image_size` must be greater than or equal to 8"),
-        (dict(image_size=32.5), "`cifar10.featurize.image_size` must be a valid integer"),
+        (dict(val_fraction="0.2"), "`cifar10.featurize.val_fraction` must be a valid number"),
+        (dict(image_size=64), "`cifar10.featurize.image_size`, which no stage reads"),
         (
             dict(val_fraction=1.0),
             "`cifar10.featurize.val_fraction` must be less than or equal to 0.5",
@@ -528,7 +675,9 @@ def test_featurize_max_train_takes_a_stratified_subset(in_tmp):
 def test_featurize_rejects_nonsense_params(in_tmp, change, message):
     write_raw(per_class_train=2, per_class_test=1)
     with pytest.raises(UserError, match=message) as err:
-        featurize(**change)
+        run_stage(
+            "cifar10", "featurize", {"cifar10": {"seed": 0, "featurize": {**FEATURIZE, **change}}}
+        )
     assert "\n" not in str(err.value)
     assert_nothing_left(FEATURES)
 
@@ -548,7 +697,7 @@ def test_featurize_without_raw_data_says_which_stage_to_run(in_tmp):
 
 def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp, monkeypatch):
     write_raw(per_class_train=4, per_class_test=1)
-    out = featurize(image_size=16)
+    out = featurize(seed=1)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     saved = []
     real_save = features.save_file
@@ -561,6 +710,6 @@ def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp,
 
     monkeypatch.setattr(features, "save_file", failing_save)
     with pytest.raises(OSError):
-        featurize(image_size=24)
+        featurize(seed=2)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".tmp")]

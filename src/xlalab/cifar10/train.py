@@ -1,5 +1,6 @@
 """The train stage: a pretrained backbone with a new head, through the core loop; the best epoch's
-weights (by validation accuracy) go to ``paths.model`` with the summary that rebuilds the model."""
+weights (by validation accuracy) go to ``paths.model`` with the summary that rebuilds the model and
+says where its pretrained weights came from (the hub revision they resolved to)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ def train(p: TrainParams, paths: Paths) -> None:
     train_split, val_split = load_split(paths.features, "train"), load_split(paths.features, "val")
     options = {
         "backbone": p.backbone,
+        "image_size": p.train.image_size,
         "pretrained": p.train.pretrained,
         "freeze_backbone": p.train.freeze_backbone,
     }
     backend = make_backend(p.runtime)
 
     backend.seed(cfg.seed)  # the new head's initial weights
-    model = TransferClassifier(num_classes=len(classes), **options)
+    model = TransferClassifier(num_classes=len(classes), revision=p.revision, **options)
+    files = (split_path(paths.features, "train"), split_path(paths.features, "val"))
     entry = fit_and_save(
         NAME,
         model,
@@ -36,12 +39,8 @@ def train(p: TrainParams, paths: Paths) -> None:
         cfg,
         backend,
         paths,
-        config={"options": options, "classes": classes},
-        fingerprint=fingerprint(
-            cfg.model_dump(),
-            options,
-            files=(split_path(paths.features, "train"), split_path(paths.features, "val")),
-        ),
+        config={"options": options, "weights": model.weights, "classes": classes},
+        fingerprint=fingerprint(cfg.model_dump(), options, model.weights, files=files),
     )
     write_summary(paths, {NAME: entry}, backend.describe())
 
