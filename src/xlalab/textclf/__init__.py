@@ -26,14 +26,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..core.params import Field, Params, Runtime, TrainConfig, field_validator
+from ..core.params import (
+    Field,
+    Params,
+    Runtime,
+    TrainConfig,
+    field_validator,
+    model_validator,
+)
 from ..core.project import Paths, Project
 
 
 class FeaturizeConfig(Params):
-    # tokens per text (every batch has this one shape); auto: the length that covers 95% of the
+    # the most tokens per text (longer texts are cut); auto: the length that covers 95% of the
     # training texts, capped by the model's maximum
     max_length: int | Literal["auto"]
+    # shorter fixed lengths below max_length: each text is padded only to the shortest that holds
+    # it, so XLA compiles one graph per length; []: every text padded to max_length
+    buckets: list[int]
     val_fraction: float = Field(
         ge=0.01, le=0.5
     )  # stratified share of train held out for validation
@@ -50,10 +60,27 @@ class FeaturizeConfig(Params):
             return value
         raise ValueError("must be auto or a whole number of tokens from 8 to 512")
 
+    @field_validator("buckets")
+    @classmethod
+    def _increasing_lengths(cls, value: list[int]) -> list[int]:
+        if any(not 8 <= n <= 512 for n in value) or value != sorted(set(value)):
+            raise ValueError("must be increasing token lengths from 8 to 512, e.g. [128, 256]")
+        return value
+
+    @model_validator(mode="after")
+    def _buckets_below_max_length(self) -> FeaturizeConfig:
+        if isinstance(self.max_length, int) and any(n >= self.max_length for n in self.buckets):
+            raise ValueError(
+                f"`buckets` {self.buckets} must be below `max_length` ({self.max_length}), "
+                "which is the longest bucket"
+            )
+        return self
+
 
 class FeaturizeParams(Params):
     seed: int = Field(ge=0)
     model: str  # offline-minilm, a hub id or a local directory: its tokenizer is used
+    revision: str | None  # the hub model's branch, tag or commit; null: its default branch
     featurize: FeaturizeConfig
 
 
@@ -66,6 +93,7 @@ class TextTrainConfig(TrainConfig):
 class TrainParams(Params):
     seed: int = Field(ge=0)
     model: str
+    revision: str | None
     train: TextTrainConfig
     runtime: Runtime
 
@@ -80,6 +108,7 @@ class EvaluateConfig(Params):
 class EvaluateParams(Params):
     seed: int = Field(ge=0)
     model: str  # the pretrained model, for the frozen-embedding baseline
+    revision: str | None
     evaluate: EvaluateConfig
     runtime: Runtime
 
