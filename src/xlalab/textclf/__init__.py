@@ -12,13 +12,19 @@ The Params classes of the family stages live here, beside nothing but core's par
 project's contract can import them without making every stage depend on every stage module.
 
 Modules:
-- ``corpus``: checked tables of (text, label), the offline Rotten Tomatoes corpus, the raw and the
-  features folders on disk.
-- ``features``: the featurize stage (tokenisation to a fixed length, stratified subsampling).
-- ``model``: resolving the model name or path, loading it, freezing layers, the loop's Task.
-- ``train``: the train stage (class balancing, fit, save).
-- ``baselines``: TF-IDF + logistic regression, frozen embeddings + logistic regression.
-- ``evaluate``: the evaluate stage (predictions, baselines, report, verdict).
+- ``corpus``: checked tables of (text, label), the offline Rotten Tomatoes corpus, the raw folder
+  and the texts and meta of the features folder.
+- ``tokens``: the token files (compact, written chunk by chunk) and the padded tensors with their
+  length buckets.
+- ``features``: the featurize stage (stratified training samples, a label-blind test sample,
+  tokens).
+- ``hub``: hub revisions resolved to commits.
+- ``model``: resolving the model name or path at its revision, loading it, freezing layers, the
+  loop's Task.
+- ``train``: the train stage (class balancing, fit with early stopping, save).
+- ``baselines``: TF-IDF (words and characters) + logistic regression, frozen embeddings + logistic
+  regression, each with C chosen by cross-validation on the training rows.
+- ``evaluate``: the evaluate stage (predictions, baselines, report, verdicts with intervals).
 - ``figures``: the plot stage.
 """
 

@@ -32,7 +32,7 @@ from ..core.loop import predict
 from . import model as textmodel
 from . import tokens
 
-C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 FOLDS = 5
 
 

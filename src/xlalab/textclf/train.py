@@ -1,6 +1,7 @@
-"""The train stage: balance the classes if asked, fine-tune through core's loop, save.
+"""The train stage: balance the classes if asked, fine-tune through core's loop (batches in the
+features' length buckets, at most ``epochs``, stopped by ``patience``), save.
 
-Saving goes through ``core.artifacts.fit_and_save``: the best weights become
+Saving goes through ``core.training.fit_and_save``: the best weights (by validation accuracy) become
 ``<model dir>/model.safetensors`` (the name ``from_pretrained`` reads, so the directory also loads
 as a Hugging Face model with its config.json and tokenizer), the summary entry reports what this
 run trained, and the checkpoint of a finished run is removed, so running the stage again trains
