@@ -1,11 +1,15 @@
-"""imdb: connectors on fixtures in the sources' exact formats (the network is never reached), the
-contract's params checks, and bad files stopping the download stage with one line, exit 2 and
-nothing written."""
+"""imdb: connectors on fixtures in the sources' exact formats (the network is never reached;
+Stanford's aclImdb folder and archive from tests/fixtures/aclImdb), the contract's params checks,
+and bad files stopping the download stage with one line, exit 2 and nothing written."""
 
 import copy
+import json
 import re
+import shutil
+import tarfile
 from pathlib import Path
 
+import huggingface_hub
 import pandas as pd
 import pytest
 import yaml
@@ -88,8 +92,8 @@ def test_huggingface_connector_reads_the_published_parquet_format(tmp_path, monk
         pd.DataFrame(rows, columns=["text", "label"]).to_parquet(files[split])
     calls, real_load_dataset = [], datasets.load_dataset
 
-    def fake_load_dataset(name, split):
-        calls.append((name, split))
+    def fake_load_dataset(name, split, revision):
+        calls.append((name, split, revision))
         return real_load_dataset(
             "parquet",
             data_files={split: str(files[split])},
@@ -97,9 +101,15 @@ def test_huggingface_connector_reads_the_published_parquet_format(tmp_path, monk
             cache_dir=str(tmp_path / "cache"),
         )
 
+    def resolve(repo_id, *, repo_type=None, revision=None, **_):
+        assert (repo_id, repo_type) == ("stanfordnlp/imdb", "dataset")
+        return huggingface_hub.ResolvedRevision("e6281661ce1c", revision, repo_id, repo_type)
+
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(huggingface_hub, "resolve_revision", resolve)
     splits, card = imdb.fetch(download_config(source="huggingface"), seed=0)
-    assert calls == [("stanfordnlp/imdb", "train"), ("stanfordnlp/imdb", "test")]
+    assert calls == [("stanfordnlp/imdb", "train", "main"), ("stanfordnlp/imdb", "test", "main")]
+    assert card["revision"] is None and card["commit"] == "e6281661ce1c"  # null: default branch
     assert splits["train"]["label"].tolist()[:2] == ["positive", "negative"]
     assert (
         splits["train"]["text"][0] == "I loved it. Great."
@@ -172,7 +182,8 @@ def test_offline_default_is_rotten_tomatoes_split_by_movie():
         ({"source": "kaggle", "path": None}, r"`imdb.download` needs `path`"),
         (
             {"source": "imdb.com"},
-            r"`imdb.download.source` must be 'offline', 'huggingface', 'kaggle' or 'local'",
+            r"`imdb.download.source` must be 'offline', 'huggingface', 'kaggle', 'aclimdb' "
+            r"or 'local'",
         ),
         ({"test_fraction": 0.9}, r"`imdb.download.test_fraction`"),
         ({"typo": 1}, r"`imdb.download.typo`, which no stage reads"),
@@ -218,3 +229,97 @@ def test_file_columns_are_named_by_params(tmp_path, source):
         UserError, match=r"has no column '(sentiment|label)' .*`imdb.download.label_column`"
     ):
         imdb.fetch(download_config(source=source, path=str(csv), text_column="Review Text"), seed=0)
+
+
+# --- Stanford's aclImdb, folder and archive
+# ---------------------------------------------------------------------------------
+ACLIMDB = Path(__file__).parent / "fixtures" / "aclImdb"
+
+
+def acl_copy(tmp_path) -> Path:
+    """A writable copy of the fixture (the published layout, a few reviews per class)."""
+    target = tmp_path / "aclImdb"
+    shutil.copytree(ACLIMDB, target)
+    return target
+
+
+def acl_archive(folder: Path, path: Path) -> Path:
+    """aclImdb_v1.tar.gz as published: one top folder, its directories listed before their files."""
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname="aclImdb")
+    return path
+
+
+def test_aclimdb_folder_keeps_the_published_split_the_labels_and_the_stars(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_stage("imdb", "download", params(source="aclimdb", path=str(ACLIMDB)))
+    train = pd.read_parquet("data/imdb/raw/train.parquet")
+    test = pd.read_parquet("data/imdb/raw/test.parquet")
+    assert (len(train), len(test)) == (10, 8)  # as published; unsup/ is not read
+    assert list(train.columns) == ["text", "label", "stars", "id", "file"]
+    assert set(train.loc[train["label"] == "positive", "stars"]) <= set(range(7, 11))
+    assert set(train.loc[train["label"] == "negative", "stars"]) <= set(range(1, 5))
+    assert train["file"].iloc[0] == "train/neg/0_3.txt"  # negative first, then by id
+    assert not pd.concat([train, test])["text"].str.contains("<br|&amp;|unlabelled").any()
+    card = json.loads(Path("data/imdb/raw/card.json").read_text())
+    assert card["source"] == "aclimdb:aclImdb" and card["stars"]["test"] == {
+        str(s): 1 for s in (1, 2, 3, 4, 7, 8, 9, 10)
+    }
+
+
+def test_aclimdb_archive_is_read_without_unpacking_and_gives_the_same_rows(tmp_path):
+    archive = acl_archive(ACLIMDB, tmp_path / "aclImdb_v1.tar.gz")
+    from_archive, card = imdb.fetch(download_config(source="aclimdb", path=str(archive)), seed=0)
+    from_folder, _ = imdb.fetch(download_config(source="aclimdb", path=str(ACLIMDB.parent)), 0)
+    for split in ("train", "test"):
+        pd.testing.assert_frame_equal(from_archive[split], from_folder[split])
+    assert card["format"] == "aclImdb_v1.tar.gz archive" and len(card["checksum_sha256"]) == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aclImdb_v1.tar.gz"]  # nothing unpacked
+
+
+def break_folder(folder: Path, how: str) -> str:
+    """Damage a copy of the fixture; returns what the error must say."""
+    if how == "missing":
+        shutil.rmtree(folder / "test" / "neg")
+        return r"aclImdb/test/neg is missing"
+    if how == "empty":
+        for f in (folder / "train" / "pos").iterdir():
+            f.unlink()
+        return r"class folder aclImdb/train/pos is empty"
+    if how == "unreadable":
+        (folder / "test" / "pos" / "1_7.txt").write_bytes(b"caf\xe9 au lait, \xff\xfe")
+        return r"cannot read test/pos/1_7.txt \(UnicodeDecodeError"
+    if how == "unparsable":
+        (folder / "train" / "neg" / "review-5.txt").write_text("Awful.")
+        return r"train/neg/review-5.txt does not parse as <id>_<stars>.txt"
+    (folder / "train" / "pos" / "9_3.txt").write_text("Meh.")  # 3 stars is a negative rating
+    return r"train/pos/9_3.txt has 3 stars, outside pos's 7-10"
+
+
+@pytest.mark.parametrize("how", ["missing", "empty", "unreadable", "unparsable", "stars"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_damaged_aclimdb_is_one_line_exit_2_and_no_output(
+    tmp_path, monkeypatch, capsys, how, packed
+):
+    folder = acl_copy(tmp_path / "src")
+    message = break_folder(folder, how)
+    path = acl_archive(folder, tmp_path / "aclImdb_v1.tar.gz") if packed else folder
+    if packed and how == "missing":
+        message = r"class folder aclImdb/test/neg is missing"
+    code, err = run_cli(tmp_path, monkeypatch, capsys, params(source="aclimdb", path=str(path)))
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: imdb download:")
+    assert re.search(message, err[0]), err[0]
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_corrupt_archive_and_hidden_files(tmp_path, monkeypatch, capsys):
+    folder = acl_copy(tmp_path / "src")
+    (folder / "train" / "pos" / ".DS_Store").write_bytes(b"\x00\x01")  # ignored, as is unsup/
+    splits, _ = imdb.fetch(download_config(source="aclimdb", path=str(folder)), seed=0)
+    assert len(splits["train"]) == 10
+    archive = acl_archive(folder, tmp_path / "aclImdb_v1.tar.gz")
+    archive.write_bytes(archive.read_bytes()[:600])  # a download cut short
+    code, err = run_cli(tmp_path, monkeypatch, capsys, params(source="aclimdb", path=str(archive)))
+    assert code == 2 and len(err) == 1 and "aclImdb_v1.tar.gz" in err[0], err
+    code, err = run_cli(tmp_path, monkeypatch, capsys, params(source="aclimdb", path=None))
+    assert code == 2 and "`imdb.download` needs `path`" in err[0]

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import huggingface_hub
 import pandas as pd
 import pytest
 import yaml
@@ -61,6 +62,15 @@ def test_the_star_map_in_params_is_checked():
         parse(DownloadParams, params(source="local", path=None), "reviews")
 
 
+def resolved_as(commit):
+    """A stand-in for huggingface_hub.resolve_revision: every revision resolves to ``commit``."""
+
+    def resolve(repo_id, *, repo_type=None, revision=None, **_):
+        return huggingface_hub.ResolvedRevision(commit, revision, repo_id, repo_type)
+
+    return resolve
+
+
 def test_huggingface_mirror_format(tmp_path, monkeypatch):
     import datasets
 
@@ -76,18 +86,24 @@ def test_huggingface_mirror_format(tmp_path, monkeypatch):
                 "label_text": [str(i % 5) for i in range(n)],
             }
         ).to_parquet(files[split])
-    real_load_dataset = datasets.load_dataset
-    monkeypatch.setattr(
-        datasets,
-        "load_dataset",
-        lambda name, config, split: real_load_dataset(
+    real_load_dataset, revisions = datasets.load_dataset, []
+
+    def load_dataset(name, config, split, revision):
+        revisions.append(revision)
+        return real_load_dataset(
             "parquet",
             data_files={split: str(files[split])},
             split=split,
             cache_dir=str(tmp_path / "cache"),
-        ),
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr(huggingface_hub, "resolve_revision", resolved_as("d0d0cafe"))
+    splits, card = reviews.fetch(
+        download_config(source="huggingface", hf_revision="refs/convert/parquet"), seed=0
     )
-    splits, card = reviews.fetch(download_config(source="huggingface"), seed=0)
+    assert revisions == ["refs/convert/parquet"] * 2
+    assert card["revision"] == "refs/convert/parquet" and card["commit"] == "d0d0cafe"
     assert splits["train"]["label"].tolist()[:5] == [
         "negative",
         "negative",

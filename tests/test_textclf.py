@@ -1,7 +1,9 @@
-"""The text-classification family: fixed token shapes, stratified splits, class balancing, the
-embedding cache, clear errors for missing models, and the family stages run through the imdb and
-reviews contracts on a tiny local model: the whole chain, a retrain that really trains, a verdict
-that says when the model loses, and a flat XLA compile count with the default optimizer settings."""
+"""The text-classification family: compact token files and length buckets, stratified training
+splits and a test sample blind to its labels, class balancing, the embedding cache, clear errors
+for missing models, hub revisions passed to every load, and the family stages run through the imdb
+and reviews contracts on a tiny local model: the whole chain, a retrain that really trains, a
+verdict that says when the model loses, nothing chosen on the test labels, and a bounded, flat XLA
+compile count with length buckets and the default optimizer settings."""
 
 import contextlib
 import copy
@@ -9,6 +11,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -17,11 +20,12 @@ from transformers import BertConfig, BertForSequenceClassification
 
 import xlalab  # noqa: F401  first: it opts Accelerate out of torch_xla before transformers imports accelerate
 from xlalab.cli import main
-from xlalab.core.data import Batches
+from xlalab.core.data import LENGTH, Batches
 from xlalab.core.errors import UserError
+from xlalab.core.loop import predict
 from xlalab.core.project import Paths
 from xlalab.core.runner import run_stage
-from xlalab.textclf import baselines, corpus, features
+from xlalab.textclf import baselines, corpus, features, tokens
 from xlalab.textclf import model as textmodel
 from xlalab.textclf.train import balance_training
 
@@ -29,8 +33,13 @@ REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_te
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return textmodel.load_tokenizer(textmodel.OFFLINE_MINILM)
+def offline_minilm():
+    return textmodel.pretrained(textmodel.OFFLINE_MINILM, None)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(offline_minilm):
+    return textmodel.load_tokenizer(offline_minilm)
 
 
 def tiny_bert(num_labels=2, vocab=30522, layers=2):
@@ -48,19 +57,64 @@ def tiny_bert(num_labels=2, vocab=30522, layers=2):
     return BertForSequenceClassification(config)
 
 
-def test_tokenised_batches_have_one_fixed_shape(tokenizer):
-    texts = [
-        "Great.",
-        "An utterly dull, overlong and " + "very " * 200 + "tedious film.",
-        "",
-        "Fine <br /> film",
-    ]
-    tensors = features.tokenize(tokenizer, texts, max_length=24)
-    assert tensors["input_ids"].shape == tensors["attention_mask"].shape == (4, 24)
-    assert tensors["attention_mask"][1].all() and not tensors["attention_mask"][0].all()
-    data = {**tensors, "labels": torch.tensor([1, 0, 0, 1])}
-    shapes = {tuple(b["input_ids"].shape) for b in Batches(data, 3, train=False)}
-    assert shapes == {(3, 24)}  # the ragged last batch is padded, not shortened
+TEXTS = [
+    "Great.",
+    "An utterly dull, overlong and " + "very " * 200 + "tedious film.",
+    "",
+    "Fine <br /> film",
+    "A warm, funny and clever little film about two sisters",
+]
+
+
+def test_token_files_are_compact_unpadded_and_written_chunk_by_chunk(
+    tmp_path, monkeypatch, tokenizer
+):
+    monkeypatch.setattr(tokens, "CHUNK_ROWS", 2)  # three chunks for five texts
+    counts = tokens.write_split(tmp_path, "test", tokenizer, TEXTS, np.arange(5) % 2, 24)
+    split = tokens.read_split(tmp_path, "test")
+    assert split.ids.dtype == np.uint16 and counts.tolist() == split.lengths.tolist()
+    assert len(split.ids) == counts.sum() and counts.max() == 24 and counts.min() == 2
+    whole = tokenizer(TEXTS, truncation=True, max_length=24)["input_ids"]
+    assert [split.ids[a : a + n].tolist() for a, n in zip(split.starts, counts)] == whole
+    assert tokens.id_dtype(30522) == np.uint16 and tokens.id_dtype(250_002) == np.int32
+
+
+def test_rows_are_padded_to_the_shortest_bucket_that_holds_them(tmp_path, tokenizer):
+    tokens.write_split(tmp_path, "test", tokenizer, TEXTS, np.arange(5) % 2, 24)
+    rows = tokens.as_tensors(tokens.read_split(tmp_path, "test"), 24, tokenizer.pad_token_id)
+    assert rows["input_ids"].dtype == torch.int32 and rows["input_ids"].shape == (5, 24)
+    assert rows["attention_mask"].sum(1).tolist() == rows[LENGTH].tolist()
+    buckets = tokens.buckets([8, 16, 24])
+    shapes = {}
+    for batch in Batches(rows, 2, train=False, buckets=buckets):
+        assert LENGTH not in batch and batch["input_ids"].shape == batch["attention_mask"].shape
+        real = batch["weight"] > 0
+        shapes.setdefault(batch["input_ids"].shape[1], []).extend(batch["labels"][real].tolist())
+    # "Great." and "" (3 and 2 tokens) share the 8-token bucket; "Fine film" (4) moves up with
+    # them no further: leftovers of a bucket join the next, so every batch is whole
+    assert set(shapes) <= {8, 16, 24} and sum(len(v) for v in shapes.values()) == 5
+    train = Batches(rows, 2, train=True, seed=0, buckets=buckets)
+    assert len(train) == 5 // 2 and all(b["input_ids"].shape[0] == 2 for b in train)
+
+
+def test_bucketed_predictions_come_back_in_row_order_on_both_backends(backend, tmp_path, tokenizer):
+    texts = [f"{'a fine film ' * (i % 7)}number {i}" for i in range(37)]
+    tokens.write_split(tmp_path, "test", tokenizer, texts, np.zeros(37, int), 32)
+    rows = tokens.model_inputs(
+        tokens.as_tensors(tokens.read_split(tmp_path, "test"), 32, tokenizer.pad_token_id)
+    )
+    net = tiny_bert()
+    fixed = predict(net, rows, backend, 8, forward=textmodel.logits, desc="fixed")
+    bucketed = predict(
+        net,
+        rows,
+        backend,
+        8,
+        forward=textmodel.logits,
+        desc="bucketed",
+        buckets=tokens.buckets([8, 16, 32]),
+    )
+    assert bucketed.shape == (37, 2) and torch.allclose(bucketed, fixed, atol=1e-5)
 
 
 def test_html_line_breaks_are_cleaned():
@@ -70,18 +124,21 @@ def test_html_line_breaks_are_cleaned():
     )
 
 
-def test_validation_and_subsamples_keep_the_class_balance():
+def test_training_samples_keep_the_class_balance_and_the_test_sample_ignores_labels():
     train = pd.DataFrame(
         {"text": [f"t{i}" for i in range(400)], "label": ["a"] * 300 + ["b"] * 100}
     )
     test = pd.DataFrame({"text": [f"u{i}" for i in range(200)], "label": ["a"] * 150 + ["b"] * 50})
-    splits = features.make_splits(
-        train, test, val_fraction=0.1, max_train=100, max_val=None, max_test=40, seed=0
-    )
+    kwargs = dict(val_fraction=0.1, max_train=100, max_val=None, max_test=40, seed=0)
+    splits = features.make_splits(train, test, **kwargs)
     assert splits["val"]["label"].value_counts().to_dict() == {"a": 30, "b": 10}
     assert splits["train"]["label"].value_counts().to_dict() == {"a": 75, "b": 25}
-    assert splits["test"]["label"].value_counts().to_dict() == {"a": 30, "b": 10}
-    assert not set(splits["train"]["text"]) & set(splits["val"]["text"])
+    assert len(splits["test"]) == 40 and not set(splits["train"]["text"]) & set(
+        splits["val"]["text"]
+    )
+    shuffled = test.assign(label=test["label"].sample(frac=1, random_state=1).to_numpy())
+    again = features.make_splits(train, shuffled, **kwargs)
+    assert again["test"]["text"].tolist() == splits["test"]["text"].tolist()  # same rows kept
 
 
 def labelled(**counts):
@@ -129,11 +186,16 @@ def test_class_weights_and_oversampling_apply_only_when_skewed():
 def test_a_missing_model_offline_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(
-        UserError, match="cannot load the tokenizer of model 'no-such-org/no-model'"
+        UserError,
+        match=r"cannot resolve revision main of Hugging Face model 'no-such-org/no-model': "
+        "HF_HUB_OFFLINE is set",
     ):
-        textmodel.load_tokenizer("no-such-org/no-model")
-    with pytest.raises(UserError, match="cannot load the weights"):
-        textmodel.load_classifier(str(tmp_path / "empty-dir-name"), ["a", "b"])
+        textmodel.pretrained("no-such-org/no-model", None)
+    with pytest.raises(UserError, match="has no hub revisions; set its `revision` to null"):
+        textmodel.pretrained(textmodel.OFFLINE_MINILM, "v1.0")
+    broken = textmodel.Pretrained("mine", str(tmp_path), None, "local directory")
+    with pytest.raises(UserError, match="cannot load the weights of model 'mine'"):
+        textmodel.load_classifier(broken, ["a", "b"])
 
 
 def test_freezing_lower_layers_leaves_the_top_trainable():
@@ -194,7 +256,7 @@ def tiny_model_dir(tmp_path_factory):
     """A 5-layer BERT small enough for the CPU, deep enough for the default freeze_layers (4)."""
     path = tmp_path_factory.mktemp("tiny-bert")
     tiny_bert(layers=5).save_pretrained(path)
-    own = textmodel.load_tokenizer(textmodel.OFFLINE_MINILM)
+    own = textmodel.load_tokenizer(textmodel.pretrained(textmodel.OFFLINE_MINILM, None))
     own.model_max_length = 64  # the tiny model's positions
     own.save_pretrained(path)
     return path
@@ -209,7 +271,7 @@ def toy_params(project, model_dir, data_file, **train):
     section["model"] = str(model_dir)
     section["download"].update(source="local", path=str(data_file), test_fraction=0.3)
     section["featurize"].update(
-        max_length=16, val_fraction=0.2, max_train=None, max_val=None, max_test=None
+        max_length=16, buckets=[8], val_fraction=0.2, max_train=None, max_val=None, max_test=None
     )
     section["train"].update({"epochs": 2, "batch_size": 16, "eval_batch_size": 32, **train})
     section["evaluate"].update(batch_size=32)
@@ -243,18 +305,30 @@ def prepared(project, tmp_path, monkeypatch, tiny_model_dir, **train):
 def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
     p = prepared("imdb", tmp_path, monkeypatch, tiny_model_dir, lr=1e-3)
     paths = Paths.of("imdb")
-    tensors, _, meta = corpus.read_features(paths.features)
-    assert {t["input_ids"].shape[1] for t in tensors.values()} == {16}
+    splits, _, meta = tokens.read_features(paths.features)
+    assert meta["buckets"] == [8, 16] and {s.ids.dtype for s in splits.values()} == {
+        np.dtype(np.uint16)
+    }
+    assert max(int(s.lengths.max()) for s in splits.values()) <= 16
+    assert meta["padding"]["bucketed_per_real_token"] < meta["padding"]["fixed_per_real_token"]
     assert meta["labels"] == ["negative", "positive"] and sum(meta["rows"].values()) == 144
+    assert meta["pretrained"]["commit"] == f"local directory {tiny_model_dir.name}"
     run_stage("imdb", "train", p)
     assert (paths.model / "model.safetensors").exists() and not list(paths.checkpoints.glob("*"))
     run_stage("imdb", "evaluate", p)
     result = json.loads(paths.metrics.read_text())
-    assert result["headline"] == "f1"  # binary: F1 of the second class, "positive"
+    assert result["headline"] == "accuracy"  # binary: accuracy, with the positive F1 beside it
     assert result["finetuned"]["f1"] == result["finetuned"]["per_class"]["positive"]["f1"]
     assert set(result["baselines"]) == {"majority", "tfidf_logreg", "embedding_logreg"}
     assert result["baselines"]["tfidf_logreg"]["accuracy"] > 0.9  # the toy words are separable
-    assert result["verdict"]["metric"] == "F1 of 'positive'" and result["verdict"]["line"]
+    verdict = result["verdict"]
+    assert verdict["metric"] == "accuracy" and verdict["score"] == result["finetuned"]["accuracy"]
+    assert set(verdict["baselines"]) == set(result["baselines"]) and verdict["line"]
+    for name, judged in verdict["baselines"].items():
+        assert judged["score"] == result["baselines"][name]["accuracy"]
+        assert judged["interval"][0] <= judged["score"] <= judged["interval"][1]
+    assert result["verdict_f1_positive"]["metric"] == "F1 of 'positive'"
+    assert result["baseline_notes"]["tfidf_logreg"]["C"] in baselines.C_GRID
     assert (
         sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values())
         == meta["rows"]["test"]
@@ -267,6 +341,7 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
     assert (
         len(predictions) == meta["rows"]["test"] and predictions["confidence"].between(0.5, 1).all()
     )
+    assert (predictions["actual"] == [meta["labels"][y] for y in splits["test"].labels]).all()
     run_stage("imdb", "plot", p)
     written = {f.name for f in paths.figures.iterdir()}
     assert written == {
@@ -296,6 +371,7 @@ def test_reviews_is_judged_by_macro_f1_and_plots_word_clouds(tmp_path, monkeypat
     paths = Paths.of("reviews")
     result = json.loads(paths.metrics.read_text())
     assert result["headline"] == "macro_f1" and result["verdict"]["metric"] == "macro-F1"
+    assert "verdict_f1_positive" not in result
     assert set(result["finetuned"]["per_class"]) == {"negative", "neutral", "positive"}
     assert set(result["baselines"]) == {"majority", "tfidf_logreg"}
     terms = json.loads((paths.figures / "top_terms.json").read_text())
@@ -331,8 +407,8 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         assert main(["imdb", "evaluate"]) == 0
     verdict = json.loads(Paths.of("imdb").metrics.read_text())["verdict"]
-    assert verdict["beats_baseline"] is False and verdict["best_baseline"] == "tfidf_logreg"
-    assert "does NOT beat it" in verdict["line"]
+    assert verdict["verdict"] == "loses" and verdict["best_baseline"] == "tfidf_logreg"
+    assert verdict["difference_interval"][1] < 0 and verdict["line"].endswith(": loses")
     err = log.getvalue().strip().splitlines()
     assert f"wrote {Paths.of('imdb').metrics}" in err
     assert (
@@ -345,14 +421,31 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     assert f"warning: imdb evaluate: {warnings[-1]}" in err
 
 
-def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(
+def xla_train(p, featurize) -> tuple[list[int], int]:
+    """Featurize with ``featurize`` changed, train on XLA: (cumulative compile counts after each
+    epoch, graphs this run compiled)."""
+    import torch_xla.debug.metrics as met
+
+    p["imdb"]["featurize"].update(featurize)
+    run_stage("imdb", "featurize", p)
+    before = int(met.counter_value("UncachedCompile") or 0)
+    run_stage("imdb", "train", p)
+    counts = json.loads(Paths.of("imdb").summary.read_text())["models"][textmodel.WEIGHTS][
+        "compile_counts"
+    ]
+    return counts, counts[-1] - before
+
+
+def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     tmp_path, monkeypatch, tiny_model_dir
 ):
     """The imdb train stage on XLA with params.yaml's optimizer, scheduler, warmup, clipping and
-    freezing; only epochs, rows and batch sizes are smaller."""
+    freezing (only epochs, rows and batch sizes are smaller), once with every text at one length and
+    once in two length buckets (at lengths no other test compiles, so no graph of a batch shape
+    comes from the cache)."""
     defaults = REPO_PARAMS["imdb"]["train"]
     p = prepared(
-        "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=3, batch_size=8, eval_batch_size=8
+        "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=2, batch_size=8, eval_batch_size=8
     )
     p["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
     for key in (
@@ -365,11 +458,18 @@ def test_xla_compile_count_stays_flat_with_the_default_optimizer_settings(
         "freeze_layers",
     ):
         assert p["imdb"]["train"][key] == defaults[key]
-    run_stage("imdb", "train", p)
-    entry = json.loads(Paths.of("imdb").summary.read_text())["models"][textmodel.WEIGHTS]
-    counts = entry["compile_counts"]
-    assert len(counts) == 3 and counts[0] > 0
-    assert counts[1:] == [counts[0]] * 2, f"XLA recompiled after the first epoch: {counts}"
+    one_counts, one_length = xla_train(p, {"max_length": 20, "buckets": []})
+    two_counts, two_buckets = xla_train(p, {"max_length": 17, "buckets": [8]})
+    rows = json.loads(Paths.of("imdb").features.joinpath("meta.json").read_text())[
+        "rows_per_bucket"
+    ]
+    assert min(rows["train"]) >= 8 and min(rows["val"]) >= 1  # both buckets train and validate
+    for counts in (one_counts, two_counts):
+        assert len(counts) == 2 and counts[1] == counts[0], f"recompiled: {counts}"
+    # The first run also compiled the graphs that do not depend on the batch shape (moving the
+    # model and the learning rate to the device, ...). Per bucket then: one training step and one
+    # evaluation, plus the first optimizer step (which creates the optimizer state) once.
+    assert one_length > 3 and two_buckets <= 2 * 2 + 1, (one_length, two_buckets)
 
 
 # --- max_length: auto
@@ -429,7 +529,7 @@ def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(
     run_stage("imdb", "download", p)
     run_stage("imdb", "featurize", p)
     meta = json.loads(Paths.of("imdb").features.joinpath("meta.json").read_text())
-    assert meta["max_length"] == textmodel.load_tokenizer(str(tiny_model_dir)).model_max_length
+    assert meta["max_length"] == 64  # the tiny model's model_max_length
     assert meta["share_truncated"]["train"] == 1.0
     err = capsys.readouterr().err
     assert "warning: imdb featurize: 100% of the training texts are cut" in err
@@ -452,3 +552,137 @@ def test_max_length_is_auto_or_a_token_count(value, ok):
             UserError, match=r"`imdb.featurize.max_length` must be auto or a whole number"
         ):
             parse(FeaturizeParams, p, "imdb")
+
+
+@pytest.mark.parametrize(
+    "buckets,ok", [([], True), ([8, 24], True), ([24, 8], False), ([4], False), ([48], False)]
+)
+def test_buckets_are_increasing_lengths_below_max_length(buckets, ok):
+    from xlalab.core.params import parse
+    from xlalab.textclf import FeaturizeParams
+
+    p = copy.deepcopy(REPO_PARAMS)
+    p["imdb"]["featurize"].update(max_length=48, buckets=buckets)
+    if ok:
+        assert parse(FeaturizeParams, p, "imdb").featurize.buckets == buckets
+    else:
+        with pytest.raises(UserError, match=r"`imdb.featurize(.buckets)?` "):
+            parse(FeaturizeParams, p, "imdb")
+    # with max_length: auto a bucket at or above the chosen length is dropped, not an error
+    assert features.bucket_sizes([8, 24, 64], 48) == [8, 24, 48]
+
+
+# --- nothing is chosen on the test labels
+# ---------------------------------------------------------------------------------
+def test_shuffled_test_labels_change_the_scores_and_nothing_that_is_chosen(
+    tmp_path, monkeypatch, tiny_model_dir
+):
+    """Best epoch, validation history, the baselines' C, the rows kept and max_length come from
+    the training rows alone: shuffling the test labels moves only the test scores."""
+    p = prepared("imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=2, lr=1e-3)
+    p["imdb"]["featurize"].update(max_length="auto", max_test=30)
+    paths = Paths.of("imdb")
+
+    def chain():
+        for stage in ("featurize", "train", "evaluate"):
+            run_stage("imdb", stage, p)
+        texts, meta = corpus.read_texts(paths.features)
+        entry = json.loads(paths.summary.read_text())["models"][textmodel.WEIGHTS]
+        metrics = json.loads(paths.metrics.read_text())
+        chosen = {
+            "max_length": meta["max_length"],
+            "rows": meta["rows"],
+            "texts": texts["text"].tolist(),
+            "best_epoch": entry["best_epoch"],
+            "validation": [row["val/acc"] for row in entry["history"]],
+            "C": {name: note.get("C") for name, note in metrics["baseline_notes"].items()},
+        }
+        scores = {name: v["score"] for name, v in metrics["verdict"]["baselines"].items()}
+        return chosen, {**scores, "finetuned": metrics["verdict"]["score"]}
+
+    chosen, scores = chain()
+    raw = paths.raw / "test.parquet"
+    test = pd.read_parquet(raw)
+    test["label"] = np.random.default_rng(0).permutation(test["label"].to_numpy())
+    test.to_parquet(raw, index=False)
+    chosen_again, scores_again = chain()
+    assert chosen_again == chosen and chosen["C"]["tfidf_logreg"] is not None
+    assert scores_again != scores
+
+
+# --- hub revisions
+# ---------------------------------------------------------------------------------
+def test_every_hub_load_passes_the_revision_and_the_commit_is_recorded(
+    tmp_path, monkeypatch, tiny_model_dir
+):
+    """The imdb chain from a hub dataset and a hub model, the hub mocked: every load_dataset and
+    from_pretrained call gets the revision of params, and the commit it resolved to is recorded."""
+    import datasets
+    import huggingface_hub
+    import transformers
+    from huggingface_hub import ResolvedRevision
+
+    calls = []
+
+    def resolve(repo_id, *, repo_type=None, revision=None, **_):
+        calls.append(("resolve", repo_id, revision))
+        return ResolvedRevision(f"{repo_type}-commit-0123", revision, repo_id, repo_type)
+
+    rows = pd.read_csv(write_toy_data(tmp_path / "toy.csv"))
+    rows["label"] = (rows["label"] == "positive").astype(int)  # stanfordnlp/imdb's 0/1
+
+    class Table:
+        def __init__(self, split):
+            self.split = split
+
+        def to_pandas(self):
+            return rows.iloc[:100] if self.split == "train" else rows.iloc[100:]
+
+    def load_dataset(name, split, revision):
+        calls.append(("load_dataset", name, revision))
+        return Table(split)
+
+    monkeypatch.setattr(huggingface_hub, "resolve_revision", resolve)
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    for cls in (
+        transformers.AutoTokenizer,
+        transformers.AutoModelForSequenceClassification,
+        transformers.AutoModel,
+    ):
+
+        def from_pretrained(source, *args, real=cls.from_pretrained, name=cls.__name__, **kw):
+            if source == "some-org/tiny-bert":  # a hub load: recorded, served from the tiny model
+                calls.append((name, source, kw.pop("revision")))
+                source = str(tiny_model_dir)
+            return real(source, *args, **kw)
+
+        monkeypatch.setattr(cls, "from_pretrained", from_pretrained)
+    monkeypatch.chdir(tmp_path)
+    p = toy_params("imdb", tiny_model_dir, tmp_path / "toy.csv", epochs=1)
+    p["imdb"].update(model="some-org/tiny-bert", revision="v1.0")
+    p["imdb"]["download"].update(source="huggingface", hf_revision="v2")
+    for stage in ("download", "featurize", "train", "evaluate"):
+        run_stage("imdb", stage, p)
+
+    loads = {call[0] for call in calls}
+    assert loads == {
+        "resolve",
+        "load_dataset",
+        "AutoTokenizer",
+        "AutoModelForSequenceClassification",
+        "AutoModel",
+    }
+    for kind, name, revision in calls:
+        expected = "v2" if name == "stanfordnlp/imdb" else "v1.0"
+        assert revision == expected, (kind, name, revision)
+    paths = Paths.of("imdb")
+    assert json.loads(paths.card.read_text())["commit"] == "dataset-commit-0123"
+    recorded = [
+        json.loads((paths.features / "meta.json").read_text())["pretrained"],
+        json.loads(paths.summary.read_text())["pretrained"],
+        json.loads(paths.metrics.read_text())["model"]["pretrained"],
+    ]
+    assert (
+        recorded
+        == [{"name": "some-org/tiny-bert", "revision": "v1.0", "commit": "model-commit-0123"}] * 3
+    )

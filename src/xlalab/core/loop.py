@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .data import WEIGHT, Batch, Batches, check_tensors
+from .data import WEIGHT, Batch, Batches, LengthBuckets, check_tensors
 from .errors import UserError
 from .io import atomic_path, is_timing, significant
 from .params import TrainConfig
@@ -185,12 +185,13 @@ class _Steps:
             cfg,
             backend,
         )
-        # Graphs after each step's first call (which also creates the optimizer state): a
-        # micro-batch adds to gradients that are None at the start of an accumulation and exist
-        # later (two graphs); an update always finds them the same way (one).
-        self.micro = backend.compile_step(self._micro, f"{desc}_micro", max_graphs=2)
-        self.update = backend.compile_step(self._update, f"{desc}_update", max_graphs=1)
-        self.eval = backend.compile_step(self._eval, f"{desc}_eval", max_graphs=1)
+        # Graphs after each step's first call (which also creates the optimizer state), per batch
+        # shape (a length bucket): a micro-batch adds to gradients that are None at the start of
+        # an accumulation and exist later (two graphs); an update always finds them the same way.
+        shapes = len(task.buckets.sizes) if task.buckets is not None else 1
+        self.micro = backend.compile_step(self._micro, f"{desc}_micro", max_graphs=2 * shapes)
+        self.update = backend.compile_step(self._update, f"{desc}_update", max_graphs=shapes)
+        self.eval = backend.compile_step(self._eval, f"{desc}_eval", max_graphs=shapes)
 
     def _micro(self, batch: Batch, loss_sum: torch.Tensor) -> torch.Tensor:
         with self.backend.autocast():
@@ -351,6 +352,7 @@ class _Batcher:
             rank=b.rank,
             num_replicas=b.num_replicas,
             transform=transform,
+            buckets=self.task.buckets,
         )
 
 
@@ -472,8 +474,10 @@ def predict(
     batch_size: int,
     forward: Callable[[torch.nn.Module, Batch], torch.Tensor] = forward_x,
     desc: str = "predict",
+    buckets: LengthBuckets | None = None,
 ) -> torch.Tensor:
-    """Model outputs for every row of ``data``, in order, on the host."""
+    """Model outputs for every row of ``data``, in order, on the host (with ``buckets``: batches
+    of one length bucket each, one graph per bucket, the outputs put back in row order)."""
     n = check_tensors(data, "prediction data")
     model = backend.prepare_model(model)
     model.eval()
@@ -482,10 +486,16 @@ def predict(
         with torch.no_grad(), backend.autocast():
             return forward(model, batch).float()
 
-    compiled = backend.compile_step(step, desc, max_graphs=1)
+    shapes = len(buckets.sizes) if buckets is not None else 1
+    compiled = backend.compile_step(step, desc, max_graphs=shapes)
     local_bs = backend.local_batch_size(batch_size, "the prediction batch size", exact=False)
     loader = Batches(
-        data, local_bs, train=False, rank=backend.rank, num_replicas=backend.num_replicas
+        data,
+        local_bs,
+        train=False,
+        rank=backend.rank,
+        num_replicas=backend.num_replicas,
+        buckets=buckets,
     )
     # A bar beside the loop, not around the device loader: tqdm.auto iterates what it wraps twice,
     # and each pass over an XLA device loader starts its own background transfer of every batch.
@@ -505,4 +515,7 @@ def predict(
             0, 1
         )
         everything = everything.reshape(-1, *rest)
-    return everything[:n]  # the padding of the last global batch, dropped
+    rows = loader.rows()  # the padding of the last global batch (-1) is dropped
+    ordered = everything.new_empty((n, *everything.shape[1:]))
+    ordered[rows[rows >= 0]] = everything[rows >= 0]
+    return ordered

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .data import Batch, Transform
+from .data import Batch, LengthBuckets, Transform
 
 
 def forward_x(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -26,6 +26,7 @@ class Task:
     ``loss(outputs, batch)`` and every ``metrics[name](outputs, batch)`` return one value per row;
     the loop averages them (weighted, so eval padding counts for nothing).
     ``monitor`` names the validation value that picks the best epoch (``loss`` or a metric).
+    ``buckets``: training and validation batches grouped by sequence length (data.LengthBuckets).
     """
 
     loss: Callable[[torch.Tensor, Batch], torch.Tensor]
@@ -34,6 +35,7 @@ class Task:
     monitor: str = "loss"
     mode: str = "min"  # or "max"
     transform: Transform | None = None  # training-time augmentation
+    buckets: LengthBuckets | None = None  # batches of a few fixed sequence lengths (data.py)
 
     def better(self, new: float, old: float | None) -> bool:
         return old is None or (new < old if self.mode == "min" else new > old)

@@ -1,7 +1,7 @@
 """The imdb download stage: connectors for binary movie-review sentiment. Each returns train and
-test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned,
-plus
-card fields; the stage writes them with the data card (which records the class order)."""
+test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned
+(aclimdb adds each review's stars), plus card fields; the stage writes them with the data card
+(which records the class order)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from ..core import runner
 from ..core.errors import UserError
 from ..core.io import file_digest
 from ..core.project import Paths
-from ..textclf import corpus
+from ..textclf import corpus, hub
+from . import aclimdb
 from .project import PROJECT, DownloadConfig, DownloadParams
 
 LABELS = ("negative", "positive")  # in id order: the second is the positive class
@@ -51,10 +52,11 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict[s
     from datasets import load_dataset
 
     name, cols = d.hf_dataset, columns(d, HF_COLUMNS)
+    revision, commit = hub.resolve(name, d.hf_revision, "dataset")
     splits = {}
     for split in corpus.SPLITS:
         try:
-            table = load_dataset(name, split=split).to_pandas()
+            table = load_dataset(name, split=split, revision=revision).to_pandas()
         except Exception as e:
             raise UserError(
                 f"cannot load split {split!r} of Hugging Face dataset {name!r} "
@@ -64,6 +66,8 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict[s
         splits[split] = to_frame(table, cols, f"{name} {split} split")
     return splits, {
         "source": f"huggingface:{name}",
+        "revision": d.hf_revision,
+        "commit": commit,
         "columns": list(cols),
         "licence": "IMDb large movie review dataset (Maas et al. 2011), for research use",
         "what": "IMDb movie reviews, 25k train / 25k test, balanced",
@@ -115,6 +119,7 @@ def from_offline(test_fraction: float, seed: int) -> tuple[dict[str, pd.DataFram
 READERS = {
     "offline": lambda d, seed: from_offline(d.test_fraction, seed),
     "huggingface": lambda d, seed: from_huggingface(d),
+    "aclimdb": lambda d, seed: aclimdb.read(d.path),
     "kaggle": from_file,
     "local": from_file,
 }

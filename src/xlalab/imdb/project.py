@@ -10,9 +10,11 @@ from ..textclf import text_project
 
 
 class DownloadConfig(Params):
-    source: Literal["offline", "huggingface", "kaggle", "local"]
-    path: str | None  # kaggle/local: the CSV or parquet file
+    source: Literal["offline", "huggingface", "kaggle", "aclimdb", "local"]
+    # kaggle/local: the CSV or parquet file; aclimdb: the aclImdb folder or aclImdb_v1.tar.gz
+    path: str | None
     hf_dataset: str
+    hf_revision: str | None  # the dataset's branch, tag or commit; None: its default branch
     # The columns of every source; None: review/sentiment (Kaggle), text/label (Hugging Face), and
     # for a local file whichever of the two pairs it has. Labels: negative/positive, neg/pos or 0/1.
     text_column: str | None
@@ -25,6 +27,11 @@ class DownloadConfig(Params):
             raise ValueError(
                 f"needs `path`: the CSV/parquet file for source {self.source!r} "
                 "(e.g. the Kaggle 'IMDB Dataset.csv')"
+            )
+        if self.source == "aclimdb" and not self.path:
+            raise ValueError(
+                "needs `path`: Stanford's aclImdb folder or the aclImdb_v1.tar.gz archive for "
+                "source 'aclimdb'"
             )
         return self
 

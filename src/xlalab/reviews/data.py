@@ -13,7 +13,7 @@ from ..core import runner
 from ..core.errors import UserError
 from ..core.io import file_digest
 from ..core.project import Paths
-from ..textclf import corpus
+from ..textclf import corpus, hub
 from .project import LABELS, PROJECT, DownloadConfig, DownloadParams
 
 OFFLINE_CATEGORIES = {"rotten": "negative", "plot": "neutral", "fresh": "positive"}
@@ -49,10 +49,11 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict]:
     name, config, star_map = d.hf_dataset, d.hf_config, d.star_map
     text_col, rating_col = d.text_column, d.rating_column or "label"
     offset = 1 if d.rating_offset is None else d.rating_offset
+    revision, commit = hub.resolve(name, d.hf_revision, "dataset")
     splits = {}
     for split in corpus.SPLITS:
         try:
-            table = load_dataset(name, config, split=split).to_pandas()
+            table = load_dataset(name, config, split=split, revision=revision).to_pandas()
         except Exception as e:
             raise UserError(
                 f"cannot load split {split!r} of Hugging Face dataset {name!r} "
@@ -67,6 +68,8 @@ def from_huggingface(d: DownloadConfig) -> tuple[dict[str, pd.DataFrame], dict]:
         )
     return splits, {
         "source": f"huggingface:{name}" + (f"/{config}" if config else ""),
+        "revision": d.hf_revision,
+        "commit": commit,
         "star_map": {str(k): v for k, v in star_map.items()},
         "rating_offset": offset,
         "licence": "as stated on the dataset's Hub page (Amazon reviews: research use)",

@@ -34,6 +34,7 @@ class DownloadConfig(Params):
     path: str | None  # local: parquet/CSV with a text column plus a star rating or class names
     hf_dataset: str
     hf_config: str | None
+    hf_revision: str | None  # the dataset's branch, tag or commit; None: its default branch
     # The columns of every source (Hugging Face and local files alike). rating_column None: "label"
     # on the hub; in a local file "stars" (1-5) or else "label" (star numbers or class names).
     text_column: str

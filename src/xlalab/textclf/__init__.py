@@ -12,13 +12,19 @@ The Params classes of the family stages live here, beside nothing but core's par
 project's contract can import them without making every stage depend on every stage module.
 
 Modules:
-- ``corpus``: checked tables of (text, label), the offline Rotten Tomatoes corpus, the raw and the
-  features folders on disk.
-- ``features``: the featurize stage (tokenisation to a fixed length, stratified subsampling).
-- ``model``: resolving the model name or path, loading it, freezing layers, the loop's Task.
-- ``train``: the train stage (class balancing, fit, save).
-- ``baselines``: TF-IDF + logistic regression, frozen embeddings + logistic regression.
-- ``evaluate``: the evaluate stage (predictions, baselines, report, verdict).
+- ``corpus``: checked tables of (text, label), the offline Rotten Tomatoes corpus, the raw folder
+  and the texts and meta of the features folder.
+- ``tokens``: the token files (compact, written chunk by chunk) and the padded tensors with their
+  length buckets.
+- ``features``: the featurize stage (stratified training samples, a label-blind test sample,
+  tokens).
+- ``hub``: hub revisions resolved to commits.
+- ``model``: resolving the model name or path at its revision, loading it, freezing layers, the
+  loop's Task.
+- ``train``: the train stage (class balancing, fit with early stopping, save).
+- ``baselines``: TF-IDF (words and characters) + logistic regression, frozen embeddings + logistic
+  regression, each with C chosen by cross-validation on the training rows.
+- ``evaluate``: the evaluate stage (predictions, baselines, report, verdicts with intervals).
 - ``figures``: the plot stage.
 """
 
@@ -26,14 +32,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..core.params import Field, Params, Runtime, TrainConfig, field_validator
+from ..core.params import (
+    Field,
+    Params,
+    Runtime,
+    TrainConfig,
+    field_validator,
+    model_validator,
+)
 from ..core.project import Paths, Project
 
 
 class FeaturizeConfig(Params):
-    # tokens per text (every batch has this one shape); auto: the length that covers 95% of the
+    # the most tokens per text (longer texts are cut); auto: the length that covers 95% of the
     # training texts, capped by the model's maximum
     max_length: int | Literal["auto"]
+    # shorter fixed lengths below max_length: each text is padded only to the shortest that holds
+    # it, so XLA compiles one graph per length; []: every text padded to max_length
+    buckets: list[int]
     val_fraction: float = Field(
         ge=0.01, le=0.5
     )  # stratified share of train held out for validation
@@ -50,10 +66,27 @@ class FeaturizeConfig(Params):
             return value
         raise ValueError("must be auto or a whole number of tokens from 8 to 512")
 
+    @field_validator("buckets")
+    @classmethod
+    def _increasing_lengths(cls, value: list[int]) -> list[int]:
+        if any(not 8 <= n <= 512 for n in value) or value != sorted(set(value)):
+            raise ValueError("must be increasing token lengths from 8 to 512, e.g. [128, 256]")
+        return value
+
+    @model_validator(mode="after")
+    def _buckets_below_max_length(self) -> FeaturizeConfig:
+        if isinstance(self.max_length, int) and any(n >= self.max_length for n in self.buckets):
+            raise ValueError(
+                f"`buckets` {self.buckets} must be below `max_length` ({self.max_length}), "
+                "which is the longest bucket"
+            )
+        return self
+
 
 class FeaturizeParams(Params):
     seed: int = Field(ge=0)
     model: str  # offline-minilm, a hub id or a local directory: its tokenizer is used
+    revision: str | None  # the hub model's branch, tag or commit; null: its default branch
     featurize: FeaturizeConfig
 
 
@@ -66,6 +99,7 @@ class TextTrainConfig(TrainConfig):
 class TrainParams(Params):
     seed: int = Field(ge=0)
     model: str
+    revision: str | None
     train: TextTrainConfig
     runtime: Runtime
 
@@ -80,6 +114,7 @@ class EvaluateConfig(Params):
 class EvaluateParams(Params):
     seed: int = Field(ge=0)
     model: str  # the pretrained model, for the frozen-embedding baseline
+    revision: str | None
     evaluate: EvaluateConfig
     runtime: Runtime
 

@@ -1,6 +1,6 @@
 """Tables of (text, label): checks with one clear error each, the offline Rotten Tomatoes corpus,
-splits, and the two folders the stages share: the raw data (train/test parquet and the data card,
-written by download) and the features (tokens, texts and meta, written by featurize)."""
+splits, the raw data folder (train/test parquet and the data card, written by download), and the
+texts and meta of the features folder (written by featurize beside its token files, ``tokens``)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
-from safetensors.torch import load_file, save_file
 
 from ..core.errors import UserError
 from ..core.io import file_digest, read_json, write_json
 
 SPLITS = ("train", "test")
 FEATURE_SPLITS = ("train", "val", "test")
-TOKENS_FILE, TEXTS_FILE, META_FILE = "tokens.safetensors", "texts.parquet", "meta.json"
+TEXTS_FILE, META_FILE = "texts.parquet", "meta.json"
 _BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAGS = re.compile(r"</?[a-z][^>]{0,40}>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -221,8 +219,10 @@ def write_raw(
             for name in SPLITS
         },
     }
-    for name in SPLITS:
-        splits[name][["text", "label"]].to_parquet(raw_dir / f"{name}.parquet", index=False)
+    for name in SPLITS:  # text and label first; a source's extra columns (imdb's stars) kept
+        df = splits[name]
+        columns = ["text", "label", *(c for c in df.columns if c not in ("text", "label"))]
+        df[columns].to_parquet(raw_dir / f"{name}.parquet", index=False)
     card["files_sha256"] = {
         f"{name}.parquet": file_digest(raw_dir / f"{name}.parquet") for name in SPLITS
     }
@@ -244,43 +244,27 @@ def read_raw(raw_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     return splits, card
 
 
-# --- the features folder
+# --- the features folder: texts and meta (the token files are tokens.py's)
 # ---------------------------------------------------------------------------------
 def write_features(
-    features_dir: Path,
-    tensors: Mapping[str, Mapping[str, torch.Tensor]],
-    splits: Mapping[str, pd.DataFrame],
-    meta: dict[str, Any],
+    features_dir: Path, splits: Mapping[str, pd.DataFrame], meta: dict[str, Any]
 ) -> None:
-    """Tokens as safetensors (``<split>.<name>``), the texts (for the TF-IDF baseline and the word
-    clouds) and meta (class names in id order, rows, class counts, truncation)."""
-    save_file(
-        {
-            f"{split}.{key}": t.contiguous()
-            for split, ts in tensors.items()
-            for key, t in ts.items()
-        },
-        str(features_dir / TOKENS_FILE),
-    )
+    """The texts (for the TF-IDF baseline and the word clouds) and meta (class names in id order,
+    rows, class counts, lengths and buckets, truncation) beside the token files."""
     pd.concat(
         [df[["text", "label"]].assign(split=name) for name, df in splits.items()], ignore_index=True
     ).to_parquet(features_dir / TEXTS_FILE, index=False)
     write_json(features_dir / META_FILE, meta)
 
 
-def read_features(
-    features_dir: Path,
-) -> tuple[dict[str, dict[str, torch.Tensor]], pd.DataFrame, dict]:
-    for name in (TOKENS_FILE, TEXTS_FILE, META_FILE):
+def read_texts(features_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """The texts of every split and the meta."""
+    for name in (TEXTS_FILE, META_FILE):
         if not (features_dir / name).exists():
             raise UserError(
                 f"{features_dir / name} is missing; run the featurize stage (or `dvc repro`) first"
             )
-    tensors: dict[str, dict[str, torch.Tensor]] = {}
-    for key, t in load_file(str(features_dir / TOKENS_FILE)).items():
-        split, name = key.split(".", 1)
-        tensors.setdefault(split, {})[name] = t
-    return tensors, pd.read_parquet(features_dir / TEXTS_FILE), read_json(features_dir / META_FILE)
+    return pd.read_parquet(features_dir / TEXTS_FILE), read_json(features_dir / META_FILE)
 
 
 def split_texts(texts: pd.DataFrame, split: str) -> pd.DataFrame:

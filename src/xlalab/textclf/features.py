@@ -1,8 +1,8 @@
-"""The featurize stage: tokenisation to fixed-shape tensors, from stratified samples of the raw
-data.
+"""The featurize stage: stratified samples of the raw data, tokenized into compact token files.
 
-Every text is truncated or padded to exactly ``max_length`` tokens, so every batch has the same
-shape: XLA compiles one graph, and CUDA kernels see a steady size (use a multiple of 8 there).
+Texts are cut at ``max_length`` tokens and stored unpadded (``tokens.py``). Train and evaluate pad
+each batch to one of a few fixed lengths (``buckets`` plus ``max_length``): XLA compiles one graph
+per length, and a short text does not pay for the longest (CUDA kernels like multiples of 8).
 """
 
 from __future__ import annotations
@@ -13,45 +13,48 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.model_selection import train_test_split
 
 from ..core.errors import UserError
 from ..core.project import Paths
-from . import FeaturizeParams, corpus
+from . import FeaturizeParams, corpus, tokens
 from . import model as textmodel
 
 logger = logging.getLogger(__name__)
-
-
-def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
-    encoded = tokenizer(
-        list(texts),
-        truncation=True,
-        padding="max_length",
-        max_length=max_length,
-        return_attention_mask=True,
-        return_token_type_ids=False,
-        return_tensors="pt",
-    )
-    return {
-        "input_ids": encoded["input_ids"].long(),
-        "attention_mask": encoded["attention_mask"].long(),
-    }
 
 
 COVERAGE = 95  # percent of the training texts that `max_length: auto` leaves uncut
 MOST_TOKENS = 512  # BERT-family position limit; tokenizers without a limit report a huge sentinel
 
 
+def longest(tokenizer) -> int:
+    return min(tokenizer.model_max_length, MOST_TOKENS)
+
+
 def choose_max_length(tokenizer, texts: Sequence[str]) -> int:
     """The token length that covers COVERAGE % of ``texts``, rounded up to a multiple of 8 (steady
     sizes for CUDA kernels), capped by the tokenizer's model_max_length."""
-    lengths = [
-        len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    ]
+    lengths = tokens.token_counts(tokenizer, texts)
     covering = int(np.ceil(np.percentile(lengths, COVERAGE) / 8) * 8)
-    return max(8, min(covering, tokenizer.model_max_length, MOST_TOKENS))
+    return max(8, min(covering, longest(tokenizer)))
+
+
+def bucket_sizes(buckets: Sequence[int], max_length: int) -> list[int]:
+    """The fixed lengths batches are padded to: the buckets below ``max_length``, then
+    ``max_length`` itself (with ``max_length: auto`` a bucket may land above it, and goes)."""
+    return [n for n in buckets if n < max_length] + [max_length]
+
+
+def padding(lengths: dict[str, np.ndarray], sizes: Sequence[int]) -> dict[str, float]:
+    """Tokens a batch computes on, per real token, with the buckets and with one fixed length."""
+    real = sum(int(n.sum()) for n in lengths.values())
+    rows = np.concatenate(list(lengths.values()))
+    bucketed = np.asarray(sizes)[np.searchsorted(sizes, rows)]
+    return {
+        "real_tokens": real,
+        "bucketed_per_real_token": round(float(bucketed.sum()) / real, 4),
+        "fixed_per_real_token": round(len(rows) * sizes[-1] / real, 4),
+    }
 
 
 def stratified_split(df: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -67,10 +70,19 @@ def stratified_split(df: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFra
 
 
 def subsample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    """At most ``limit`` rows, stratified by class."""
+    """At most ``limit`` rows, stratified by class (training rows only)."""
     if limit is None or len(df) <= limit:
         return df.reset_index(drop=True)
     return stratified_split(df, limit, seed)[0]
+
+
+def blind_sample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """At most ``limit`` rows drawn without looking at their labels, in their original order: the
+    test rows kept must not depend on the test labels."""
+    if limit is None or len(df) <= limit:
+        return df.reset_index(drop=True)
+    rows = np.sort(np.random.default_rng(seed).choice(len(df), size=limit, replace=False))
+    return df.iloc[rows].reset_index(drop=True)
 
 
 def make_splits(
@@ -83,7 +95,8 @@ def make_splits(
     max_test: int | None,
     seed: int,
 ) -> dict[str, pd.DataFrame]:
-    """Validation comes out of the training data, never out of the test split."""
+    """Validation comes out of the training data, never out of the test split; the test rows kept
+    are drawn blind to their labels."""
     n_val = max(1, int(round(val_fraction * len(train))))
     if n_val >= len(train):
         raise UserError(
@@ -93,8 +106,8 @@ def make_splits(
     val, rest = stratified_split(train, n_val, seed)
     return {
         "train": subsample(rest, max_train, seed),
-        "val": subsample(val, max_val, seed + 1),
-        "test": subsample(test, max_test, seed + 2),
+        "val": subsample(val, max_val, seed),
+        "test": blind_sample(test, max_test, seed),
     }
 
 
@@ -141,23 +154,30 @@ def data_warnings(
     return warnings
 
 
-def build_features(
-    tokenizer, splits: dict[str, pd.DataFrame], labels: Sequence[str], max_length: int
-) -> dict[str, dict[str, torch.Tensor]]:
+def write_tokens(
+    paths: Paths, tokenizer, splits: dict[str, pd.DataFrame], labels: Sequence[str], max_length: int
+) -> dict[str, np.ndarray]:
+    """Every split's token files; returns each split's token counts."""
     ids = {name: i for i, name in enumerate(labels)}
-    out = {}
-    for name, df in splits.items():
-        tensors = tokenize(tokenizer, df["text"].tolist(), max_length)
-        tensors["labels"] = torch.tensor(df["label"].map(ids).to_numpy(), dtype=torch.long)
-        out[name] = tensors
-    return out
+    return {
+        name: tokens.write_split(
+            paths.features,
+            name,
+            tokenizer,
+            df["text"].tolist(),
+            df["label"].map(ids).to_numpy(),
+            max_length,
+        )
+        for name, df in splits.items()
+    }
 
 
 def featurize(p: FeaturizeParams, paths: Paths) -> None:
     f = p.featurize
     raw, card = corpus.read_raw(paths.raw)
     labels = card["classes"]
-    tokenizer = textmodel.load_tokenizer(p.model)
+    model = textmodel.pretrained(p.model, p.revision)
+    tokenizer = textmodel.load_tokenizer(model)
     splits = make_splits(
         raw["train"],
         raw["test"],
@@ -173,36 +193,51 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         if f.max_length == "auto"
         else f.max_length
     )
-    tensors = build_features(tokenizer, splits, labels, max_length)
-    # A text whose last position is a real token was (probably) cut: the share tells whether
-    # max_length fits the data.
-    truncated = {
-        name: float((t["attention_mask"][:, -1] == 1).float().mean()) for name, t in tensors.items()
-    }
-    meta = {
-        "model": p.model,
-        "max_length": max_length,
-        "max_length_param": f.max_length,
-        "labels": list(labels),
-        "source": card.get("source"),
-        "rows": {name: len(df) for name, df in splits.items()},
-        "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
-        "share_truncated": truncated,
-        "warnings": data_warnings(splits, labels, paths.project),
-    }
+    lengths = write_tokens(paths, tokenizer, splits, labels, max_length)
     # Timing goes to the log, not into the features: the same inputs must give the same bytes, or
     # DVC would see new features and retrain after every forced featurize.
     logger.info(
         f"{paths.project} featurize: tokenized {sum(len(df) for df in splits.values()):,} texts at "
         f"max_length={max_length} in {time.perf_counter() - start:.1f} s"
     )
-    if truncated["train"] > 0.5:
+    meta = features_meta(p, paths.project, model, tokenizer, splits, labels, lengths, max_length)
+    meta["source"] = card.get("source")
+    report(paths.project, meta, longest(tokenizer))
+    corpus.write_features(paths.features, splits, meta)
+
+
+def features_meta(p, project, model, tokenizer, splits, labels, lengths, max_length) -> dict:
+    sizes = bucket_sizes(p.featurize.buckets, max_length)
+    return {
+        "model": p.model,
+        "pretrained": model.record(),
+        "max_length": max_length,
+        "max_length_param": p.featurize.max_length,
+        "buckets": sizes,
+        "pad_token_id": int(tokenizer.pad_token_id or 0),
+        "token_dtype": tokens.id_dtype(len(tokenizer)).name,
+        "labels": list(labels),
+        "rows": {name: len(df) for name, df in splits.items()},
+        "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
+        # A text as long as max_length was (probably) cut: the share tells whether it fits the data.
+        "share_truncated": {n: float((c >= max_length).mean()) for n, c in lengths.items()},
+        "rows_per_bucket": {
+            n: np.bincount(np.searchsorted(sizes, c), minlength=len(sizes)).tolist()
+            for n, c in lengths.items()
+        },
+        "padding": padding(lengths, sizes),
+        "warnings": data_warnings(splits, labels, project),
+    }
+
+
+def report(project: str, meta: dict, most: int) -> None:
+    """Warnings about the features, in the log (and, through meta, in the metrics)."""
+    cut, max_length = meta["share_truncated"]["train"], meta["max_length"]
+    if cut > 0.5:
         logger.warning(
-            f"{paths.project} featurize: {truncated['train']:.0%} of the training texts are cut at "
-            f"max_length={max_length} tokens; raise `{paths.project}.featurize.max_length` (at "
-            "most "
-            f"{min(tokenizer.model_max_length, MOST_TOKENS)} for this model)"
+            f"{project} featurize: {cut:.0%} of the training texts are cut at "
+            f"max_length={max_length} tokens; raise `{project}.featurize.max_length` (at most "
+            f"{most} for this model)"
         )
     for warning in meta["warnings"]:
-        logger.warning(f"{paths.project} featurize: {warning}")
-    corpus.write_features(paths.features, tensors, splits, meta)
+        logger.warning(f"{project} featurize: {warning}")

