@@ -646,12 +646,19 @@ def test_shuffled_test_labels_change_the_scores_alone(workdir):
     """No threshold, no headline, no row kept and no detector score depends on a test label:
     shuffling the labels of the test rows leaves all of them as they were and moves only the
     metrics. Running evaluate again unshuffled gives the same metrics (determinism)."""
+    from xlalab.traffic.model import TailProbabilities
+
     p = _slice(workdir)
     p["traffic"]["evaluate"]["study_sets"] = []
+    p["traffic"]["evaluate"]["detectors"] = ["copod", "knn", "autoencoder", "ecod"]
     for stage in ("download", "featurize", "train", "evaluate"):
         run_stage("traffic", stage, p)
     before = json.loads(Path("metrics/traffic.json").read_text())
     kept = pd.read_csv("data/traffic/predictions.csv")
+    features = Path("data/traffic/features")
+    direct = TailProbabilities(np.load(features / "fit.npy"))(np.load(features / "test.npy"))
+    for name in ("ecod", "copod"):  # each detector's column holds its own scores
+        np.testing.assert_allclose(kept[f"score_{name}"], direct[name], rtol=1e-12)
     run_stage("traffic", "evaluate", p)
     again = json.loads(Path("metrics/traffic.json").read_text())
     assert {k: v for k, v in again.items() if k != "scoring"} == {
@@ -762,6 +769,28 @@ def test_tail_lookup_equals_the_formulas_at_every_cut_and_between():
         got = score(values[:, None])
         np.testing.assert_allclose(got["ecod"], expected[0], rtol=1e-12)
         np.testing.assert_allclose(got["copod"], expected[1], rtol=1e-12)
+
+
+def test_isolation_forest_scores_are_scikit_learns_to_the_last_bit():
+    """Walking the fitted trees level by level, rows in parallel, gives scikit-learn's own
+    ``-score_samples``, bit for bit, on one thread or two, rows outside the training range
+    included."""
+    import numba
+    from sklearn.ensemble import IsolationForest
+
+    from xlalab.traffic.model import IsolationForestScores
+
+    rng = np.random.default_rng(9)
+    train = rng.normal(size=(700, 8)).astype(np.float32)
+    rows = np.concatenate([rng.normal(size=(900, 8)), 6 * rng.normal(size=(100, 8))])
+    rows = rows.astype(np.float32)
+    ours = IsolationForestScores(train, n_estimators=40, max_samples=128, seed=3)
+    theirs = IsolationForest(n_estimators=40, max_samples=128, random_state=3).fit(train)
+    expected = -theirs.score_samples(rows)
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        np.testing.assert_array_equal(ours(rows)["isolation_forest"], expected)
+    np.testing.assert_array_equal(ours(rows[:3])["isolation_forest"], expected[:3])
 
 
 def test_nearest_neighbour_distance_is_the_mean_distance_to_the_k_nearest():

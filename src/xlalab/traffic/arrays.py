@@ -14,20 +14,22 @@ import numpy as np
 
 
 class RowWriter:
-    """Writes a ``(rows, columns)`` float32 .npy file block by block, as a context manager; the
-    header comes first, so ``rows`` is known upfront: the caller checks ``written`` against it."""
+    """Writes a ``(rows, columns)`` .npy file block by block, as a context manager; the header
+    comes first, so ``rows`` is known upfront: the caller checks ``written`` against it."""
 
-    def __init__(self, path: Path, rows: int, columns: int):
-        self.path, self.rows, self.columns, self.written = path, rows, columns, 0
+    def __init__(self, path: Path, rows: int, columns: int, dtype: str = "<f4"):
+        self.path, self.rows, self.columns, self.dtype = path, rows, columns, dtype
+        self.written = 0
 
     def __enter__(self) -> RowWriter:
         self.file = self.path.open("wb")
-        header = {"descr": "<f4", "fortran_order": False, "shape": (self.rows, self.columns)}
+        shape = (self.rows, self.columns)
+        header = {"descr": self.dtype, "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_2_0(self.file, header)
         return self
 
     def write(self, block: np.ndarray) -> None:
-        block = np.ascontiguousarray(block, dtype="<f4")
+        block = np.ascontiguousarray(block, dtype=self.dtype)
         if block.ndim != 2 or block.shape[1] != self.columns:
             raise ValueError(f"a block of shape {block.shape}; expected (n, {self.columns})")
         self.file.write(block.tobytes())
@@ -57,3 +59,13 @@ def blocks(path: Path, rows: int) -> Iterator[np.ndarray]:
         for start in range(0, n, rows):
             count = min(rows, n - start)
             yield np.fromfile(f, dtype=dtype, count=count * columns).reshape(count, columns)
+
+
+def column(path: Path, j: int, rows: int) -> np.ndarray:
+    """Column ``j`` of a 2-D .npy file, read ``rows`` rows at a time (one block in memory)."""
+    (n, _), dtype, _ = _layout(path)
+    out, start = np.empty(n, dtype=dtype), 0
+    for block in blocks(path, rows):
+        out[start : start + len(block)] = block[:, j]
+        start += len(block)
+    return out

@@ -11,12 +11,15 @@ headline and no row kept depends on a test label: shuffling them changes the sco
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,17 +46,19 @@ from .analysis import (
     recall_by,
     threshold_at,
 )
+from .arrays import RowWriter
 from .model import (
     Autoencoder,
     IsolationForestScores,
     NearestNeighbourDistance,
     TailProbabilities,
-    in_threads,
     reconstruction_error,
 )
 from .project import PROJECT, EvaluateParams
 
 logger = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
 @dataclass
@@ -88,14 +93,13 @@ def autoencoder_scorer(p: EvaluateParams, paths: Paths) -> Scorer:
 def fit_scorers(names: list[str], p: EvaluateParams, paths: Paths, fit: np.ndarray) -> list[Scorer]:
     """The scorers of ``names``, fitted on ``fit`` (the rows the detectors learn from); the
     autoencoder was trained by the train stage."""
-    e, threads = p.evaluate, worker_threads(p)
+    e = p.evaluate
     wanted, scorers = set(names), []
     if "isolation_forest" in wanted:
         forest = IsolationForestScores(
             fit, e.isolation_forest.n_estimators, e.isolation_forest.max_samples, p.seed
         )
-        score = lambda x: in_threads(forest, x, threads)  # noqa: E731
-        scorers.append(Scorer("isolation_forest", ("isolation_forest",), score, {}))
+        scorers.append(Scorer("isolation_forest", ("isolation_forest",), forest, {}))
     if "autoencoder" in wanted:
         scorers.append(autoencoder_scorer(p, paths))
     tails = tuple(n for n in ("ecod", "copod") if n in wanted)
@@ -122,29 +126,46 @@ def use_threads(threads: int) -> None:
         sys.modules["faiss"].omp_set_num_threads(threads)
 
 
-def score_blocks(
-    scorers: list[Scorer], blocks: Iterable[np.ndarray], rows: int, columns: list[int]
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Every detector's scores of all ``rows`` rows, read block by block, and the seconds each
-    scorer took."""
-    scores = {n: np.empty(rows) for s in scorers for n in s.detectors}
-    seconds = dict.fromkeys((s.label for s in scorers), 0.0)
-    start = 0
-    bar = tqdm(total=rows, desc="score", unit=" rows", file=sys.stderr, disable=None)
+def scored_blocks(
+    scorers: list[Scorer], blocks: Iterable[np.ndarray], columns: list[int], seconds: dict
+) -> Iterator[dict[str, np.ndarray]]:
+    """Every detector's scores of each block of rows, one block in memory at a time; the time
+    each scorer takes adds up in ``seconds``."""
     for block in blocks:
         every_column = len(columns) == block.shape[1] and columns == list(range(len(columns)))
         x = block if every_column else np.ascontiguousarray(block[:, columns])
         del block  # one block alive at a time, not two, while the next is read
+        out = {}
         for scorer in scorers:
             began = time.perf_counter()
-            for name, values in scorer.score(x).items():
-                scores[name][start : start + len(x)] = values
-            seconds[scorer.label] += time.perf_counter() - began
-        start += len(x)
-        bar.update(len(x))
+            out |= scorer.score(x)
+            seconds[scorer.label] = seconds.get(scorer.label, 0.0) + time.perf_counter() - began
         del x
-    bar.close()
-    return scores, seconds
+        yield out
+
+
+def collect(scorers: list[Scorer], matrix: np.ndarray, columns: list[int]) -> dict:
+    """Every detector's scores of a matrix held in memory (validation traffic)."""
+    if len(matrix) == 0:
+        return {name: np.empty(0) for s in scorers for name in s.detectors}
+    blocks = [matrix[i : i + 65536] for i in range(0, len(matrix), 65536)]
+    parts = list(scored_blocks(scorers, blocks, columns, {}))
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def spill(
+    scorers: list[Scorer], names: list[str], test: Path, rows: int, columns: list[int], out: Path
+) -> dict:
+    """Score the test matrix block by block into ``out``, a (rows, detectors) float64 matrix on
+    disk, one column per detector of ``names`` (memory then holds one block, not every detector's
+    scores); the seconds per scorer."""
+    n, seconds = arrays.shape(test)[0], {}
+    bar = tqdm(total=n, desc="score", unit=" rows", file=sys.stderr, disable=None)
+    with RowWriter(out, n, len(names), dtype="<f8") as writer, bar:
+        for scores in scored_blocks(scorers, arrays.blocks(test, rows), columns, seconds):
+            writer.write(np.column_stack([scores[name] for name in names]))
+            bar.update(len(scores[names[0]]))
+    return seconds
 
 
 def read_test_rows(paths: Paths, categorical: list[str]) -> pd.DataFrame:
@@ -153,7 +174,18 @@ def read_test_rows(paths: Paths, categorical: list[str]) -> pd.DataFrame:
     text = pa.dictionary(pa.int32(), pa.string())
     types = {c: text for c in ["attack", "category", *categorical]} | {"is_attack": pa.int8()}
     options = pacsv.ConvertOptions(column_types=types | {"time": pa.float64()})
-    return pacsv.read_csv(paths.features / "test_meta.csv", convert_options=options).to_pandas()
+    rows = pacsv.read_csv(paths.features / "test_meta.csv", convert_options=options).to_pandas()
+    pa.default_memory_pool().release_unused()  # the parser's buffers (300 MB on 5 M rows)
+    return rows
+
+
+def return_freed_memory() -> None:
+    """Have glibc hand large freed blocks back to the system at once. By default its threshold
+    for doing so rises to the largest block freed (up to 32 MB), after which the blocks every
+    scoring thread frees stay in that thread's heap: 140 MB more memory on 1 M test rows."""
+    libc = ctypes.CDLL(None)
+    if hasattr(libc, "mallopt"):  # glibc (Linux); other C libraries manage memory their own way
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def validation_report(val: dict[str, np.ndarray], p: EvaluateParams) -> dict:
@@ -237,15 +269,18 @@ def headline_verdict(p: EvaluateParams, y: np.ndarray, alarms: dict[str, np.ndar
     return result
 
 
-def write_predictions(path, info: pd.DataFrame, scores: dict, alarms: dict, rows: int) -> None:
-    """One CSV row per test row: its metadata, then every detector's score and alarm."""
+def write_predictions(
+    path: Path, info: pd.DataFrame, scores: Path, alarms: dict, e: EvaluateParams
+) -> None:
+    """One CSV row per test row: its metadata, then every detector's score and alarm, written
+    ``chunk_rows`` rows at a time."""
     writer = None
-    for start in range(0, len(info), rows):
-        part = info.iloc[start : start + rows].reset_index(drop=True)
+    for start, block in zip(range(0, len(info), e.chunk_rows), arrays.blocks(scores, e.chunk_rows)):
+        part = info.iloc[start : start + len(block)].reset_index(drop=True)
         columns = {"row": np.arange(start, start + len(part))}
         columns |= {c: part[c] for c in part.columns}
-        for name in scores:
-            columns[f"score_{name}"] = scores[name][start : start + len(part)]
+        for j, name in enumerate(e.detectors):
+            columns[f"score_{name}"] = block[:, j]
             columns[f"flag_{name}"] = alarms[name][start : start + len(part)].astype(np.int8)
         table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
         if writer is None:
@@ -253,6 +288,7 @@ def write_predictions(path, info: pd.DataFrame, scores: dict, alarms: dict, rows
         writer.write_table(table)
     if writer is not None:
         writer.close()
+    pa.default_memory_pool().release_unused()
 
 
 def feature_set_study(
@@ -264,9 +300,12 @@ def feature_set_study(
     for feature_set in [s for s in p.evaluate.study_sets if meta["groups"].get(s)]:
         columns = meta["groups"][feature_set]
         scorers = fit_scorers(p.evaluate.study_detectors, p, paths, fit[:, columns])
-        val_scores, _ = score_blocks(scorers, [val], len(val), columns)
-        blocks = arrays.blocks(test, p.evaluate.chunk_rows)
-        test_scores, _ = score_blocks(scorers, blocks, len(y), columns)
+        val_scores = collect(scorers, val, columns)
+        parts = list(
+            scored_blocks(scorers, arrays.blocks(test, p.evaluate.chunk_rows), columns, {})
+        )
+        test_scores = {n: np.concatenate([part[n] for part in parts]) for n in parts[0]}
+        del parts
         for name in p.evaluate.study_detectors:
             threshold = threshold_at(val_scores[name], p.evaluate.threshold_percentile)
             m = anomaly(y, test_scores[name], test_scores[name] > threshold)
@@ -277,27 +316,25 @@ def feature_set_study(
     return rows
 
 
-def score_everything(p: EvaluateParams, paths: Paths, meta: dict) -> dict:
-    """Fit the detectors, score validation and test traffic: scores per split, timings, and what
-    the scorers report of themselves."""
+def score_everything(p: EvaluateParams, paths: Paths, meta: dict, scratch: Path) -> dict:
+    """Fit the detectors and score validation traffic (in memory) and test traffic (into
+    ``scratch/scores.npy``, one column per detector in ``p.evaluate.detectors`` order)."""
     columns = meta["selected"]
     fit = np.load(paths.features / "fit.npy")
     began = time.perf_counter()
     scorers = fit_scorers(p.evaluate.detectors, p, paths, fit[:, columns])
     fit_seconds = time.perf_counter() - began
     use_threads(worker_threads(p))
-    val = {}
-    for split in ("val", "val_attacks"):
-        matrix = np.load(paths.features / f"{split}.npy")
-        val[split] = score_blocks(scorers, [matrix] if len(matrix) else [], len(matrix), columns)[0]
-    test = paths.features / "test.npy"
+    val = {
+        split: collect(scorers, np.load(paths.features / f"{split}.npy"), columns)
+        for split in ("val", "val_attacks")
+    }
+    test, names = paths.features / "test.npy", p.evaluate.detectors
+    seconds = spill(scorers, names, test, p.evaluate.chunk_rows, columns, scratch / "scores.npy")
     n_test = arrays.shape(test)[0]
-    blocks = arrays.blocks(test, p.evaluate.chunk_rows)
-    test_scores, seconds = score_blocks(scorers, blocks, n_test, columns)
-    order = p.evaluate.detectors
     return {
-        "val": {n: {s: val[s][n] for s in val} for n in order},
-        "test": {n: test_scores[n] for n in order},
+        "val": {n: {split: val[split][n] for split in val} for n in p.evaluate.detectors},
+        "test": scratch / "scores.npy",
         "timing": {
             "rows": n_test,
             "threads": worker_threads(p),
@@ -310,12 +347,19 @@ def score_everything(p: EvaluateParams, paths: Paths, meta: dict) -> dict:
     }
 
 
+def test_scores(scored: dict, name: str, p: EvaluateParams) -> np.ndarray:
+    """One detector's scores of every test row, read from the scratch matrix."""
+    return arrays.column(scored["test"], p.evaluate.detectors.index(name), p.evaluate.chunk_rows)
+
+
 def judge_detectors(p: EvaluateParams, scored: dict, y, info, unseen) -> tuple[dict, dict]:
+    """Every detector's report on the test rows and its alarms, one detector in memory at a
+    time."""
     e, reports, alarms = p.evaluate, {}, {}
-    for name, test_scores in scored["test"].items():
+    for name in e.detectors:
         reports[name], alarms[name] = judge(
-            y, info, unseen, scored["val"][name]["val"], test_scores, e.threshold_percentile,
-            e.fixed_false_alarm_rate,
+            y, info, unseen, scored["val"][name]["val"], test_scores(scored, name, p),
+            e.threshold_percentile, e.fixed_false_alarm_rate,
         )  # fmt: skip
         m = reports[name]
         logger.info(
@@ -328,16 +372,23 @@ def judge_detectors(p: EvaluateParams, scored: dict, y, info, unseen) -> tuple[d
 
 
 def evaluate(p: EvaluateParams, paths: Paths) -> None:
+    return_freed_memory()
     meta = read_json(paths.features / "meta.json")
     info = read_test_rows(paths, meta["categorical"])
     y = info["is_attack"].to_numpy().astype(bool)
     unseen = ~info["attack"].isin(meta["train_attacks"]).to_numpy()
-    scored = score_everything(p, paths, meta)
-    detectors, alarms = judge_detectors(p, scored, y, info, unseen)
-    base, base_alarms = baseline_reports(p, y, info, unseen, meta["rows"]["val"])
-    result = headline_verdict(p, y, alarms | base_alarms)
     headline = p.evaluate.headline
-    write_predictions(paths.predictions, info, scored["test"], alarms, p.evaluate.chunk_rows)
+    with tempfile.TemporaryDirectory(prefix=".scores-", dir=paths.predictions.parent) as scratch:
+        scored = score_everything(p, paths, meta, Path(scratch))
+        detectors, alarms = judge_detectors(p, scored, y, info, unseen)
+        base, base_alarms = baseline_reports(p, y, info, unseen, meta["rows"]["val"])
+        result = headline_verdict(p, y, alarms | base_alarms)
+        del base_alarms
+        write_predictions(paths.predictions, info, scored["test"], alarms, p.evaluate)
+        analysis = error_analysis(
+            info, y, test_scores(scored, headline, p), alarms[headline], meta["categorical"],
+            p.evaluate.top_false_alarms,
+        )  # fmt: skip
     val = np.load(paths.features / "val.npy")
     study = feature_set_study(p, paths, meta, scored.pop("fit"), val, y)
     write_json(
@@ -354,14 +405,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "headline": headline,
             "strongest_other": result["best_baseline"],
             "validation": validation(scored["val"], p),
-            "analysis": error_analysis(
-                info,
-                y,
-                scored["test"][headline],
-                alarms[headline],
-                meta["categorical"],
-                p.evaluate.top_false_alarms,
-            ),  # fmt: skip
+            "analysis": analysis,
             "feature_sets": study,
             "scoring": scored["timing"] | scored["about"],
             "runtime": read_summary(paths)["runtime"],  # what trained the autoencoder

@@ -5,8 +5,6 @@ autoencoder take a block of rows and return ``{detector: scores}``."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 import torch
@@ -151,17 +149,67 @@ def _sum_of_pieces(x, cut_values, cut_starts, offsets, ecod_terms, copod_terms, 
 
 
 class IsolationForestScores:
-    """scikit-learn's Isolation Forest; its score negated, so higher means more anomalous."""
+    """scikit-learn's Isolation Forest, fitted by scikit-learn and scored here: the same score as
+    ``-score_samples`` (higher = more anomalous; a test checks they are equal to the last bit),
+    two to three times faster per core and on every core. scikit-learn walks each row down each
+    tree with a branch per level, on one core (its threads would add the trees' path lengths up in
+    a varying order, so a score could change in its last bit from run to run). Here a block of rows
+    goes down one tree a level at a time, every row a step per level without a branch (a leaf
+    leads to itself), so the rows' steps overlap in the processor; blocks run in parallel."""
 
     def __init__(self, train: np.ndarray, n_estimators: int, max_samples: int, seed: int):
         from sklearn.ensemble import IsolationForest
+        from sklearn.ensemble._iforest import _average_path_length
 
-        self.model = IsolationForest(
+        model = IsolationForest(
             n_estimators=n_estimators, max_samples=max_samples, random_state=seed, n_jobs=1
         ).fit(train)
+        trees = [e.tree_ for e in model.estimators_]
+        starts = np.cumsum([0] + [t.node_count for t in trees])
+        self.roots, self.depths = starts[:-1], np.array([t.max_depth for t in trees])
+        own = np.arange(starts[-1])
+        left = np.concatenate([t.children_left + o for t, o in zip(trees, starts)])
+        right = np.concatenate([t.children_right + o for t, o in zip(trees, starts)])
+        leaf = np.concatenate([t.children_left == -1 for t in trees])
+        self.next = np.column_stack([np.where(leaf, own, left), np.where(leaf, own, right)])
+        self.feature = np.concatenate(
+            [np.asarray(used)[np.maximum(t.feature, 0)] for t, used in
+             zip(trees, model.estimators_features_)]
+        )  # fmt: skip
+        self.threshold = np.concatenate([t.threshold for t in trees])
+        # What a row ending in each node adds to its depth, from scikit-learn's own arrays and in
+        # its order of operations: the node's depth plus the average path length below it, - 1.
+        self.path = np.concatenate(
+            [depth + average - 1.0 for depth, average in
+             zip(model._decision_path_lengths, model._average_path_length_per_tree)]
+        )  # fmt: skip
+        self.denominator = len(trees) * _average_path_length([model._max_samples])[0]
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {"isolation_forest": -self.model.score_samples(x)}
+        depths = np.zeros(len(x))
+        _forest_depths(np.asarray(x), self.roots, self.depths, self.next, self.feature,
+                       self.threshold, self.path, depths)  # fmt: skip
+        if self.denominator == 0:  # trees of one training row: every score is 1
+            return {"isolation_forest": np.ones(len(x))}
+        return {"isolation_forest": 2 ** (-depths / self.denominator)}
+
+
+@numba.njit(parallel=True, cache=True)
+def _forest_depths(x, roots, depths_of_trees, next_node, feature, threshold, path, depths):
+    """Each row's path lengths summed over the trees in tree order (as scikit-learn sums them),
+    blocks of 256 rows in parallel, a block going down one tree a level at a time."""
+    for block in numba.prange((x.shape[0] + 255) // 256):
+        first, last = block * 256, min(x.shape[0], block * 256 + 256)
+        nodes = np.empty(last - first, dtype=np.int64)
+        for tree in range(len(roots)):
+            nodes[:] = roots[tree]
+            for _ in range(depths_of_trees[tree]):
+                for r in range(last - first):
+                    node = nodes[r]
+                    right = 0 if x[first + r, feature[node]] <= threshold[node] else 1
+                    nodes[r] = next_node[node, right]
+            for r in range(last - first):
+                depths[first + r] += path[nodes[r]]
 
 
 class NearestNeighbourDistance:
@@ -199,14 +247,3 @@ class NearestNeighbourDistance:
         if short.any():
             squared[short] = self.exact.search(x[short], self.k)[0]
         return {"knn": np.sqrt(np.maximum(squared, 0)).mean(axis=1, dtype=np.float64)}
-
-
-def in_threads(score, x: np.ndarray, threads: int) -> dict[str, np.ndarray]:
-    """``score(x)`` computed on ``threads`` contiguous parts of the rows at once (the detectors'
-    numpy and scikit-learn work releases the GIL); each row's score is what it is alone."""
-    if threads < 2 or len(x) < 2_000 * threads:
-        return score(x)
-    parts = np.array_split(x, threads)
-    with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(score, parts))
-    return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
