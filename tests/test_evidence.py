@@ -92,3 +92,32 @@ def test_lower_is_better_and_identical_predictions_tie():
 
 def test_the_same_seed_gives_the_same_intervals():
     assert verdict(0.8, 0.75, seed=5) == verdict(0.8, 0.75, seed=5)
+
+
+def test_collapsed_rows_give_the_same_scores_and_the_same_bootstrap_distribution():
+    """Rows with equal labels and predictions collapsed into one weighted row: the same point
+    scores, and intervals from a multinomial draw that match the row bootstrap's."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    predictions = {
+        "model": np.where(rng.random(n) < 0.8, y, 1 - y),
+        "other": np.where(rng.random(n) < 0.7, y, 1 - y),
+    }
+    code = y * 4 + predictions["model"] * 2 + predictions["other"]
+    counts = np.bincount(code, minlength=8)
+    kept = np.flatnonzero(counts)
+    collapsed = {"model": (kept >> 1) & 1, "other": kept & 1}
+    kw = dict(metric_name="f1", higher_is_better=True, baselines=["other"], seed=0)
+    full = evidence.compare("model", predictions, y, evidence.f1_of_class(1), **kw)
+    short = evidence.compare(
+        "model", collapsed, kept >> 2, evidence.f1_of_class(1), weights=counts[kept], **kw
+    )
+    assert short["score"] == pytest.approx(full["score"])
+    assert short["baseline_score"] == pytest.approx(full["baseline_score"])
+    for key in ("interval", "difference_interval"):
+        assert short[key] == pytest.approx(full[key], abs=0.006)
+    for w in evidence.resamples(len(kept), count=5, seed=1, weights=counts[kept]):
+        assert w.sum() == n
+    with pytest.raises(ValueError, match="blocks"):
+        next(evidence.resamples(3, block=2, weights=np.ones(3)))

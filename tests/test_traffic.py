@@ -584,6 +584,9 @@ def test_featurize_learns_on_normal_training_traffic_only(workdir):
     meta = json.loads(Path("data/traffic/features/meta.json").read_text())
     fit = np.load("data/traffic/features/fit.npy")
     assert meta["rows"]["fit_attacks"] == 0 and meta["rows"]["fit"] + meta["rows"]["val"] == 400
+    # a val_fraction share of the training attacks, held out as labelled validation traffic
+    assert meta["rows"]["val_attacks"] == 80
+    assert np.load("data/traffic/features/val_attacks.npy").shape == (80, len(meta["columns"]))
     scaled = [i for i, c in enumerate(meta["columns"]) if not c.startswith("cat__")]
     assert np.allclose(
         fit[:, scaled].mean(axis=0), 0, atol=1e-4
@@ -601,27 +604,85 @@ def test_whole_chain_on_a_slice(workdir):
     for stage in ("download", "featurize", "train", "evaluate", "plot"):
         run_stage("traffic", stage, p)
     m = json.loads(Path("metrics/traffic.json").read_text())
-    assert set(m["detectors"]) == {"isolation_forest", "autoencoder", "ecod", "copod"}
+    detectors = {"isolation_forest", "autoencoder", "ecod", "copod", "knn"}
+    assert set(m["detectors"]) == detectors and m["headline"] == "knn"
     for d in m["detectors"].values():
         assert 0.0 <= d["val_alarm_rate"] <= 0.1  # the 95th percentile of normal validation scores
         assert set(d["recall_per_category"]) <= {"DoS", "Probe", "R2L", "U2R"}
+        fixed = d["at_fixed_false_alarm_rate"]  # the 99th percentile: a stricter threshold
+        assert fixed["rate"] == 0.01 and fixed["threshold"] >= d["threshold"]
+        assert fixed["recall"] <= d["recall"]
     assert m["baselines"]["flag_everything"]["recall"] == 1.0
     assert m["baselines"]["flag_everything"]["precision"] == pytest.approx(0.5)
     assert m["detectors"]["isolation_forest"]["roc_auc"] > 0.7
-    assert m["verdict"]["line"].startswith(m["best"])
+    # the verdict: the headline against the strongest other detector or baseline, with intervals
+    v = m["verdict"]
+    others = {**m["detectors"], **m["baselines"]}
+    del others["knn"]
+    assert v["model"] == "knn" and set(v["baselines"]) == set(others)
+    assert v["best_baseline"] == max(others, key=lambda n: others[n]["f1"]) == m["strongest_other"]
+    assert v["score"] == pytest.approx(m["detectors"]["knn"]["f1"])
+    assert v["interval"][0] <= v["score"] <= v["interval"][1]
+    assert v["verdict"] in ("beats", "ties", "loses") and v["line"].startswith("knn f1")
+    assert m["validation"]["rows"] == {"normal": 80, "attacks": 80}  # val_fraction of 400 each
+    assert set(m["validation"]["detectors"]) == detectors
+    assert m["scoring"]["knn"]["search"] == "exact"  # 320 training rows cannot fill 128 cells
     assert m["runtime"]["backend"] == "accelerate" and m["runtime"]["processes"] == 1
     assert {(r["feature_set"], r["detector"]) for r in m["feature_sets"]} == {
         (s, d) for s in ("basic", "all") for d in ("isolation_forest", "ecod")
     }
     predictions = pd.read_csv("data/traffic/predictions.csv")
-    assert len(predictions) == 300 and "score_autoencoder" in predictions
+    assert len(predictions) == 300 and "score_knn" in predictions
+    assert (predictions["row"] == np.arange(300)).all()
     report = Path("plots/traffic/figures/report.md").read_text()
-    assert (
-        "Verdict" in report
-        and f"{m['analysis']['false_positives']} normal records were flagged" in report
-    )
+    assert f"{m['analysis']['false_positives']} normal records were flagged" in report
+    assert "**Verdict**" in report and "headline knn" in report
     roc = json.loads(Path("plots/traffic/figures/roc.json").read_text())
-    assert roc[0]["fpr"] == 0 and roc[-1]["autoencoder"] == pytest.approx(1.0)
+    assert roc[0]["fpr"] == 0 and roc[-1]["knn"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_shuffled_test_labels_change_the_scores_alone(workdir):
+    """No threshold, no headline, no row kept and no detector score depends on a test label:
+    shuffling the labels of the test rows leaves all of them as they were and moves only the
+    metrics. Running evaluate again unshuffled gives the same metrics (determinism)."""
+    from xlalab.traffic.model import TailProbabilities
+
+    p = _slice(workdir)
+    p["traffic"]["evaluate"]["study_sets"] = []
+    p["traffic"]["evaluate"]["detectors"] = ["copod", "knn", "autoencoder", "ecod"]
+    for stage in ("download", "featurize", "train", "evaluate"):
+        run_stage("traffic", stage, p)
+    before = json.loads(Path("metrics/traffic.json").read_text())
+    kept = pd.read_csv("data/traffic/predictions.csv")
+    features = Path("data/traffic/features")
+    direct = TailProbabilities(np.load(features / "fit.npy"))(np.load(features / "test.npy"))
+    for name in ("ecod", "copod"):  # each detector's column holds its own scores
+        np.testing.assert_allclose(kept[f"score_{name}"], direct[name], rtol=1e-12)
+    run_stage("traffic", "evaluate", p)
+    again = json.loads(Path("metrics/traffic.json").read_text())
+    assert {k: v for k, v in again.items() if k != "scoring"} == {
+        k: v for k, v in before.items() if k != "scoring"
+    }
+    meta = Path("data/traffic/features/test_meta.csv")
+    rows = pd.read_csv(meta, keep_default_na=False)
+    order = np.random.default_rng(1).permutation(len(rows))
+    labels = ["attack", "category", "is_attack"]
+    rows[labels] = rows[labels].to_numpy()[order]
+    rows.to_csv(meta, index=False)
+    run_stage("traffic", "evaluate", p)
+    after = json.loads(Path("metrics/traffic.json").read_text())
+    shuffled = pd.read_csv("data/traffic/predictions.csv")
+    assert after["headline"] == before["headline"] and after["validation"] == before["validation"]
+    for name, d in after["detectors"].items():
+        assert d["threshold"] == before["detectors"][name]["threshold"]
+        fixed = d["at_fixed_false_alarm_rate"]["threshold"]
+        assert fixed == before["detectors"][name]["at_fixed_false_alarm_rate"]["threshold"]
+    assert len(shuffled) == len(kept) and (shuffled["row"] == kept["row"]).all()
+    produced = [c for c in kept if c.startswith(("score_", "flag_"))]
+    pd.testing.assert_frame_equal(shuffled[produced], kept[produced])
+    assert after["verdict"]["score"] != before["verdict"]["score"]
+    assert after["detectors"]["knn"]["roc_auc"] == pytest.approx(0.5, abs=0.15)
 
 
 @pytest.mark.slow
@@ -637,6 +698,18 @@ def test_autoencoder_on_xla_compiles_once(workdir):
     assert counts[0] is not None and counts[1:] == [counts[0]] * (len(counts) - 1), counts
 
 
+def _columns(rng, n):
+    return np.column_stack(
+        [
+            rng.lognormal(size=n),
+            -rng.exponential(size=n),
+            rng.normal(size=n),
+            rng.integers(0, 4, n).astype(float),
+            np.zeros(n),
+        ]
+    )
+
+
 @pytest.mark.parametrize("kind", ["ecod", "copod"])
 def test_tail_scores_are_pyod_scores_of_each_row_alone(kind):
     """ECOD/COPOD scores equal PyOD's ``decision_function`` of each row given alone, whatever the
@@ -644,29 +717,143 @@ def test_tail_scores_are_pyod_scores_of_each_row_alone(kind):
     from pyod.models.copod import COPOD
     from pyod.models.ecod import ECOD
 
-    from xlalab.traffic.model import classical_detector
+    from xlalab.traffic.model import TailProbabilities
 
     rng = np.random.default_rng(0)
-
-    def rows(n):
-        return np.column_stack(
-            [
-                rng.lognormal(size=n),
-                -rng.exponential(size=n),
-                rng.normal(size=n),
-                rng.integers(0, 4, n).astype(float),
-                np.zeros(n),
-            ]
-        )
-
-    train, new = rows(500), rows(60)
+    train, new = _columns(rng, 500), _columns(rng, 60)
     new[:5] *= 8  # some far outside the training range
     new[5, 4] = 1.0  # a value never seen in the constant column
-    score = classical_detector(kind, seed=0).fit(train).score
+    score = TailProbabilities(train)
     reference = {"ecod": ECOD, "copod": COPOD}[kind]().fit(train)
     alone = np.array([reference.decision_function(r[None])[0] for r in new])
-    np.testing.assert_allclose(score(new), alone, rtol=1e-9)
-    np.testing.assert_allclose(np.concatenate([score(new[:7]), score(new[7:])]), score(new))
+    np.testing.assert_allclose(score(new)[kind], alone, rtol=1e-9)
+    halves = np.concatenate([score(new[:7])[kind], score(new[7:])[kind]])
+    np.testing.assert_allclose(halves, score(new)[kind])
     assert not np.allclose(
         reference.decision_function(new), alone
     )  # what a pooled batch would give
+
+
+def test_tail_lookup_equals_the_formulas_at_every_cut_and_between():
+    """The per-column lookup gives what PyOD's formulas give for a value (``tail_scores``, from the
+    counts of training values at or below and at or above it) on the training values and the next
+    floats on either side, between them, beyond them, and at and near the points where the pooled
+    skewness changes sign (not within a few floats of those: there the formula's own rounding
+    decides the sign, as does scipy's, differently, in PyOD)."""
+    from xlalab.traffic.model import TailProbabilities, tail_scores
+
+    rng = np.random.default_rng(5)
+    train = _columns(rng, 300)
+    for j in range(train.shape[1]):
+        column = np.sort(train[:, j])
+        score = TailProbabilities(column[:, None])  # one column: the score is its term
+        cuts = score.cuts[0]
+        seen, roots = np.unique(column), np.setdiff1d(cuts, column)
+        near = 1e-6 * np.maximum(1.0, np.abs(roots))
+        values = np.concatenate(
+            [
+                cuts,
+                (cuts[:-1] + cuts[1:]) / 2,
+                np.nextafter(seen, np.inf),
+                np.nextafter(seen, -np.inf),
+                roots - near,
+                roots + near,
+                [cuts[0] - 10, cuts[-1] + 10],
+            ]
+        )
+        below = np.searchsorted(column, values, side="right").astype(float)
+        above = len(column) - np.searchsorted(column, values, side="left").astype(float)
+        centred = column - column.mean()
+        moments = (column.mean(), (centred**2).sum(), (centred**3).sum())
+        expected = tail_scores(below, above, values, moments, len(column))
+        got = score(values[:, None])
+        np.testing.assert_allclose(got["ecod"], expected[0], rtol=1e-12)
+        np.testing.assert_allclose(got["copod"], expected[1], rtol=1e-12)
+
+
+def test_isolation_forest_scores_are_scikit_learns_to_the_last_bit():
+    """Walking the fitted trees level by level, rows in parallel, gives scikit-learn's own
+    ``-score_samples``, bit for bit, on one thread or two, rows outside the training range
+    included."""
+    import numba
+    from sklearn.ensemble import IsolationForest
+
+    from xlalab.traffic.model import IsolationForestScores
+
+    rng = np.random.default_rng(9)
+    train = rng.normal(size=(700, 8)).astype(np.float32)
+    rows = np.concatenate([rng.normal(size=(900, 8)), 6 * rng.normal(size=(100, 8))])
+    rows = rows.astype(np.float32)
+    ours = IsolationForestScores(train, n_estimators=40, max_samples=128, seed=3)
+    theirs = IsolationForest(n_estimators=40, max_samples=128, random_state=3).fit(train)
+    expected = -theirs.score_samples(rows)
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        np.testing.assert_array_equal(ours(rows)["isolation_forest"], expected)
+    np.testing.assert_array_equal(ours(rows[:3])["isolation_forest"], expected[:3])
+
+
+def test_nearest_neighbour_distance_is_the_mean_distance_to_the_k_nearest():
+    from sklearn.neighbors import NearestNeighbors
+
+    from xlalab.traffic.model import NearestNeighbourDistance
+
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=(800, 6)).astype(np.float32)
+    rows = np.concatenate([rng.normal(size=(200, 6)), 4 + rng.normal(size=(20, 6))])
+    rows = rows.astype(np.float32)
+    exact = NearestNeighbors(n_neighbors=5).fit(train).kneighbors(rows)[0].mean(axis=1)
+    flat = NearestNeighbourDistance(train, neighbours=5, lists=0, probes=1, seed=0)
+    assert flat.search["search"] == "exact"
+    np.testing.assert_allclose(flat(rows)["knn"], exact, rtol=1e-4)
+    ivf = NearestNeighbourDistance(train, neighbours=5, lists=16, probes=4, seed=0)
+    assert ivf.search == {"search": "ivf", "reference_rows": 800, "lists": 16, "probes": 4}
+    approximate = ivf(rows)["knn"]
+    assert (approximate >= exact - 1e-4).all()  # never nearer than the true neighbours
+    assert np.mean(np.isclose(approximate, exact, rtol=1e-4)) > 0.8
+    # Far more neighbours than one cell holds: the rows whose cells run short are searched exactly.
+    many = NearestNeighbourDistance(train, neighbours=120, lists=20, probes=1, seed=0)
+    exact_many = NearestNeighbors(n_neighbors=120).fit(train).kneighbors(rows)[0].mean(axis=1)
+    np.testing.assert_allclose(many(rows)["knn"], exact_many, rtol=1e-4)
+    # Too few rows to fill the cells (faiss asks for 39 per cell): exact search.
+    small = NearestNeighbourDistance(train[:100], neighbours=5, lists=16, probes=4, seed=0)
+    assert small.search["search"] == "exact"
+
+
+def test_ranking_metrics_are_scikit_learns():
+    from xlalab.core.reports import anomaly as sklearn_report
+    from xlalab.traffic.analysis import anomaly
+
+    rng = np.random.default_rng(7)
+    for n, decimals in ((2000, None), (2000, 1), (12, 0)):
+        y = rng.random(n) < 0.4
+        scores = rng.random(n) + 0.3 * y
+        if decimals is not None:  # many ties
+            scores = np.round(scores, decimals)
+        flagged = scores > 0.6
+        ours, theirs = anomaly(y, scores, flagged), sklearn_report(y, scores, flagged)
+        assert ours == pytest.approx(theirs, rel=1e-12)
+    constant = anomaly(np.ones(4, bool), np.zeros(4), np.ones(4, bool))
+    assert constant["roc_auc"] is None and constant["pr_auc"] is None
+
+
+def test_rows_stream_through_npy_files_block_by_block(tmp_path):
+    from xlalab.traffic.arrays import RowWriter, blocks, shape
+
+    x = np.random.default_rng(8).normal(size=(1003, 7)).astype(np.float32)
+    with RowWriter(tmp_path / "x.npy", 1003, 7) as out:
+        for start in range(0, 1003, 100):
+            out.write(x[start : start + 100])
+    assert out.written == 1003 and shape(tmp_path / "x.npy") == (1003, 7)
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), x)
+    parts = list(blocks(tmp_path / "x.npy", 300))
+    assert [len(b) for b in parts] == [300, 300, 300, 103]
+    np.testing.assert_array_equal(np.concatenate(parts), x)
+
+
+def test_the_headline_must_be_a_detector_that_runs(workdir, capsys):
+    p = params()
+    p["traffic"]["evaluate"]["detectors"] = ["isolation_forest", "ecod"]
+    assert _run_cli(workdir, p, "evaluate") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "traffic.evaluate" in err[0] and "headline 'knn'" in err[0], err

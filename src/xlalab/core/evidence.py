@@ -71,12 +71,25 @@ def rmse(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
 
 # --- resampling --------------------------------------------------------------------------------
 def resamples(
-    n: int, count: int = RESAMPLES, seed: int = 0, block: int | None = None
+    n: int,
+    count: int = RESAMPLES,
+    seed: int = 0,
+    block: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> Iterator[np.ndarray]:
     """Row weights of ``count`` bootstrap resamples of ``n`` rows: rows drawn with replacement, or,
     with ``block``, runs of ``block`` consecutive rows drawn with replacement until ``n`` rows are
-    reached (moving blocks; the last run is cut to fit)."""
+    reached (moving blocks; the last run is cut to fit). With ``weights`` (row ``i`` stands for
+    ``weights[i]`` identical rows), the counts of a row bootstrap of all ``sum(weights)`` rows,
+    drawn as one multinomial: the same distribution, at the cost of ``n`` rows, not their sum."""
     rng = np.random.default_rng(seed)
+    if weights is not None:
+        if block is not None and block > 1:
+            raise ValueError("collapsed rows (weights) cannot be resampled in blocks")
+        total = np.asarray(weights, dtype=float)
+        for _ in range(count):
+            yield rng.multinomial(int(round(total.sum())), total / total.sum()).astype(float)
+        return
     for _ in range(count):
         if block is None or block <= 1:
             rows = rng.integers(0, n, n)
@@ -106,20 +119,22 @@ def compare(
     count: int = RESAMPLES,
     seed: int = 0,
     block: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict:
     """Score ``model`` and every one of ``baselines`` (their ``predictions`` on the same rows as
     ``y_true``), find the strongest baseline, and judge the model against it with intervals.
     The strongest baseline is the one with the best score on these rows: of all the choices that
-    could be made, the one least favourable to the model."""
+    could be made, the one least favourable to the model. ``weights``: see ``resamples``."""
     if not baselines:
         raise ValueError("a verdict needs at least one baseline")
     names = [model, *baselines]
     y = np.asarray(y_true)
-    scores = {name: metric(y, np.asarray(predictions[name]), np.ones(len(y))) for name in names}
+    ones = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    scores = {name: metric(y, np.asarray(predictions[name]), ones) for name in names}
     drawn = np.array(
         [
             [metric(y, np.asarray(predictions[name]), w) for name in names]
-            for w in resamples(len(y), count, seed, block)
+            for w in resamples(len(y), count, seed, block, weights)
         ]
     )
     best = (max if higher_is_better else min)(baselines, key=lambda b: scores[b])

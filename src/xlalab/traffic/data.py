@@ -584,78 +584,92 @@ CONNECTORS = {
 
 
 # --- the stage --------------------------------------------------------------------------------
-def download(p: DownloadParams, paths: Paths) -> None:
-    source = CONNECTORS[p.download.source](p.download, p.seed)
-    counts: dict[str, dict] = {}
-    columns = None
-    for split, chunks in source.splits.items():
-        out = paths.raw / f"{split}.csv"
-        rows, attacks, mix = 0, 0, pd.Series(dtype=int)
-        with tqdm(desc=f"download {split}", unit=" rows", file=sys.stderr, disable=None) as bar:
-            for chunk in chunks():
-                if columns is None:
-                    columns = list(chunk.columns)
-                elif list(chunk.columns) != columns:
-                    raise UserError(
-                        f"{split} data has columns {list(chunk.columns)[:5]}..., unlike the first "
-                        "file's; every file of a source must share one layout"
-                    )
-                chunk.to_csv(out, mode="a", header=rows == 0, index=False)
-                rows += len(chunk)
-                attacks += int(chunk["is_attack"].sum())
-                mix = mix.add(chunk["attack"].value_counts(), fill_value=0)
-                bar.update(len(chunk))
-        if rows == 0:
+def write_split(split: str, chunks: Iterator[pd.DataFrame], out: Path, columns: list | None):
+    """One split's chunks appended to ``out``; its counts (rows, attacks, labels) and the layout's
+    columns (every chunk of every split must share the first chunk's)."""
+    rows, attacks, mix = 0, 0, pd.Series(dtype=int)
+    with tqdm(desc=f"download {split}", unit=" rows", file=sys.stderr, disable=None) as bar:
+        for chunk in chunks:
+            if columns is None:
+                columns = list(chunk.columns)
+            elif list(chunk.columns) != columns:
+                raise UserError(
+                    f"{split} data has columns {list(chunk.columns)[:5]}..., unlike the first "
+                    "file's; every file of a source must share one layout"
+                )
+            chunk.to_csv(out, mode="a", header=rows == 0, index=False)
+            rows += len(chunk)
+            attacks += int(chunk["is_attack"].sum())
+            mix = mix.add(chunk["attack"].value_counts(), fill_value=0)
+            bar.update(len(chunk))
+    counts = {
+        "rows": rows,
+        "attacks": attacks,
+        "normal": rows - attacks,
+        "attack_share": attacks / rows if rows else 0.0,
+        "labels": {str(k): int(v) for k, v in mix.sort_values(ascending=False).items()},
+    }
+    return counts, columns
+
+
+def check_counts(counts: dict[str, dict], source: Source) -> None:
+    for split, c in counts.items():
+        if c["rows"] == 0:
             raise UserError(
                 f"the {split} split of {source.name} is empty; check the files and "
                 "traffic.download.test_fraction"
             )
-        counts[split] = {
-            "rows": rows,
-            "attacks": attacks,
-            "normal": rows - attacks,
-            "attack_share": attacks / rows,
-            "labels": {str(k): int(v) for k, v in mix.sort_values(ascending=False).items()},
-        }
     if counts["train"]["normal"] == 0:
         raise UserError(
             "the training data holds no normal traffic, so there is nothing to learn 'normal' "
-            "from; "
-            "check traffic.download.normal_value (local) or the source files"
+            "from; check traffic.download.normal_value (local) or the source files"
         )
     if counts["test"]["attacks"] == 0:
         logger.warning("the test data holds no attacks; recall and ROC-AUC will be undefined")
+
+
+def card(source: Source, columns: list[str], counts: dict[str, dict]) -> dict:
+    """The data card: the source, its feature columns and groups, the counts, the files."""
     features = [c for c in columns if c not in META]
     groups = {g: [c for c in cols if c in features] for g, cols in source.groups.items()}
     groups = {g: cols for g, cols in groups.items() if cols}
     if groups:
         groups["traffic"] = groups.get("time", []) + groups.get("host", [])
     groups["all"] = features
-    write_json(
-        paths.card,
+    files = [
         {
-            "source": source.name,
-            "features": features,
-            "categorical": list(source.categorical),
-            "groups": groups,
-            "has_time": source.has_time,
-            "splits": counts,
-            "files": [
-                {
-                    "name": f.name,
-                    "bytes": f.stat().st_size,
-                    "sha256": file_digest(f),
-                    **({"sha256_uncompressed": _gunzip_sha256(f)} if f.suffix == ".gz" else {}),
-                }
-                for f in source.files
-            ],
-            "notes": source.notes,
-        },
-    )
+            "name": f.name,
+            "bytes": f.stat().st_size,
+            "sha256": file_digest(f),
+            **({"sha256_uncompressed": _gunzip_sha256(f)} if f.suffix == ".gz" else {}),
+        }
+        for f in source.files
+    ]
+    return {
+        "source": source.name,
+        "features": features,
+        "categorical": list(source.categorical),
+        "groups": groups,
+        "has_time": source.has_time,
+        "splits": counts,
+        "files": files,
+        "notes": source.notes,
+    }
+
+
+def download(p: DownloadParams, paths: Paths) -> None:
+    source = CONNECTORS[p.download.source](p.download, p.seed)
+    counts: dict[str, dict] = {}
+    columns = None
+    for split, chunks in source.splits.items():
+        counts[split], columns = write_split(split, chunks(), paths.raw / f"{split}.csv", columns)
+        if counts[split]["rows"] == 0:
+            check_counts(counts, source)
+    check_counts(counts, source)
+    write_json(paths.card, card(source, columns, counts))
     logger.info(
         f"{source.name}: train {counts['train']['rows']} rows ({counts['train']['attacks']} "
-        "attacks), "
-        f"test {counts['test']['rows']} rows ({counts['test']['attacks']} attacks)"
+        f"attacks), test {counts['test']['rows']} rows ({counts['test']['attacks']} attacks)"
     )
 
 

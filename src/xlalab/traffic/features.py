@@ -10,7 +10,10 @@
 
 Every column of the source is transformed; ``meta.json`` says which output columns belong to each
 feature set, so the detectors and the feature-set study pick their columns from one matrix.
-Test traffic streams through in chunks into a memory-mapped ``.npy``, so millions of rows fit.
+A ``val_fraction`` share of the training attacks is held out beside the normal validation traffic:
+labelled validation traffic on which detectors can be compared without the test split.
+Test traffic streams through in chunks into ``test.npy`` (written block by block, never held or
+mapped whole), so millions of rows fit.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
@@ -31,7 +36,8 @@ from ..core import runner
 from ..core.errors import UserError
 from ..core.io import read_json, write_json
 from ..core.project import Paths
-from .project import PROJECT, FeaturizeParams
+from .arrays import RowWriter
+from .project import PROJECT, Featurize, FeaturizeParams
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +120,96 @@ def column_groups(names: list[str], groups: dict[str, list[str]]) -> dict[str, l
     return {g: [i for i, c in enumerate(source_of) if c in set(cols)] for g, cols in groups.items()}
 
 
+def read_training(
+    paths: Paths, card: dict, f: Featurize, seed: int
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """One pass over training traffic: the category counts of all of it, and the rows kept (a
+    seeded sample when there are more than ``max_fit_rows`` in the pool the detectors learn
+    from; attacks are kept at the same rate, as labelled validation traffic)."""
+    counts = card["splits"]["train"]
+    pool_size = counts["normal"] if f.fit_on == "normal" else counts["rows"]
+    keep = min(1.0, f.max_fit_rows / pool_size)
+    rng = np.random.default_rng(seed)
+    seen: dict[str, pd.Series] = {c: pd.Series(dtype=float) for c in card["categorical"]}
+    kept = []
+    for chunk in read_split(paths, "train", card, f.chunk_rows):
+        for c in card["categorical"]:
+            seen[c] = seen[c].add(chunk[c].astype(str).value_counts(), fill_value=0)
+        kept.append(chunk[rng.random(len(chunk)) < keep])
+    return pd.concat(kept, ignore_index=True), seen
+
+
+def split_training(train: pd.DataFrame, f: Featurize, seed: int) -> dict[str, pd.DataFrame]:
+    """``fit`` (what the detectors learn from), ``val`` (held-out NORMAL traffic: thresholds and
+    early stopping) and ``val_attacks`` (held-out training attacks: with ``val``, labelled
+    validation traffic, never the test split)."""
+    normal, attacks = train[train["is_attack"] == 0], train[train["is_attack"] == 1]
+    if len(normal) < 10:
+        raise UserError(
+            f"only {len(normal)} normal training rows were kept; the detectors need normal traffic "
+            "(raise traffic.featurize.max_fit_rows or check the labels)"
+        )
+    fit_normal, val = train_test_split(normal, test_size=f.val_fraction, random_state=seed)
+    fit_attacks, val_attacks = attacks.iloc[:0], attacks
+    if len(attacks) >= 2:
+        fit_attacks, val_attacks = train_test_split(
+            attacks, test_size=f.val_fraction, random_state=seed
+        )
+    fit = pd.concat([fit_normal, fit_attacks]) if f.fit_on == "all" else fit_normal
+    return {"fit": fit, "fit_normal": fit_normal, "val": val, "val_attacks": val_attacks}
+
+
+def fit_transformer(
+    train: pd.DataFrame, fit_normal: pd.DataFrame, seen: dict[str, pd.Series], card: dict, f
+) -> tuple[ColumnTransformer, list[str], dict[str, list[str]]]:
+    """The transformer, learned on normal training traffic (log columns: on the pool the detectors
+    learn from); the log-scaled columns; the categories kept per categorical column."""
+    features, categorical = card["features"], card["categorical"]
+    numeric = [c for c in features if c not in categorical]
+    pool = train if f.fit_on == "all" else train[train["is_attack"] == 0]
+    categories = {
+        c: sorted(str(v) for v, n in seen[c].items() if n >= f.min_category_count and v != OTHER)
+        for c in categorical
+    }
+    log_columns = [c for c in numeric if pool[c].min() >= 0 and pool[c].max() > 1]
+    transformer = build_transformer(numeric, log_columns, categories).fit(fit_normal[features])
+    missing = int(fit_normal[numeric].isna().sum().sum())
+    if missing:
+        logger.warning(
+            f"{missing} missing or infinite values in normal training traffic were replaced by the "
+            "column median"
+        )
+    return transformer, log_columns, categories
+
+
+def stream_test(paths: Paths, card: dict, f: Featurize, transform, columns: int) -> int:
+    """Test traffic, chunk by chunk, into ``test.npy`` and its row metadata into
+    ``test_meta.csv``; the number of rows written."""
+    n_test = card["splits"]["test"]["rows"]
+    meta_columns = META_COLUMNS + card["categorical"]
+    meta, schema = None, None
+    bar = tqdm(total=n_test, desc="featurize test", unit=" rows", file=sys.stderr, disable=None)
+    with RowWriter(paths.features / "test.npy", n_test, columns) as matrix, bar:
+        for chunk in read_split(paths, "test", card, f.chunk_rows):
+            if matrix.written + len(chunk) > n_test:
+                break
+            matrix.write(transform(chunk))
+            table = pa.Table.from_pandas(chunk[meta_columns], preserve_index=False)
+            if meta is None:
+                schema = table.schema.remove_metadata()
+                meta = pacsv.CSVWriter(paths.features / "test_meta.csv", schema)
+            meta.write_table(table.cast(schema))
+            bar.update(len(chunk))
+    if meta is not None:
+        meta.close()
+    if matrix.written != n_test:
+        raise UserError(
+            f"{paths.raw / 'test.csv'} does not hold the {n_test} rows its card says; re-run "
+            "download"
+        )
+    return n_test
+
+
 def featurize(p: FeaturizeParams, paths: Paths) -> None:
     f = p.featurize
     card = read_json(paths.card)
@@ -122,79 +218,23 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
             f"traffic.featurize.feature_set {f.feature_set!r} is not defined for {card['source']}; "
             f"it has {', '.join(card['groups'])}"
         )
-    features, categorical = card["features"], card["categorical"]
-    numeric = [c for c in features if c not in categorical]
-    train_counts = card["splits"]["train"]
-    pool_size = train_counts["normal"] if f.fit_on == "normal" else train_counts["rows"]
-    keep = min(1.0, f.max_fit_rows / pool_size)  # a seeded sample when training traffic is larger
-    rng = np.random.default_rng(p.seed)
-
-    # One pass over training traffic: category counts (all of it) and the rows the detectors learn
-    # from.
-    seen: dict[str, pd.Series] = {c: pd.Series(dtype=float) for c in categorical}
-    kept = []
-    for chunk in read_split(paths, "train", card, f.chunk_rows):
-        for c in categorical:
-            seen[c] = seen[c].add(chunk[c].astype(str).value_counts(), fill_value=0)
-        pool = chunk if f.fit_on == "all" else chunk[chunk["is_attack"] == 0]
-        kept.append(pool[rng.random(len(pool)) < keep])
-    train = pd.concat(kept, ignore_index=True)
-    normal = train[train["is_attack"] == 0]
-    if len(normal) < 10:
-        raise UserError(
-            f"only {len(normal)} normal training rows were kept; the detectors need normal traffic "
-            "(raise traffic.featurize.max_fit_rows or check the labels)"
-        )
-    fit_normal, val = train_test_split(normal, test_size=f.val_fraction, random_state=p.seed)
-    fit_rows = (
-        pd.concat([fit_normal, train[train["is_attack"] == 1]]) if f.fit_on == "all" else fit_normal
+    train, seen = read_training(paths, card, f, p.seed)
+    splits = split_training(train, f, p.seed)
+    transformer, log_columns, categories = fit_transformer(
+        train, splits["fit_normal"], seen, card, f
     )
-
-    categories = {
-        c: sorted(str(v) for v, n in seen[c].items() if n >= f.min_category_count and v != OTHER)
-        for c in categorical
-    }
-    log_columns = [c for c in numeric if train[c].min() >= 0 and train[c].max() > 1]
-    transformer = build_transformer(numeric, log_columns, categories).fit(fit_normal[features])
-    missing = int(fit_normal[numeric].isna().sum().sum())
-    if missing:
-        logger.warning(
-            f"{missing} missing or infinite values in normal training traffic were replaced by the "
-            "column median"
-        )
     names = list(transformer.get_feature_names_out())
     groups = column_groups(names, card["groups"])
 
     def transform(frame: pd.DataFrame) -> np.ndarray:
-        return transformer.transform(frame[features]).astype(np.float32)
+        return transformer.transform(frame[card["features"]]).astype(np.float32)
 
-    np.save(paths.features / "fit.npy", transform(fit_rows))
-    np.save(paths.features / "fit_is_attack.npy", fit_rows["is_attack"].to_numpy(np.int8))
-    np.save(paths.features / "val.npy", transform(val))
-
-    n_test = card["splits"]["test"]["rows"]
-    test = np.lib.format.open_memmap(
-        paths.features / "test.npy", mode="w+", dtype=np.float32, shape=(n_test, len(names))
-    )
-    meta_file = paths.features / "test_meta.csv"
-    start = 0
-    with tqdm(
-        total=n_test, desc="featurize test", unit=" rows", file=sys.stderr, disable=None
-    ) as bar:
-        for chunk in read_split(paths, "test", card, f.chunk_rows):
-            test[start : start + len(chunk)] = transform(chunk)
-            chunk[META_COLUMNS + categorical].to_csv(
-                meta_file, mode="a", header=start == 0, index=False
-            )
-            start += len(chunk)
-            bar.update(len(chunk))
-    test.flush()
-    del test
-    if start != n_test:
-        raise UserError(
-            f"{paths.raw / 'test.csv'} has {start} rows but the card says {n_test}; re-run download"
-        )
-
+    for split in ("fit", "val", "val_attacks"):
+        np.save(paths.features / f"{split}.npy", transform(splits[split]))
+    np.save(paths.features / "fit_is_attack.npy", splits["fit"]["is_attack"].to_numpy(np.int8))
+    n_test = stream_test(paths, card, f, transform, len(names))
+    rows = {split: len(splits[split]) for split in ("fit", "val", "val_attacks")}
+    rows |= {"fit_attacks": int(splits["fit"]["is_attack"].sum()), "test": n_test}
     write_json(
         paths.features / "meta.json",
         {
@@ -205,22 +245,17 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
             "feature_set": f.feature_set,
             "selected": groups[f.feature_set],
             "fit_on": f.fit_on,
-            "categorical": categorical,
+            "categorical": card["categorical"],
             "log_columns": log_columns,
             "categories": {c: len(v) for c, v in categories.items()},
             "train_attacks": sorted(a for a in card["splits"]["train"]["labels"]),
-            "rows": {
-                "fit": len(fit_rows),
-                "fit_attacks": int(fit_rows["is_attack"].sum()),
-                "val": len(val),
-                "test": n_test,
-            },
+            "rows": rows,
         },
     )
     logger.info(
         f"featurize: {len(names)} columns ({len(groups[f.feature_set])} in set {f.feature_set}); "
-        f"fit {len(fit_rows)}, "
-        f"normal val {len(val)}, test {n_test} rows"
+        f"fit {rows['fit']}, normal val {rows['val']}, attack val {rows['val_attacks']}, "
+        f"test {n_test} rows"
     )
 
 

@@ -1,7 +1,9 @@
 """The traffic project: anomaly detection on labelled network traffic. Detectors learn what normal
 traffic looks like (Isolation Forest, an autoencoder trained by the shared loop, PyOD's ECOD and
-COPOD), raise alarms above a threshold taken from normal validation traffic, and are judged on the
-test traffic's labels beside random scores and flag-everything.
+COPOD, the distance to the nearest normal rows), raise alarms above a threshold taken from normal
+validation traffic, and are judged on the test traffic's labels: the headline detector, named in
+params before the run, against the strongest of the others and of random scores and
+flag-everything.
 
 Every params check of the project lives here, in the ``Params`` classes of its stages.
 """
@@ -26,8 +28,9 @@ from ..core.project import Paths, Project
 Source = Literal["offline", "nsl_kdd", "kdd99", "unsw_nb15", "cic_ids2017", "local"]
 # KDD's published feature groups (kddcup.names, Stolfo et al.); "traffic" is time + host.
 FeatureSet = Literal["basic", "content", "time", "host", "traffic", "all"]
-Detector = Literal["isolation_forest", "autoencoder", "ecod", "copod"]
+Detector = Literal["isolation_forest", "autoencoder", "ecod", "copod", "knn"]
 DETECTORS = Detector.__args__
+StudyDetector = Literal["isolation_forest", "ecod", "copod", "knn"]  # the fast, untrained ones
 Kdd99Subset = Literal["full", "SA", "SF", "http", "smtp"]
 
 
@@ -88,20 +91,48 @@ class IsolationForestParams(Params):
     max_samples: int = Field(ge=2)
 
 
+class KnnParams(Params):
+    """The mean distance to the ``neighbours`` nearest training rows, searched in a faiss
+    inverted-file index of ``lists`` k-means cells of which the ``probes`` nearest are scanned
+    (``lists: 0``: exact search over every training row)."""
+
+    neighbours: int = Field(ge=1)
+    lists: int = Field(ge=0)
+    probes: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _probes_within_lists(self) -> KnnParams:
+        if self.lists and self.probes > self.lists:
+            raise ValueError(f"probes ({self.probes}) exceeds lists ({self.lists}); lower it")
+        return self
+
+
 class Evaluate(Params):
     detectors: Annotated[list[Detector], Unique] = Field(min_length=1)
+    # The detector the verdict is about, named before the run (never picked on test labels).
+    headline: Detector
     isolation_forest: IsolationForestParams
+    knn: KnnParams
     # The alarm threshold: this percentile of the scores of NORMAL validation traffic, so
     # 100 - threshold_percentile is the expected false-alarm rate in percent.
     threshold_percentile: float = Field(gt=0.0, lt=100.0)
-    study_sets: Annotated[
-        list[FeatureSet], Unique
-    ]  # the feature-set study (Isolation Forest and ECOD per set)
-    study_detectors: Annotated[list[Literal["isolation_forest", "ecod", "copod"]], Unique] = Field(
-        min_length=1
-    )
+    # Recall is also reported at this false-alarm rate: its threshold is the (1 - rate) quantile
+    # of the scores of normal validation traffic.
+    fixed_false_alarm_rate: float = Field(gt=0.0, lt=1.0)
+    study_sets: Annotated[list[FeatureSet], Unique]  # the feature-set study: detectors per set
+    study_detectors: Annotated[list[StudyDetector], Unique] = Field(min_length=1)
     top_false_alarms: int = Field(ge=1)
     batch_size: int = Field(ge=1)  # rows per batch when the autoencoder scores traffic
+    chunk_rows: int = Field(ge=1)  # test rows read and scored at a time (a multiple of batch_size)
+
+    @model_validator(mode="after")
+    def _headline_is_run(self) -> Evaluate:
+        if self.headline not in self.detectors:
+            raise ValueError(
+                f"headline {self.headline!r} is not among the detectors run "
+                f"({', '.join(self.detectors)}); set traffic.evaluate.headline to one of them"
+            )
+        return self
 
 
 EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
@@ -117,6 +148,16 @@ PlotParams = stage_params("PlotParams", plot=Plot)
 
 
 PATHS = Paths.of("traffic")
+# The plot stage's files (under ``paths.figures``), named once for the stage and for dvc.yaml.
+ROC, PR, RECALL_PER_CATEGORY, FEATURE_SETS = (
+    "roc.json",
+    "pr.json",
+    "recall_per_category.json",
+    "feature_sets.json",
+)
+ANOMALIES, DISTRIBUTIONS = "anomalies_over_time.png", "score_distributions.png"
+CATEGORY_CHART, FEATURE_SET_CHART = "recall_per_category.png", "feature_sets.png"
+TRAINING_CHART, REPORT = "autoencoder_training.png", "report.md"
 PROJECT = Project(
     "traffic",
     params={
@@ -133,7 +174,7 @@ PROJECT = Project(
                 "title": "traffic: ROC curves on the test traffic",
                 "template": "simple",
                 "x": "fpr",
-                "y": {PATHS.figure("roc.json"): list(DETECTORS)},
+                "y": {PATHS.figure(ROC): list(DETECTORS)},
                 "x_label": "false positive rate",
                 "y_label": "true positive rate",
             }
@@ -143,7 +184,7 @@ PROJECT = Project(
                 "title": "traffic: precision-recall curves on the test traffic",
                 "template": "simple",
                 "x": "recall",
-                "y": {PATHS.figure("pr.json"): list(DETECTORS)},
+                "y": {PATHS.figure(PR): list(DETECTORS)},
                 "y_label": "precision",
             }
         },
@@ -152,7 +193,7 @@ PROJECT = Project(
                 "title": "traffic: recall per attack category",
                 "template": "bar_horizontal",
                 "x": "recall",
-                "y": {PATHS.figure("recall_per_category.json"): "category"},
+                "y": {PATHS.figure(RECALL_PER_CATEGORY): "category"},
             }
         },
         {
@@ -160,7 +201,7 @@ PROJECT = Project(
                 "title": "traffic: ROC-AUC per feature set",
                 "template": "bar_horizontal",
                 "x": "roc_auc",
-                "y": {PATHS.figure("feature_sets.json"): "run"},
+                "y": {PATHS.figure(FEATURE_SETS): "run"},
             }
         },
         {
@@ -175,7 +216,7 @@ PROJECT = Project(
                 },
             }
         },
-        PATHS.figure("anomalies_over_time.png"),
-        PATHS.figure("score_distributions.png"),
+        PATHS.figure(ANOMALIES),
+        PATHS.figure(DISTRIBUTIONS),
     ),
 )
