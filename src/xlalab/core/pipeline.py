@@ -101,7 +101,7 @@ def stage_entry(project: Project, stage: Stage) -> dict[str, Any]:
             outs.append({path: {"cache": False}})
         else:
             outs.append(path)
-    metrics.append(paths.cost(stage.name).as_posix())  # written by the runner; DVC-cached, as timing
+    metrics.append(paths.cost(stage.name).as_posix())  # by the runner; DVC-cached, as timing
     entry: dict[str, Any] = {
         "cmd": f"PYTHONPATH=src python -m {stage.module}",
         "deps": [getattr(paths, name).as_posix() for name in stage.inputs]
