@@ -2,8 +2,8 @@
 output, so a fresh clone that runs `dvc pull` has the whole pipeline up to date, and an experiment
 run in one clone reaches another through `dvc exp push` / `dvc exp pull`.
 
-The round trip runs on a copy of this repository restricted to housing (small params: one linear
-model, two folds), with a bare git repository as `origin` and a local folder as the DVC remote,
+The round trip runs on a copy of this repository restricted to housing (small params: a Lasso
+and a small forest, two folds), with a bare git repository as `origin` and a local folder as the DVC remote,
 exactly as a shared folder remote is set up. Each clone has its own DVC cache, so everything the
 second clone has came through the remote.
 """
@@ -48,7 +48,9 @@ def run(cwd: Path, *command: str) -> str:
 def small_housing(params: dict) -> dict:
     """The offline data and every stage as in params.yaml, sized to run in seconds."""
     housing = params[PROJECT]
-    housing["train"].update(models=["linear"], blend=[], cv_folds=2)
+    # the headline needs a fitted model to be judged against: a small forest
+    housing["train"].update(models=["linear", "forest"], blend=[], headline="linear", cv_folds=2)
+    housing["train"]["forest"]["n_estimators"] = 20
     housing["train"]["linear"]["alphas"] = 10
     housing["plot"].update(lime_samples=200, shap_background=10)
     return params

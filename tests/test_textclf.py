@@ -466,10 +466,11 @@ def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     assert min(rows["train"]) >= 8 and min(rows["val"]) >= 1  # both buckets train and validate
     for counts in (one_counts, two_counts):
         assert len(counts) == 2 and counts[1] == counts[0], f"recompiled: {counts}"
-    # The first run also compiled the graphs that do not depend on the batch shape (moving the
-    # model and the learning rate to the device, ...). Per bucket then: one training step and one
-    # evaluation, plus the first optimizer step (which creates the optimizer state) once.
-    assert one_length > 3 and two_buckets <= 2 * 2 + 1, (one_length, two_buckets)
+    # Per batch shape: one training step and one evaluation, plus the first optimizer step (which
+    # creates the optimizer state) once. The first run may also compile the graphs that do not
+    # depend on the batch shape (moving the model and the learning rate to the device, ...),
+    # unless an earlier test in this process already did; the second finds them cached.
+    assert one_length >= 2 * 1 + 1 and two_buckets <= 2 * 2 + 1, (one_length, two_buckets)
 
 
 # --- max_length: auto
