@@ -7,9 +7,9 @@ beside a plain baseline measured in the same run: time, peak memory and bytes wr
 
 - cifar10 (``scale_cifar10.py``): 50,000 generated 32-px PNGs in Kaggle's layout and one folder
   per class; download and featurize at ``train.image_size: 224``, beside a PIL loop over the files.
-- imdb (``scale_text.py``): 50,000 generated reviews with IMDb's length distribution, as Kaggle's CSV
-  and as Stanford's aclImdb folder and archive; download and featurize, beside pandas and a Python
-  loop reading the same files.
+- imdb (``scale_text.py``): 50,000 generated reviews with IMDb's length distribution, as Kaggle's
+  CSV and as Stanford's aclImdb folder and archive; download and featurize, beside pandas and a
+  Python loop reading the same files.
 - traffic (``scale_traffic.py``): 5 M rows in NSL-KDD's layout through every stage, beside pandas
   reading the same file; the targets are 1.5 GB peak and 100 k rows/s scoring.
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scale_cifar10  # noqa: E402
-import scale_text  # noqa: E402
-import scale_traffic  # noqa: E402
+import scale_cifar10
+import scale_text
+import scale_traffic
 
 FULL = {
     "cifar10": ["--images", "50000"],

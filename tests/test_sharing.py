@@ -4,8 +4,8 @@ run in one clone reaches another through `dvc exp push` / `dvc exp pull`.
 
 The round trip runs on a copy of this repository restricted to housing (small params: a Lasso
 and a small forest, two folds), with a bare git repository as `origin` and a local folder as the
-DVC remote, exactly as a shared folder remote is set up. Each clone has its own DVC cache, so everything the
-second clone has came through the remote.
+DVC remote, exactly as a shared folder remote is set up. Each clone has its own DVC cache, so
+everything the second clone has came through the remote.
 """
 
 from __future__ import annotations
