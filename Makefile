@@ -44,8 +44,10 @@ $(STAMP): pyproject.toml $(LOCK) $(EXTRA_LOCKS)
 $(PLOTS_TEMPLATE): $(STAMP)
 	$(BIN)/python -m xlalab.core.offline_plots $@
 
+# Every pipeline, then the results page (reports/index.html) from what they wrote.
 repro: venv
 	$(BIN)/dvc repro
+	$(BIN)/xlalab report
 
 # Every stage's outputs from the project's DVC remote instead of re-running them; a following
 # `dvc repro` then runs nothing. `push` sends what this clone ran. Set a remote up first:
