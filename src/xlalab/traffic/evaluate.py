@@ -340,7 +340,7 @@ def score_everything(p: EvaluateParams, paths: Paths, meta: dict, scratch: Path)
             "threads": worker_threads(p),
             "fit_seconds": round(fit_seconds, 2),
             "seconds": {k: round(v, 2) for k, v in seconds.items()},
-            "rows_per_s": round(n_test / max(sum(seconds.values()), 1e-9)),
+            "rows_per_sec": round(n_test / max(sum(seconds.values()), 1e-9)),
         },
         "about": {s.label: s.about for s in scorers if s.about},
         "fit": fit,
