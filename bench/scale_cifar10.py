@@ -33,18 +33,10 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+sys.path.insert(0, str(ROOT / "src"))
+
+from xlalab.cifar10.data import CLASSES_CIFAR10 as CLASSES  # noqa: E402
+
 WRITES_AT_MOST_MB, PEAKS_AT_MOST_MB = 400, 2048  # featurize at 224 px, 50,000 images
 
 PIL_LOOP = """
