@@ -40,9 +40,9 @@ $(STAMP): pyproject.toml $(LOCK) $(EXTRA_LOCKS)
 	@printf 'TORCH ?= %s\nEXTRAS ?= %s\n' '$(TORCH)' '$(EXTRAS)' > $(VENV)/install.mk
 	@touch $(STAMP)
 
-# `dvc plots show` renders offline with this template (vega inlined); see src/xlalab/core/offline_plots.py.
+# `dvc plots show` renders offline with this template (vega inlined); see src/xlalab.results.offline_plots.py.
 $(PLOTS_TEMPLATE): $(STAMP)
-	$(BIN)/python -m xlalab.core.offline_plots $@
+	$(BIN)/python -m xlalab.results.offline_plots $@
 
 # Every pipeline, then the results page (reports/index.html) from what they wrote.
 repro: venv
@@ -72,7 +72,7 @@ report: venv
 # dvc.yaml is generated from the project contracts (src/xlalab/<project>/project.py) and the imports
 # of each stage's module.
 dvc.yaml: venv $(wildcard src/xlalab/*.py src/xlalab/*/*.py)
-	PYTHONPATH=src $(BIN)/python -m xlalab.core.pipeline > $@.tmp && mv $@.tmp $@
+	PYTHONPATH=src $(BIN)/python -m xlalab.pipeline.dvcyaml > $@.tmp && mv $@.tmp $@
 
 # One table of every project: data source, headline metric, best baseline, verdict.
 summary: venv

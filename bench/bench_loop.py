@@ -27,10 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from xlalab.cifar10.model import TransferClassifier
-from xlalab.core.loop import TrainConfig, fit
-from xlalab.core.params import load_params
-from xlalab.core.runtime import make_backend
-from xlalab.core.task import Task
+from xlalab.engine.loop import TrainConfig, fit
+from xlalab.engine.runtime import make_backend
+from xlalab.engine.task import Task
+from xlalab.pipeline.params import load_params
 
 
 def digits(n: int) -> dict[str, torch.Tensor]:

@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench_xla_host import host_ms, recurrent  # noqa: E402
-
 from xlalab.core import loop  # noqa: E402
 from xlalab.core import recurrent as core_recurrent  # noqa: E402
-from xlalab.core.params import Runtime  # noqa: E402
-from xlalab.core.runtime import make_backend  # noqa: E402
+
+from xlalab.engine.runtime import make_backend  # noqa: E402
+from xlalab.engine.settings import Runtime  # noqa: E402
 from xlalab.lstm import model as lstm_model  # noqa: E402
 
 

@@ -31,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np
 import torch
 
-from xlalab.core.loop import TrainConfig, build_optimizer, fit
-from xlalab.core.params import Runtime
-from xlalab.core.runtime import make_backend
-from xlalab.textclf import corpus, tokens
+from xlalab.engine.loop import TrainConfig, build_optimizer, fit
+from xlalab.engine.runtime import make_backend
+from xlalab.engine.settings import Runtime
+from xlalab.pipeline.params import tokens
+from xlalab.textclf import corpus
 from xlalab.textclf import model as textmodel
 
 LABELS = ("negative", "positive")

@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from xlalab.core import loop  # noqa: E402
-from xlalab.core.params import Runtime, TrainConfig  # noqa: E402
-from xlalab.core.runtime import make_backend  # noqa: E402
+
+from xlalab.engine.runtime import make_backend  # noqa: E402
+from xlalab.engine.settings import Runtime, TrainConfig  # noqa: E402
 
 MODELS = ("lstm", "gru", "text", "traffic", "cifar10")
 

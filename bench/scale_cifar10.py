@@ -8,7 +8,8 @@ It writes N random 32x32 RGB PNG images (N/10 a class) in a temporary folder and
 files out twice (hard links): as Kaggle's CIFAR-10 download (``trainLabels.csv`` +
 ``train/<id>.png``, what the ``kaggle`` source reads) and as one folder per class
 (``train/<class>/<n>.png``, the ``folder`` source). For each layout it runs download, then
-featurize with ``train.image_size: 224``, as subprocesses (``python -m xlalab.cifar10.data``, ...)
+featurize with ``train.image_size: 224``, as subprocesses (``python -m
+xlalab.cifar10.download``, ...)
 from a params file, and prints each one's wall time, peak memory (the child's maximum resident set
 size, from ``os.wait4``) and the bytes it wrote. The baseline is a plain loop that opens every
 file with PIL and stacks the pixels into one array, run as a subprocess the same way; the
@@ -35,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.cifar10.data import CLASSES_CIFAR10 as CLASSES  # noqa: E402
+from xlalab.cifar10.download import CLASSES_CIFAR10 as CLASSES  # noqa: E402
 
 WRITES_AT_MOST_MB, PEAKS_AT_MOST_MB = 400, 2048  # featurize at 224 px, 50,000 images
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         loop = [py, "-c", PIL_LOOP, str(tmp / "images" / "per_class")]
         rows = [measure("PIL loop over the files (baseline)", loop, tmp, args.repeats, None)]
         # What every stage pays before reading a file: Python, its imports, the params check.
-        start_up = [py, "-c", "import xlalab.cifar10.data, xlalab.cifar10.features"]
+        start_up = [py, "-c", "import xlalab.cifar10.download, xlalab.cifar10.featurize"]
         rows.append(measure("stage start-up (imports only)", start_up, tmp, args.repeats, None))
         for source, folder in (("kaggle", "kaggle"), ("folder", "per_class")):
             work = tmp / f"run_{source}"

@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.traffic import data  # noqa: E402
+from xlalab.traffic import download as data  # noqa: E402
 from xlalab.traffic.project import PROJECT  # noqa: E402
 
 STAGES = ("download", "featurize", "train", "evaluate", "plot")

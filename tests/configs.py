@@ -1,7 +1,7 @@
 """Params for tests that build them in code instead of reading params.yaml (the only place the
 pipeline's values live): the loop's neutral settings, overridden by what a test is about."""
 
-from xlalab.core.params import Runtime, TrainConfig
+from xlalab.engine.settings import Runtime, TrainConfig
 
 LOOP = dict(
     weight_decay=0.0,

@@ -12,7 +12,7 @@ import pytest
 import torch_xla
 
 import xlalab  # noqa: F401  opts Accelerate out of XLA before anything imports accelerate
-from xlalab.core import log
+from xlalab.pipeline import log
 
 # The autograd engine sizes its device queues at the first backward: torch_xla must register its
 # device before any test runs one, or later XLA backwards fail.
@@ -22,14 +22,14 @@ log.setup(0)  # messages reach stderr as they do from a stage command
 
 @pytest.fixture(scope="session")
 def xla_backend():
-    from xlalab.core.runtime import XlaBackend
+    from xlalab.engine.runtime import XlaBackend
 
     return XlaBackend()
 
 
 @pytest.fixture
 def accelerate_backend():
-    from xlalab.core.runtime import AccelerateBackend
+    from xlalab.engine.runtime import AccelerateBackend
 
     return AccelerateBackend(cpu=True)
 

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 
-from xlalab.core import runner
-from xlalab.core.errors import UserError
-from xlalab.core.params import Params
-from xlalab.core.project import STAGE_NAMES, Paths, Project
+from xlalab.engine.settings import Params
+from xlalab.errors import UserError
+from xlalab.pipeline import runner
+from xlalab.pipeline.contract import STAGE_NAMES, Paths, Project
 
 
 class DownloadParams(Params):

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import torch
 
-from xlalab.core import log
-from xlalab.core.artifacts import write_summary
-from xlalab.core.launch import inside_launch, launch
-from xlalab.core.loop import TrainConfig, predict
-from xlalab.core.params import Params, load_params
-from xlalab.core.project import Paths, Project
-from xlalab.core.runner import run_stage
-from xlalab.core.runtime import Runtime, make_backend
-from xlalab.core.task import Task
-from xlalab.core.training import fit_and_save
+from xlalab.engine.loop import TrainConfig, predict
+from xlalab.engine.runtime import Runtime, make_backend
+from xlalab.engine.settings import Params
+from xlalab.engine.task import Task
+from xlalab.pipeline import log
+from xlalab.pipeline.artifacts import write_summary
+from xlalab.pipeline.contract import Paths, Project
+from xlalab.pipeline.launch import inside_launch, launch
+from xlalab.pipeline.params import load_params
+from xlalab.pipeline.runner import run_stage
+from xlalab.pipeline.training import fit_and_save
 
 KILL_SWITCH = Path("kill-after-epoch-1")
 

@@ -11,9 +11,9 @@ import sys
 import torch
 from configs import train_config
 
-from xlalab.core.data import Batches
-from xlalab.core.loop import fit, predict
-from xlalab.core.task import Task
+from xlalab.engine.batches import Batches
+from xlalab.engine.loop import fit, predict
+from xlalab.engine.task import Task
 
 
 def sharding_of(t: torch.Tensor) -> str:
@@ -67,6 +67,6 @@ def run(backend) -> dict:
 
 
 if __name__ == "__main__":
-    from xlalab.core.runtime import XlaBackend
+    from xlalab.engine.runtime import XlaBackend
 
     json.dump(run(XlaBackend()), sys.stdout)

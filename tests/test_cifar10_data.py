@@ -22,10 +22,11 @@ import torch
 import yaml
 from PIL import Image
 
-from xlalab.cifar10 import data, features
-from xlalab.cifar10.data import CLASSES_CIFAR10
-from xlalab.core.errors import UserError
-from xlalab.core.runner import run_stage
+from xlalab.cifar10 import download as data
+from xlalab.cifar10 import features
+from xlalab.cifar10.download import CLASSES_CIFAR10
+from xlalab.errors import UserError
+from xlalab.pipeline.runner import run_stage
 
 PER_BATCH = 20  # 2 images of each class in each of the 5 training batches
 PER_TEST = 30  # 3 of each class in test_batch

@@ -21,7 +21,7 @@ import yaml
 from PIL import Image
 
 from xlalab.cli import main
-from xlalab.core.runner import run_stage
+from xlalab.pipeline.runner import run_stage
 
 SMALL = {
     "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
@@ -147,7 +147,7 @@ def test_baselines_see_the_models_training_rows_and_predict_the_same_test_rows(c
     same score the metrics report."""
     from sklearn.svm import SVC
 
-    from xlalab.cifar10.features import load_split
+    from xlalab.cifar10.featurize import load_split
 
     metrics = json.loads((chain / "metrics/cifar10.json").read_text())
     train = load_split(chain / "data/cifar10/features", "train")
@@ -447,7 +447,7 @@ def test_on_xla_the_model_resizes_inside_the_compiled_step_and_compiles_once(xla
 
     from xlalab.cifar10.model import TransferClassifier, task
     from xlalab.cifar10.project import Train
-    from xlalab.core.loop import fit
+    from xlalab.engine.loop import fit
 
     repo = yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["train"]
     cfg = Train(**{**repo, "epochs": 3, "batch_size": 32, "image_size": 32}).seeded(3)
@@ -544,7 +544,7 @@ def test_a_failed_hub_download_names_the_keys_to_change(monkeypatch):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     from xlalab.cifar10.model import TransferClassifier
-    from xlalab.core.errors import UserError
+    from xlalab.errors import UserError
 
     def offline(repo_id, filename, *, revision=None, **kwargs):
         raise LocalEntryNotFoundError("cannot find the requested files in the local cache")

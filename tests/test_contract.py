@@ -13,10 +13,11 @@ from typing import Literal
 
 import pytest
 
-from xlalab.core.errors import UserError
-from xlalab.core.params import Field, Params
-from xlalab.core.project import Paths, Project, built_projects
-from xlalab.core.runner import run_stage
+from xlalab.engine.settings import Params
+from xlalab.errors import UserError
+from xlalab.pipeline.contract import Paths, Project, built_projects
+from xlalab.pipeline.params import Field
+from xlalab.pipeline.runner import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +99,7 @@ def test_a_missing_input_names_the_stage_that_makes_it(toy):
     with pytest.raises(
         UserError,
         match=r"data/toy/raw is missing; run `dvc repro toy-download` \(or `python -m "
-        r"xlalab.toy.data`\)",
+        r"xlalab.toy.download`\)",
     ):
         run_stage(toy, "featurize", {"toy": {}})
 

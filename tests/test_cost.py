@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlalab.core import cost
-from xlalab.core.errors import UserError
-from xlalab.core.project import Paths, built_projects
-from xlalab.core.runner import run_stage
+from xlalab.errors import UserError
+from xlalab.pipeline import cost
+from xlalab.pipeline.contract import Paths, built_projects
+from xlalab.pipeline.runner import run_stage
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from xlalab.core import evidence
+from xlalab.results import evidence
 
 
 def test_weighted_metrics_agree_with_scikit_learn():

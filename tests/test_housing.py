@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.core.runner import run_stage
-from xlalab.housing.data import OFFLINE_TRAIN_MD5, read_houses
-from xlalab.housing.features import prepare
+from xlalab.housing.download import OFFLINE_TRAIN_MD5, read_houses
+from xlalab.housing.featurize import prepare
+from xlalab.pipeline.runner import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 

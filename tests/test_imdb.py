@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.core.errors import UserError
-from xlalab.core.runner import run_stage
-from xlalab.imdb import data as imdb
+from xlalab.errors import UserError
+from xlalab.imdb import download as imdb
 from xlalab.imdb.project import DownloadConfig
+from xlalab.pipeline.runner import run_stage
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from configs import train_config
 
-from xlalab.core.data import Batches
-from xlalab.core.errors import UserError
-from xlalab.core.loop import fit, predict
-from xlalab.core.task import Task
+from xlalab.engine.batches import Batches
+from xlalab.engine.loop import fit, predict
+from xlalab.engine.task import Task
+from xlalab.errors import UserError
 
 
 def blobs(n=384, classes=3, dim=8, seed=0):
@@ -262,7 +262,7 @@ LOSS_TASK = Task(loss=TASK.loss, metrics=TASK.metrics)  # monitors val/loss (min
 
 
 def test_settled_means_the_last_epoch_barely_moved_the_monitored_value():
-    from xlalab.core.training import settle_note
+    from xlalab.pipeline.training import settle_note
 
     rows = lambda *values: [{"val/loss": v, "val/acc": 1 - v} for v in values]  # noqa: E731
     assert settle_note(rows(1.0, 0.5, 0.4), LOSS_TASK, stopped_early=False).startswith(
@@ -282,8 +282,8 @@ def test_settled_means_the_last_epoch_barely_moved_the_monitored_value():
 def test_fit_and_save_records_and_warns_when_training_stopped_before_it_settled(
     accelerate_backend, tmp_path, monkeypatch, capsys
 ):
-    from xlalab.core.project import Paths
-    from xlalab.core.training import fit_and_save
+    from xlalab.pipeline.contract import Paths
+    from xlalab.pipeline.training import fit_and_save
 
     monkeypatch.chdir(tmp_path)
     paths = Paths.of("toy")
@@ -327,9 +327,9 @@ def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(
     with
     its MLP). Processes other than the first write no weights file, so the model itself must hold
     the best weights on return, not those of the last epoch."""
-    from xlalab.core.artifacts import load_weights, weights_file
-    from xlalab.core.project import Paths
-    from xlalab.core.training import fit_and_save
+    from xlalab.pipeline.artifacts import load_weights, weights_file
+    from xlalab.pipeline.contract import Paths
+    from xlalab.pipeline.training import fit_and_save
 
     monkeypatch.chdir(tmp_path)
     paths = Paths.of("toy")
@@ -361,7 +361,7 @@ def test_fit_and_save_leaves_the_best_weights_in_the_model_on_every_process(
 
 
 def test_only_the_first_process_says_the_verdict(monkeypatch, capsys):
-    from xlalab.core.log import say_last
+    from xlalab.pipeline.log import say_last
 
     monkeypatch.setenv("RANK", "1")
     say_last("verdict: x")

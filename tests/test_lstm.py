@@ -13,16 +13,16 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.core import reports
-from xlalab.core.errors import UserError
-from xlalab.core.params import parse
-from xlalab.core.runner import run_stage
-from xlalab.lstm import data
+from xlalab.errors import UserError
+from xlalab.lstm import download as data
 from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
 from xlalab.lstm.evaluate import training_warnings
-from xlalab.lstm.features import add_indicators, clean_prices, featurize_prices, indicator_columns
+from xlalab.lstm.featurize import add_indicators, clean_prices, featurize_prices, indicator_columns
 from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
+from xlalab.pipeline.params import parse
+from xlalab.pipeline.runner import run_stage
+from xlalab.results import reports
 
 FEATURES = ["log_return", "return", "sma", "ema", "rsi", "macd", "volatility", "volume_change"]
 PERIODS = {
@@ -285,7 +285,7 @@ def test_training_on_xla_follows_the_fused_kernels_on_cpu(cell, accelerate_backe
     nn.LSTM / nn.GRU's eager kernels reach on the CPU."""
     from configs import train_config
 
-    from xlalab.core.loop import fit
+    from xlalab.engine.loop import fit
     from xlalab.lstm.model import forecast_task
 
     data, cfg = windows(), train_config(epochs=1, batch_size=32, lr=0.01, seed=3)
@@ -308,9 +308,9 @@ def test_a_checkpoint_from_either_backend_predicts_the_same_on_both(
     training on one backend loads into the model on the other and gives the same forecasts."""
     from configs import train_config
 
-    from xlalab.core.artifacts import load_weights, save_weights
-    from xlalab.core.loop import fit, predict
+    from xlalab.engine.loop import fit, predict
     from xlalab.lstm.model import forecast_task
+    from xlalab.pipeline.artifacts import load_weights, save_weights
 
     data, val = windows(), windows(n=40, seed=1)
     cfg = train_config(epochs=2, batch_size=32, lr=0.01, seed=0)
@@ -332,7 +332,7 @@ def test_on_xla_the_time_steps_are_one_loop_in_the_graph(xla_backend):
     unrolled (unrolled, each time step adds its own nodes)."""
     import torch_xla.debug.metrics as met
 
-    from xlalab.core.loop import predict
+    from xlalab.engine.loop import predict
 
     largest = []
     for window in (4, 32):
@@ -711,7 +711,7 @@ def test_xla_train_with_default_settings_compiles_and_lowers_loops_only_at_first
     time steps' While loops are lowered once per loop, not at every step."""
     from torch_xla.experimental import scan as xla_scan
 
-    from xlalab.core import recurrent
+    from xlalab.engine import recurrent
 
     monkeypatch.setattr(recurrent, "_LOOPS", {})  # loops lowered by earlier tests do not count
     lowered = []

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlalab.core import pipeline
-from xlalab.core.params import param_keys
-from xlalab.core.project import built_projects
+from xlalab.pipeline import dvcyaml as pipeline
+from xlalab.pipeline.contract import built_projects
+from xlalab.pipeline.params import param_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = ROOT / "dvc.yaml"
@@ -155,8 +155,8 @@ def test_every_param_in_params_yaml_is_read_by_some_stage():
 
 @pytest.mark.parametrize("project", [p.name for p in built_projects()])
 def test_the_default_params_pass_every_stage_check(project):
-    from xlalab.core.params import load_params, parse
-    from xlalab.core.project import load_project
+    from xlalab.pipeline.contract import load_project
+    from xlalab.pipeline.params import load_params, parse
 
     params = load_params(ROOT / "params.yaml")
     for stage in load_project(project).stages:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from xlalab.core import profiles
-from xlalab.core.errors import UserError
-from xlalab.core.params import load_params
-from xlalab.core.project import built_projects
+from xlalab.errors import UserError
+from xlalab.pipeline.contract import built_projects
+from xlalab.pipeline.params import load_params
+from xlalab.results import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = profiles.load_profile(ROOT / "profiles/real.yaml")

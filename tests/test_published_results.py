@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from configs import train_config
 
-from xlalab.core.io import REPORTED_DIGITS, significant, split_timing
-from xlalab.core.loop import fit
-from xlalab.core.params import load_params
-from xlalab.core.plots import write_rows
-from xlalab.core.runner import run_stage
-from xlalab.core.task import Task
+from xlalab.engine.loop import fit
+from xlalab.engine.task import Task
+from xlalab.files import REPORTED_DIGITS, significant, split_timing
+from xlalab.pipeline.params import load_params
+from xlalab.pipeline.runner import run_stage
+from xlalab.results.plots import write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 from xlalab import PROJECTS, cli
-from xlalab.core import evidence, results_page
+from xlalab.results import evidence
+from xlalab.results import page as results_page
 
 FIGURES = ("confusion", "training_curves")
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.core.errors import UserError
-from xlalab.core.params import parse
-from xlalab.core.runner import run_stage
-from xlalab.reviews import data as reviews
+from xlalab.errors import UserError
+from xlalab.pipeline.params import parse
+from xlalab.pipeline.runner import run_stage
+from xlalab.reviews import download as reviews
 from xlalab.reviews.project import DownloadConfig, DownloadParams
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())

@@ -18,13 +18,13 @@ import torch
 from configs import runtime
 from safetensors.torch import load_file
 
-from xlalab.core.data import WEIGHT, Batches
-from xlalab.core.errors import UserError
-from xlalab.core.launch import launch_stage_if_needed, launcher_args
-from xlalab.core.params import Params
-from xlalab.core.project import Project
-from xlalab.core.runner import run_stage
-from xlalab.core.runtime import Backend, Runtime, make_backend
+from xlalab.engine.batches import WEIGHT, Batches
+from xlalab.engine.runtime import Backend, Runtime, make_backend
+from xlalab.engine.settings import Params
+from xlalab.errors import UserError
+from xlalab.pipeline.contract import Project
+from xlalab.pipeline.launch import launcher_args, start_processes_if_asked
+from xlalab.pipeline.runner import run_stage
 
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
@@ -317,7 +317,7 @@ def test_which_stages_launch_several_processes(tmp_path, monkeypatch):
 
     def status(stage, values):
         params.write_text(json.dumps({"runtime": runtime(**values).model_dump(), "toy": {}}))
-        return launch_stage_if_needed(project.stage(stage), str(params), [])
+        return start_processes_if_asked(project.stage(stage), str(params), [])
 
     assert status("train", {"processes": 1}) is None  # runs here, in this process
     assert (
@@ -327,6 +327,6 @@ def test_which_stages_launch_several_processes(tmp_path, monkeypatch):
         status("train", {"processes": 2, "backend": "xla"})
     params.write_text(json.dumps({"runtime": {**runtime().model_dump(), "processes": 0}}))
     with pytest.raises(UserError, match="`runtime.processes` must be greater than or equal to 1"):
-        launch_stage_if_needed(project.stage("train"), str(params), [])
+        start_processes_if_asked(project.stage("train"), str(params), [])
     monkeypatch.setenv("WORLD_SIZE", "2")  # one of the launched processes: never launches again
     assert status("train", {"processes": 2, "backend": "accelerate"}) is None

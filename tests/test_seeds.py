@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlalab.core import seeds
-from xlalab.core.errors import UserError
-from xlalab.core.params import load_params
+from xlalab.errors import UserError
+from xlalab.pipeline.params import load_params
+from xlalab.results import seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlalab.core import pipeline
-from xlalab.core.project import load_project
+from xlalab.pipeline import dvcyaml as pipeline
+from xlalab.pipeline.contract import load_project
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlalab.core import evidence, summary
+from xlalab.results import evidence, summary
 
 RUNTIME = {"backend": "accelerate", "device_type": "cpu", "device_count": 1, "processes": 1}
 

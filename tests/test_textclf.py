@@ -20,11 +20,11 @@ from transformers import BertConfig, BertForSequenceClassification
 
 import xlalab  # noqa: F401  first: it opts Accelerate out of torch_xla before transformers imports accelerate
 from xlalab.cli import main
-from xlalab.core.data import LENGTH, Batches
-from xlalab.core.errors import UserError
-from xlalab.core.loop import predict
-from xlalab.core.project import Paths
-from xlalab.core.runner import run_stage
+from xlalab.engine.batches import LENGTH, Batches
+from xlalab.engine.loop import predict
+from xlalab.errors import UserError
+from xlalab.pipeline.contract import Paths
+from xlalab.pipeline.runner import run_stage
 from xlalab.textclf import baselines, corpus, features, tokens
 from xlalab.textclf import model as textmodel
 from xlalab.textclf.train import balance_training
@@ -541,7 +541,7 @@ def test_auto_max_length_covers_most_texts_and_warns_when_most_are_cut(
     [("auto", True), (48, True), (7, False), (600, False), ("long", False), (48.0, False)],
 )
 def test_max_length_is_auto_or_a_token_count(value, ok):
-    from xlalab.core.params import parse
+    from xlalab.pipeline.params import parse
     from xlalab.textclf import FeaturizeParams
 
     p = copy.deepcopy(REPO_PARAMS)
@@ -559,7 +559,7 @@ def test_max_length_is_auto_or_a_token_count(value, ok):
     "buckets,ok", [([], True), ([8, 24], True), ([24, 8], False), ([4], False), ([48], False)]
 )
 def test_buckets_are_increasing_lengths_below_max_length(buckets, ok):
-    from xlalab.core.params import parse
+    from xlalab.pipeline.params import parse
     from xlalab.textclf import FeaturizeParams
 
     p = copy.deepcopy(REPO_PARAMS)

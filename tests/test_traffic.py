@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.core.runner import run_stage
-from xlalab.traffic import data
+from xlalab.pipeline.runner import run_stage
+from xlalab.traffic import download as data
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -821,7 +821,7 @@ def test_nearest_neighbour_distance_is_the_mean_distance_to_the_k_nearest():
 
 
 def test_ranking_metrics_are_scikit_learns():
-    from xlalab.core.reports import anomaly as sklearn_report
+    from xlalab.results.reports import anomaly as sklearn_report
     from xlalab.traffic.analysis import anomaly
 
     rng = np.random.default_rng(7)

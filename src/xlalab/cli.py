@@ -14,9 +14,11 @@ import runpy
 import sys
 
 from . import PROJECTS
-from .core import log, profiles, results_page, seeds, summary
-from .core.errors import UserError
-from .core.project import STAGE_NAMES, load_project
+from .errors import UserError
+from .pipeline import log
+from .pipeline.contract import STAGE_NAMES, load_project
+from .results import page as results_page
+from .results import profiles, seeds, summary
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_stage_module(args: argparse.Namespace) -> int:
     """``python -m <the stage's module>`` in this process, with the same options."""
-    module = load_project(args.command).stage(args.stage).module
+    stage = load_project(args.command).stage(args.stage)
     options = ["--params", args.params] + ["-v"] * args.verbose + ["-q"] * args.quiet
-    saved, sys.argv = sys.argv, [module, *options]
+    module, arguments = stage.command[1], stage.command[2:]  # ["-m", module, project?]
+    saved, sys.argv = sys.argv, [module, *arguments, *options]
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as e:

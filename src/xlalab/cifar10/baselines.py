@@ -30,11 +30,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-from ..core import reports
-from ..core.io import fingerprint
-from ..core.loop import predict
-from ..core.runtime import Backend
-from .features import SPLITS, split_path, stratified_split
+from ..engine.loop import predict
+from ..engine.runtime import Backend
+from ..files import fingerprint
+from ..results import reports
+from .featurize import SPLITS, split_path, stratified_split
 from .model import TransferClassifier
 from .project import Baselines
 

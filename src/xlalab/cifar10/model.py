@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.data import Batch
-from ..core.errors import UserError
-from ..core.io import file_digest
-from ..core.task import Task
+from ..engine.batches import Batch
+from ..engine.task import Task
+from ..errors import UserError
+from ..files import file_digest
 from .project import Backbone
 
 # ImageNet statistics for the ResNets (torchvision's weights, as timm publishes them); the

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from ..core.params import Field, Params, Runtime, Seed, TrainConfig, Unique, stage_params
-from ..core.project import Paths, Project
+from ..engine.settings import Params, Runtime, TrainConfig
+from ..pipeline.contract import Paths, Project
+from ..pipeline.params import Field, Seed, Unique
 
 NAME = "cifar10"
 Backbone = Literal["efficientnet_lite0", "resnet18", "resnet50"]
@@ -64,13 +65,33 @@ class Plot(Params):
     samples: int = Field(ge=1, le=100)
 
 
-DownloadParams = stage_params("DownloadParams", seed=Seed, download=Download)
-FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
-TrainParams = stage_params(
-    "TrainParams", seed=Seed, backbone=Backbone, revision=Revision, train=Train, runtime=Runtime
-)
-EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
-PlotParams = stage_params("PlotParams", seed=Seed, plot=Plot)
+class DownloadParams(Params):
+    seed: Seed
+    download: Download
+
+
+class FeaturizeParams(Params):
+    seed: Seed
+    featurize: Featurize
+
+
+class TrainParams(Params):
+    seed: Seed
+    backbone: Backbone
+    revision: Revision
+    train: Train
+    runtime: Runtime
+
+
+class EvaluateParams(Params):
+    seed: Seed
+    evaluate: Evaluate
+    runtime: Runtime
+
+
+class PlotParams(Params):
+    seed: Seed
+    plot: Plot
 
 
 PROJECT = Project(

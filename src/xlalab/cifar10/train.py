@@ -4,13 +4,13 @@ says where its pretrained weights came from (the hub revision they resolved to).
 
 from __future__ import annotations
 
-from ..core import launch
-from ..core.artifacts import write_summary
-from ..core.io import fingerprint, read_json
-from ..core.project import Paths
-from ..core.runtime import make_backend
-from ..core.training import fit_and_save
-from .features import load_split, split_path
+from ..engine.runtime import make_backend
+from ..files import fingerprint, read_json
+from ..pipeline import runner
+from ..pipeline.artifacts import write_summary
+from ..pipeline.contract import Paths
+from ..pipeline.training import fit_and_save
+from .featurize import load_split, split_path
 from .model import TransferClassifier, task
 from .project import NAME, PROJECT, TrainParams
 
@@ -46,4 +46,4 @@ def train(p: TrainParams, paths: Paths) -> None:
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "train", train)
+    runner.main(train, PROJECT)

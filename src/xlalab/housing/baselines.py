@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core import reports
+from ..results import reports
 from .project import BLEND
 
 MEAN_PRICE = "mean_price"

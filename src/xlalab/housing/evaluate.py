@@ -17,14 +17,15 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..core import evidence, launch, reports
-from ..core.artifacts import load_trained, read_summary
-from ..core.io import read_json, write_json
-from ..core.loop import predict
-from ..core.project import Paths
-from ..core.runtime import make_backend
+from ..engine.loop import predict
+from ..engine.runtime import make_backend
+from ..files import read_json, write_json
+from ..pipeline import runner
+from ..pipeline.artifacts import load_trained, read_summary
+from ..pipeline.contract import Paths
+from ..results import evidence, reports
 from .baselines import MEAN_PRICE, mean_price
-from .data import ID, TARGET
+from .download import ID, TARGET
 from .model import build_mlp, load_estimator, tensors
 from .project import BLEND, PROJECT, EvaluateParams
 
@@ -161,4 +162,4 @@ def write_predictions(
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "evaluate", evaluate)
+    runner.main(evaluate, PROJECT)

@@ -19,8 +19,8 @@ from sklearn.linear_model import ElasticNetCV, LassoCV, RidgeCV
 from sklearn.model_selection import KFold
 from skops import io as skops_io
 
-from ..core.errors import UserError
-from ..core.task import Task
+from ..engine.task import Task
+from ..errors import UserError
 from .project import Boosting, Forest, Linear, Mlp
 
 LINEAR_ALPHAS = {

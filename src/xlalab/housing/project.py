@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..core.params import Field, Params, Runtime, Seed, TrainConfig, model_validator, stage_params
-from ..core.project import Paths, Project
+from ..engine.settings import Params, Runtime, TrainConfig
+from ..pipeline.contract import Paths, Project
+from ..pipeline.params import Field, Seed, model_validator
 
 MODELS = ("linear", "forest", "boosting", "mlp")
 BLEND = "blend"  # the mean of housing.train.blend's models in log space
@@ -101,16 +102,24 @@ class Train(Params):
         return self
 
 
-TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)
+class TrainParams(Params):
+    seed: Seed
+    train: Train
+    runtime: Runtime
 
 
-DownloadParams = stage_params("DownloadParams", download=Download)
+class DownloadParams(Params):
+    download: Download
 
 
-FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
+class FeaturizeParams(Params):
+    seed: Seed
+    featurize: Featurize
 
 
-EvaluateParams = stage_params("EvaluateParams", seed=Seed, runtime=Runtime)  # seed: bootstrap
+class EvaluateParams(Params):  # seed: bootstrap
+    seed: Seed
+    runtime: Runtime
 
 
 class Plot(Params):
@@ -120,7 +129,9 @@ class Plot(Params):
     lime_samples: int = Field(ge=100)
 
 
-PlotParams = stage_params("PlotParams", seed=Seed, plot=Plot)
+class PlotParams(Params):
+    seed: Seed
+    plot: Plot
 
 
 PATHS = Paths.of("housing")

@@ -22,17 +22,17 @@ from sklearn.model_selection import KFold, train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..core import launch
-from ..core.artifacts import write_summary
-from ..core.errors import UserError
-from ..core.io import fingerprint
-from ..core.loop import fit, predict
-from ..core.project import Paths
-from ..core.runtime import Backend, make_backend
-from ..core.training import fit_and_save
+from ..engine.loop import fit, predict
+from ..engine.runtime import Backend, make_backend
+from ..errors import UserError
+from ..files import fingerprint
+from ..pipeline import runner
+from ..pipeline.artifacts import write_summary
+from ..pipeline.contract import Paths
+from ..pipeline.training import fit_and_save
 from .baselines import best_single_by_cv
-from .data import ID
-from .features import LOG_TARGET, preprocessor
+from .download import ID
+from .featurize import LOG_TARGET, preprocessor
 from .model import (
     boosting_model,
     build_mlp,
@@ -264,4 +264,4 @@ def write_submission(
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "train", train)
+    runner.main(train, PROJECT)

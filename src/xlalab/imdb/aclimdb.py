@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.errors import UserError
-from ..core.io import file_digest
+from ..errors import UserError
+from ..files import file_digest
 from ..textclf import corpus
 
 ROOT = "aclImdb"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..core.params import Field, Params, Seed, model_validator, stage_params
+from ..engine.settings import Params
+from ..pipeline.params import Field, Seed, model_validator
 from ..textclf import text_project
 
 
@@ -36,5 +37,9 @@ class DownloadConfig(Params):
         return self
 
 
-DownloadParams = stage_params("DownloadParams", seed=Seed, download=DownloadConfig)
+class DownloadParams(Params):
+    seed: Seed
+    download: DownloadConfig
+
+
 PROJECT = text_project("imdb", DownloadParams, word_clouds=False)

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ..core.errors import UserError
+from ..errors import UserError
 
 
 def naive_forecast(close: np.ndarray, origin: np.ndarray) -> np.ndarray:

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import evidence, launch, reports
-from ..core.artifacts import load_trained, read_summary
-from ..core.io import read_json, write_json
-from ..core.loop import predict
-from ..core.project import Paths
-from ..core.runtime import Backend, make_backend
+from ..engine.loop import predict
+from ..engine.runtime import Backend, make_backend
+from ..files import read_json, write_json
+from ..pipeline import runner
+from ..pipeline.artifacts import load_trained, read_summary
+from ..pipeline.contract import Paths
+from ..results import evidence, reports
 from .baselines import (
     arima_forecast,
     diebold_mariano,
@@ -272,4 +273,4 @@ def write_predictions(paths: Paths, days: HeldOutDays, forecasts: dict[str, np.n
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "evaluate", evaluate)
+    runner.main(evaluate, PROJECT)

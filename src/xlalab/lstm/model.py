@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.recurrent import loops_in_graph, scan
-from ..core.task import Task
+from ..engine.recurrent import loops_in_graph, scan
+from ..engine.task import Task
 from .project import Cell
 
 CELLS = get_args(Cell)  # the choices the params accept (project.py's Literal)

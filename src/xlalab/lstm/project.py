@@ -11,18 +11,9 @@ from typing import Annotated, Literal
 
 import pandas as pd
 
-from ..core.params import (
-    Field,
-    Params,
-    Runtime,
-    Seed,
-    TrainConfig,
-    Unique,
-    field_validator,
-    model_validator,
-    stage_params,
-)
-from ..core.project import Paths, Project
+from ..engine.settings import Params, Runtime, TrainConfig
+from ..pipeline.contract import Paths, Project
+from ..pipeline.params import Field, Seed, Unique, field_validator, model_validator
 
 Source = Literal["offline", "yfinance", "local"]
 Feature = Literal[
@@ -73,7 +64,8 @@ class Download(Params):
         return self
 
 
-DownloadParams = stage_params("DownloadParams", download=Download)
+class DownloadParams(Params):
+    download: Download
 
 
 # --- featurize --------------------------------------------------------------------------------
@@ -148,7 +140,10 @@ class Train(TrainConfig):
         return list(dict.fromkeys([self.cell, *self.compare_cells]))
 
 
-TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)
+class TrainParams(Params):
+    seed: Seed
+    train: Train
+    runtime: Runtime
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -171,10 +166,17 @@ class Evaluate(Params):
 
 
 # seed: the verdict's bootstrap resamples
-EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
+
+
+class EvaluateParams(Params):
+    seed: Seed
+    evaluate: Evaluate
+    runtime: Runtime
 
 
 # --- plot -------------------------------------------------------------------------------------
+
+
 class PlotParams(Params):
     """The plot stage reads no params: the models come from the predictions and the training
     logs."""

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import launch
-from ..core.artifacts import write_summary
-from ..core.io import fingerprint, read_json
-from ..core.project import Paths
-from ..core.runtime import make_backend
-from ..core.training import fit_and_save
+from ..engine.runtime import make_backend
+from ..files import fingerprint, read_json
+from ..pipeline import runner
+from ..pipeline.artifacts import write_summary
+from ..pipeline.contract import Paths
+from ..pipeline.training import fit_and_save
 from .model import build_model, forecast_task
 from .project import PROJECT, SPLITS, TrainParams
 
@@ -66,4 +66,4 @@ def train(p: TrainParams, paths: Paths) -> None:
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "train", train)
+    runner.main(train, PROJECT)

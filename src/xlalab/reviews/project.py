@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ..core.params import Field, Params, Seed, field_validator, model_validator, stage_params
+from ..engine.settings import Params
+from ..pipeline.params import Field, Seed, field_validator, model_validator
 from ..textclf import text_project
 
 LABELS = ("negative", "neutral", "positive")  # in id order
@@ -56,5 +57,9 @@ class DownloadConfig(Params):
         return self
 
 
-DownloadParams = stage_params("DownloadParams", seed=Seed, download=DownloadConfig)
+class DownloadParams(Params):
+    seed: Seed
+    download: DownloadConfig
+
+
 PROJECT = text_project("reviews", DownloadParams, word_clouds=True)

@@ -32,15 +32,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..core.params import (
-    Field,
-    Params,
-    Runtime,
-    TrainConfig,
-    field_validator,
-    model_validator,
-)
-from ..core.project import Paths, Project
+from ..engine.settings import Params, Runtime, TrainConfig
+from ..pipeline.contract import Paths, Project
+from ..pipeline.params import Field, field_validator, model_validator
 
 
 class FeaturizeConfig(Params):
@@ -130,8 +124,8 @@ class PlotParams(Params):
 
 
 def text_project(name: str, download_params: type[Params], word_clouds: bool) -> Project:
-    """The contract of a text project: its own download (``xlalab/<name>/data.py``), this family's
-    other stages, and its DVC plots."""
+    """The contract of a text project: its own download (``xlalab/<name>/download.py``), this
+    family's other stages (``python -m xlalab.textclf.train <name>``), and its DVC plots."""
     return Project(
         name,
         params={
@@ -143,6 +137,7 @@ def text_project(name: str, download_params: type[Params], word_clouds: bool) ->
         },
         inputs={"plot": ("raw", "features", "predictions", "live")},
         plots=dvc_plots(name, word_clouds),
+        shared="textclf",
     )
 
 

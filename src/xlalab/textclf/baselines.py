@@ -27,9 +27,9 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..core.data import Batch, LengthBuckets
-from ..core.io import fingerprint
-from ..core.loop import predict
+from ..engine.batches import Batch, LengthBuckets
+from ..engine.loop import predict
+from ..files import fingerprint
 from . import model as textmodel
 from . import tokens
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.errors import UserError
-from ..core.io import file_digest, read_json, write_json
+from ..errors import UserError
+from ..files import file_digest, read_json, write_json
 
 SPLITS = ("train", "test")
 FEATURE_SPLITS = ("train", "val", "test")

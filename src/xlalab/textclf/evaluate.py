@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import evidence, reports
-from ..core.artifacts import read_summary
-from ..core.io import write_json
-from ..core.loop import predict
-from ..core.project import Paths
-from ..core.runtime import make_backend
+from ..engine.loop import predict
+from ..engine.runtime import make_backend
+from ..files import write_json
+from ..pipeline import runner
+from ..pipeline.artifacts import read_summary
+from ..pipeline.contract import Paths
+from ..results import evidence, reports
 from . import EvaluateParams, baselines, corpus, tokens
 from . import model as textmodel
 
@@ -226,3 +227,7 @@ def model_section(p: EvaluateParams, summary: dict, entry: dict) -> dict:
         "stopped_early": entry["stopped_early"],
         "balance": summary["balance"]["method"],
     }
+
+
+if __name__ == "__main__":
+    runner.main(evaluate)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ..core.errors import UserError
+from ..errors import UserError
 
 
 def offline() -> bool:

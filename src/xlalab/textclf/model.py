@@ -20,9 +20,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.data import Batch, LengthBuckets
-from ..core.errors import UserError
-from ..core.task import Task
+from ..engine.batches import Batch, LengthBuckets
+from ..engine.task import Task
+from ..errors import UserError
 from . import hub
 from .tokens import TOKEN_KEYS
 

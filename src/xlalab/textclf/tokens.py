@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.data import LENGTH, Batch, LengthBuckets
-from ..core.errors import UserError
+from ..engine.batches import LENGTH, Batch, LengthBuckets
+from ..errors import UserError
 from . import corpus
 
 CHUNK_ROWS = 2048  # texts tokenized at once: bounds the tokenizer's temporary encodings

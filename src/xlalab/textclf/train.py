@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from ..core.artifacts import write_summary
-from ..core.errors import UserError
-from ..core.io import fingerprint
-from ..core.project import Paths
-from ..core.runtime import make_backend
-from ..core.training import fit_and_save
+from ..engine.runtime import make_backend
+from ..errors import UserError
+from ..files import fingerprint
+from ..pipeline import runner
+from ..pipeline.artifacts import write_summary
+from ..pipeline.contract import Paths
+from ..pipeline.training import fit_and_save
 from . import TrainParams, tokens
 from . import model as textmodel
 
@@ -157,3 +158,7 @@ def save(net, model: textmodel.Pretrained, paths: Paths, backend, entry: dict, *
     """The model directory: weights (written by fit_and_save), config, tokenizer, summary."""
     textmodel.save_for_loading(backend.unwrap(net), textmodel.load_tokenizer(model), paths.model)
     write_summary(paths, {textmodel.WEIGHTS: entry}, backend.describe(), **summary)
+
+
+if __name__ == "__main__":
+    runner.main(train)

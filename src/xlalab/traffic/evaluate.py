@@ -28,15 +28,15 @@ import pyarrow.csv as pacsv
 import torch
 from tqdm.auto import tqdm
 
-from ..core import launch
-from ..core.artifacts import load_trained, read_summary
-from ..core.data import Batch
-from ..core.evidence import compare, f1_of_class
-from ..core.io import read_json, write_json
-from ..core.loop import predict
-from ..core.project import Paths
-from ..core.reports import announce
-from ..core.runtime import make_backend
+from ..engine.batches import Batch
+from ..engine.loop import predict
+from ..engine.runtime import make_backend
+from ..files import read_json, write_json
+from ..pipeline import runner
+from ..pipeline.artifacts import load_trained, read_summary
+from ..pipeline.contract import Paths
+from ..results.evidence import compare, f1_of_class
+from ..results.reports import announce
 from . import arrays, baselines
 from .analysis import (
     anomaly,
@@ -426,4 +426,4 @@ def summarise_test(y: np.ndarray, info: pd.DataFrame, unseen: np.ndarray) -> dic
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "evaluate", evaluate)
+    runner.main(evaluate, PROJECT)

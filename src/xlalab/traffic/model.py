@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.data import Batch
-from ..core.task import Task
+from ..engine.batches import Batch
+from ..engine.task import Task
 
 
 class Autoencoder(nn.Module):

@@ -12,18 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from ..core.params import (
-    Field,
-    Params,
-    Runtime,
-    Seed,
-    TrainConfig,
-    Unique,
-    field_validator,
-    model_validator,
-    stage_params,
-)
-from ..core.project import Paths, Project
+from ..engine.settings import Params, Runtime, TrainConfig
+from ..pipeline.contract import Paths, Project
+from ..pipeline.params import Field, Seed, Unique, field_validator, model_validator
 
 Source = Literal["offline", "nsl_kdd", "kdd99", "unsw_nb15", "cic_ids2017", "local"]
 # KDD's published feature groups (kddcup.names, Stolfo et al.); "traffic" is time + host.
@@ -53,7 +44,9 @@ class Download(Params):
         return self
 
 
-DownloadParams = stage_params("DownloadParams", seed=Seed, download=Download)
+class DownloadParams(Params):
+    seed: Seed
+    download: Download
 
 
 # --- featurize --------------------------------------------------------------------------------
@@ -66,7 +59,9 @@ class Featurize(Params):
     chunk_rows: int = Field(ge=1)
 
 
-FeaturizeParams = stage_params("FeaturizeParams", seed=Seed, featurize=Featurize)
+class FeaturizeParams(Params):
+    seed: Seed
+    featurize: Featurize
 
 
 # --- train ------------------------------------------------------------------------------------
@@ -82,10 +77,15 @@ class Train(TrainConfig):
         return value
 
 
-TrainParams = stage_params("TrainParams", seed=Seed, train=Train, runtime=Runtime)
+class TrainParams(Params):
+    seed: Seed
+    train: Train
+    runtime: Runtime
 
 
 # --- evaluate ---------------------------------------------------------------------------------
+
+
 class IsolationForestParams(Params):
     n_estimators: int = Field(ge=1)
     max_samples: int = Field(ge=2)
@@ -135,7 +135,10 @@ class Evaluate(Params):
         return self
 
 
-EvaluateParams = stage_params("EvaluateParams", seed=Seed, evaluate=Evaluate, runtime=Runtime)
+class EvaluateParams(Params):
+    seed: Seed
+    evaluate: Evaluate
+    runtime: Runtime
 
 
 # --- plot -------------------------------------------------------------------------------------
@@ -144,7 +147,8 @@ class Plot(Params):
     curve_points: int = Field(ge=10)  # points kept per ROC/PR curve in the DVC plot data
 
 
-PlotParams = stage_params("PlotParams", plot=Plot)
+class PlotParams(Params):
+    plot: Plot
 
 
 PATHS = Paths.of("traffic")

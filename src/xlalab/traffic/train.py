@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core import launch
-from ..core.artifacts import write_summary
-from ..core.errors import UserError
-from ..core.io import fingerprint, read_json
-from ..core.project import Paths
-from ..core.runtime import make_backend
-from ..core.training import fit_and_save
+from ..engine.runtime import make_backend
+from ..errors import UserError
+from ..files import fingerprint, read_json
+from ..pipeline import runner
+from ..pipeline.artifacts import write_summary
+from ..pipeline.contract import Paths
+from ..pipeline.training import fit_and_save
 from .model import Autoencoder, autoencoder_task
 from .project import PROJECT, TrainParams
 
@@ -67,4 +67,4 @@ def train(p: TrainParams, paths: Paths) -> None:
 
 
 if __name__ == "__main__":
-    launch.main(PROJECT, "train", train)
+    runner.main(train, PROJECT)

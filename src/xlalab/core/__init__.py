@@ -1,1 +1,0 @@
-"""Shared machinery: runtime backends, the training loop, io, metrics and plots."""

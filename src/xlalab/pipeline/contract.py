@@ -1,0 +1,216 @@
+"""The project contract: what every project declares.
+
+A project is a package ``xlalab/<name>/`` whose ``project.py`` defines ``PROJECT``: the ``Params``
+class each of its five stages reads, the paths each reads besides the previous stage's outputs,
+and its DVC plots. Everything else follows from the name:
+
+* paths: one layout for every project (``Paths``), derived here and nowhere else;
+* code: one module per stage, named after it: the download stage is ``xlalab/<name>/download.py``,
+  run as ``python -m xlalab.<name>.download``; each stage module holds a function named like the
+  stage and hands it to ``pipeline.runner.main`` from its ``__main__`` block. A project whose
+  stages after download are a shared family's (imdb and reviews: ``xlalab/textclf``) names that
+  package as ``shared``, and its commands pass the project's name: ``python -m
+  xlalab.textclf.train imdb``;
+* dvc.yaml: generated from the contracts (pipeline/dvcyaml.py), params and code deps included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine.settings import Params
+from ..errors import UserError
+from ..pipeline.params import RUNTIME
+
+STAGE_NAMES = ("download", "featurize", "train", "evaluate", "plot")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a project's artifacts live. Directories unless the name has a suffix."""
+
+    project: str  # the project's name (for titles and messages)
+    raw: Path  # download: the source data as fetched, plus card.json (the data card)
+    features: Path  # featurize: model-ready splits
+    model: Path  # train: weights (safetensors) and summary.json
+    live: Path  # train: DVCLive per-epoch logs (git-tracked)
+    predictions: Path  # evaluate: one row per test example (CSV)
+    metrics: Path  # evaluate: the project's metrics, model beside its baselines (git-tracked)
+    timing: Path  # evaluate: the times and speeds taken out of metrics (DVC-cached, not in git)
+    figures: Path  # plot: images and plot data (git-tracked)
+    checkpoints: Path  # train: resume state while a run is unfinished (not a DVC output)
+    cache: Path  # anything worth keeping between runs that is not an output
+    costs: Path  # every stage: what it cost (seconds, peak memory), written by the runner
+
+    @classmethod
+    def of(cls, project: str) -> Paths:
+        return cls(
+            project=project,
+            raw=Path(f"data/{project}/raw"),
+            features=Path(f"data/{project}/features"),
+            model=Path(f"models/{project}"),
+            live=Path(f"plots/{project}/train"),
+            predictions=Path(f"data/{project}/predictions.csv"),
+            metrics=Path(f"metrics/{project}.json"),
+            timing=Path(f"timing/{project}.json"),
+            figures=Path(f"plots/{project}/figures"),
+            checkpoints=Path(f"checkpoints/{project}"),
+            cache=Path(f"data/{project}/cache"),
+            costs=Path("timing/cost"),
+        )
+
+    @property
+    def card(self) -> Path:
+        return self.raw / "card.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.model / "summary.json"
+
+    def cost(self, stage: str) -> Path:
+        """The cost file of ``stage`` (core/cost.py): a DVC metric of every stage, written by the
+        runner (not by the stage) with its outputs, git-tracked."""
+        return self.costs / f"{self.project}-{stage}.json"
+
+    def figure(self, name: str) -> str:
+        """A file of the plot stage's folder, as dvc.yaml names it."""
+        return (self.figures / name).as_posix()
+
+    def series(self, metric: str, model: str | None = None) -> str:
+        """The per-epoch TSV that DVCLive writes for ``metric`` (``train/loss``) under ``live``, or
+        under ``live/<model>`` for a project that trains several models, as dvc.yaml names it."""
+        live = self.live / model if model else self.live
+        return (live / "plots" / "metrics" / f"{metric}.tsv").as_posix()
+
+
+# What each stage writes: fixed, so every project has the same layout. Cached outputs are data,
+# models and timings (DVC's cache); the others are small and git-tracked (cache: false). Timings
+# stay out of git so that re-running the same code leaves every git-tracked file as committed.
+OUTS = {
+    "download": ("raw",),
+    "featurize": ("features",),
+    "train": ("model", "live"),
+    "evaluate": ("predictions", "metrics", "timing"),
+    "plot": ("figures",),
+}
+GIT_TRACKED = ("live", "metrics", "figures")
+# Besides these, every stage has a cost file (Paths.cost), which the runner writes.
+# What each stage reads unless the project says otherwise.
+DEPS = {
+    "download": (),
+    "featurize": ("raw",),
+    "train": ("features",),
+    "evaluate": ("features", "model"),
+    "plot": ("predictions", "live"),
+}
+
+StageFunction = Callable[[Any, Paths], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    module: str  # the module that runs it: ``python -m <module>``; its function is named like it
+    project: str  # the project it belongs to
+    shared: bool  # its module serves several projects: the command names the project
+    params: type[Params]  # the keys it reads
+    inputs: tuple[str, ...]  # the Paths fields it reads
+
+    @property
+    def outs(self) -> tuple[str, ...]:
+        return OUTS[self.name]
+
+    @property
+    def command(self) -> list[str]:
+        """``python -m <module>`` arguments that run it (the project's name for a shared module)."""
+        return ["-m", self.module, *([self.project] if self.shared else [])]
+
+    @property
+    def reads_runtime(self) -> bool:
+        """Whether it trains or predicts through a backend: the stages launched as several
+        processes (core/launch.py) and the only ones that depend on the backends' code."""
+        return RUNTIME in self.params.model_fields
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project, declared in ``xlalab/<name>/project.py`` as ``PROJECT``.
+
+    ``params``: the Params class of each of the five stages (the keys it reads). Each stage runs in
+    the module named after it: ``download`` in the project's ``download.py``, ``train`` in
+    ``train.py``, ...
+    ``inputs``: for a stage that reads more (or less) than the previous stage's outputs (DEPS).
+    ``shared``: the package whose modules run every stage but download, where a family of
+    projects shares them (``textclf`` for imdb and reviews); None: the project's own package.
+    """
+
+    name: str
+    params: dict[str, type[Params]]
+    inputs: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    plots: tuple[Any, ...] = ()  # dvc.yaml plot entries; ids start with the project name
+    shared: str | None = None
+
+    def __post_init__(self) -> None:
+        if tuple(self.params) != STAGE_NAMES:
+            raise ValueError(
+                f"{self.name} must declare the stages {STAGE_NAMES} in order, not "
+                f"{tuple(self.params)}"
+            )
+        unknown = set(self.inputs) - set(STAGE_NAMES)
+        if unknown:
+            raise ValueError(f"{self.name} declares inputs for unknown stages {sorted(unknown)}")
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return tuple(self._stage(name) for name in STAGE_NAMES)
+
+    def _stage(self, name: str) -> Stage:
+        shared = self.shared is not None and name != "download"
+        package = self.shared if shared else self.name
+        return Stage(
+            name=name,
+            module=f"xlalab.{package}.{name}",
+            project=self.name,
+            shared=shared,
+            params=self.params[name],
+            inputs=self.inputs.get(name, DEPS[name]),
+        )
+
+    @property
+    def paths(self) -> Paths:
+        return Paths.of(self.name)
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise UserError(f"{self.name} has no stage {name!r}; stages: {', '.join(STAGE_NAMES)}")
+
+    def function(self, stage: Stage) -> StageFunction:
+        """The stage function, from the stage's module (what ``python -m <module>`` runs)."""
+        return getattr(importlib.import_module(stage.module), stage.name)
+
+
+def load_project(name: str) -> Project:
+    from .. import PROJECTS
+
+    if name not in PROJECTS:
+        raise UserError(f"unknown project {name!r}; projects: {', '.join(PROJECTS)}")
+    try:
+        module = importlib.import_module(f"xlalab.{name}.project")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith(f"xlalab.{name}"):
+            raise UserError(f"project {name!r} is not built yet") from None
+        raise
+    return module.PROJECT
+
+
+def built_projects() -> list[Project]:
+    from .. import PROJECTS
+
+    return [load_project(name) for name in PROJECTS]
