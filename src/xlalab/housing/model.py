@@ -53,6 +53,15 @@ def forest_model(p: Forest, seed: int) -> RandomForestRegressor:
     )
 
 
+def predicting_in_one_thread(estimator):
+    """``estimator``, fitted, set to predict in one thread. A forest predicting in several adds its
+    trees' outputs up in the order its threads finish, so a price's last bits changed from run to
+    run (measured); its trees are the same whatever the threads (each is seeded up front)."""
+    if "n_jobs" in estimator.get_params():
+        estimator.set_params(n_jobs=1)
+    return estimator
+
+
 def boosting_model(p: Boosting, seed: int) -> HistGradientBoostingRegressor:
     # early_stopping off: the number of trees is a param, and its own validation split would hide
     # rows.
