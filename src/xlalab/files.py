@@ -1,5 +1,6 @@
 """File helpers. Every output is written to a temporary path and renamed into place, so a
-failed or killed stage never leaves a half-written output behind."""
+failed or killed stage never leaves a half-written output behind; training curves, which are
+watched while they grow, are written in place instead, the previous ones put back on failure."""
 
 from __future__ import annotations
 
@@ -61,6 +62,29 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
     except BaseException:
         _remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def written_in_place(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield ``path`` itself as a new empty folder, for an output worth watching while it is
+    written (training curves). The folder that was there is kept aside meanwhile: put back if the
+    writer fails, so a failure still leaves the previous output as it was, and deleted on
+    success. (A killed run's copy kept aside is removed by the next run, like ``atomic_path``'s.)"""
+    path = Path(path)
+    previous = _tmp_sibling(path, is_dir=False)  # a free name beside it
+    had_previous = path.exists() or path.is_symlink()
+    if had_previous:
+        os.replace(path, previous)
+    try:
+        path.mkdir()
+        yield path
+    except BaseException:
+        _remove(path)
+        if had_previous:
+            os.replace(previous, path)
+        raise
+    if had_previous:
+        _remove(previous)
 
 
 def write_json(path: str | os.PathLike, obj: Any, digits: int | None = None) -> Path:

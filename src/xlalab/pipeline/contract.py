@@ -32,7 +32,13 @@ STAGE_NAMES = ("download", "featurize", "train", "evaluate", "plot")
 
 @dataclass(frozen=True)
 class Paths:
-    """Where a project's artifacts live. Directories unless the name has a suffix."""
+    """Where a project's artifacts live. Directories unless the name has a suffix.
+
+    Inside a stage (pipeline/runner.py) every field is the real path, except the outputs named in
+    ``staged``: each of those is a temporary sibling of the real output, moved into place when the
+    stage succeeds and deleted when it fails (the model, predictions, metrics, figures, ...). The
+    DVCLive folder (``live``) is written in place, so its curves can be watched while training
+    goes on (WRITTEN_IN_PLACE below)."""
 
     project: str  # the project's name (for titles and messages)
     raw: Path  # download: the source data as fetched, plus card.json (the data card)
@@ -46,6 +52,7 @@ class Paths:
     checkpoints: Path  # train: resume state while a run is unfinished (not a DVC output)
     cache: Path  # anything worth keeping between runs that is not an output
     costs: Path  # every stage: what it cost (seconds, peak memory), written by the runner
+    staged: tuple[str, ...] = ()  # the fields above that point at a staging path, not the real one
 
     @classmethod
     def of(cls, project: str) -> Paths:
@@ -99,6 +106,10 @@ OUTS = {
     "plot": ("figures",),
 }
 GIT_TRACKED = ("live", "metrics", "figures")
+# Outputs a stage writes at their real path while it runs, to be watched as they grow (DVCLive's
+# curves: `dvc plots show`, VS Code's DVC extension); the runner puts the previous ones back if the
+# stage fails. Every other output is staged and moved into place on success.
+WRITTEN_IN_PLACE = ("live",)
 # Besides these, every stage has a cost file (Paths.cost), which the runner writes.
 # What each stage reads unless the project says otherwise.
 DEPS = {

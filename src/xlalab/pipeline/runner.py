@@ -3,11 +3,14 @@
 ``python -m xlalab.cifar10.train`` runs ``cifar10/train.py``, whose last line hands its stage
 function to ``main`` here; ``main`` decides whether to start several processes first
 (pipeline/launch.py). ``run_stage`` parses the stage's params once, checks its inputs, and
-calls the function with (params, paths) whose outputs are temporary siblings of the real ones:
-they are moved into place only when the stage succeeds, so a failed or interrupted stage leaves
-the previous outputs as they were. A metrics file is published on the way (core/io.py
-``publish_metrics``): its times and speeds go to the stage's timing file, its numbers are rounded.
-With the outputs it writes what the stage cost (seconds, peak memory; core/cost.py) to
+calls the function with (params, paths) whose outputs are temporary siblings of the real ones
+(``paths.staged`` names them): they are moved into place only when the stage succeeds, so a failed
+or interrupted stage leaves the previous outputs as they were. The exception is DVCLive's folder
+(contract.WRITTEN_IN_PLACE), written at its real path so that its curves can be watched during
+training; the previous one is kept aside meanwhile and put back if the stage fails. A metrics
+file is published on the way (files.py ``publish_metrics``): its times and speeds go to the
+stage's timing file, its numbers are rounded.
+With the outputs it writes what the stage cost (seconds, peak memory; pipeline/cost.py) to
 ``timing/cost/<project>-<stage>.json``, and says it in the log.
 """
 
@@ -26,9 +29,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import UserError
-from ..files import atomic_path, publish_metrics
+from ..files import atomic_path, publish_metrics, written_in_place
 from ..pipeline import cost, launch, log
 from ..pipeline.contract import (
+    WRITTEN_IN_PLACE,
     Paths,
     Project,
     Stage,
@@ -155,11 +159,13 @@ def run_stage(
         with contextlib.ExitStack() as stack:
             # Entered first, so moved into place last: a cost file means every output is in place.
             cost_tmp = stack.enter_context(atomic_path(cost_file))
-            staged = {
-                name: stack.enter_context(atomic_path(path, is_dir=not path.suffix))
-                for name, path in zip(stage.outs, outputs)
-            }
-            function(config, dataclasses.replace(final, **staged))
+            staged = {}
+            for name, path in zip(stage.outs, outputs):
+                if name in WRITTEN_IN_PLACE:
+                    stack.enter_context(written_in_place(path))
+                else:
+                    staged[name] = stack.enter_context(atomic_path(path, is_dir=not path.suffix))
+            function(config, dataclasses.replace(final, **staged, staged=tuple(staged)))
             if "metrics" in staged and staged["metrics"].exists():
                 publish_metrics(staged["metrics"], staged["timing"])
             for name, tmp in staged.items():
@@ -223,7 +229,7 @@ def _run_thrown_away(function: StageFunction, config: Any, final: Paths, stage: 
             if not path.suffix:
                 path.mkdir()
             thrown_away[name] = path
-        function(config, dataclasses.replace(final, **thrown_away))
+        function(config, dataclasses.replace(final, **thrown_away, staged=tuple(thrown_away)))
         cost.every_process(cost.peak_memory_mb())  # the first process sums every one's peak
         _wait_for_other_processes()
 
