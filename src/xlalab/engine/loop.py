@@ -44,6 +44,19 @@ class FitResult:
     def best(self) -> dict[str, float]:
         return self.history[self.best_epoch - 1]
 
+    @classmethod
+    def of(
+        cls, state: TrainingState, compile_counts: list[int | None], resumed_epochs: int
+    ) -> FitResult:
+        return cls(
+            state.best_state,
+            state.best_epoch,
+            state.history,
+            state.stopped_early,
+            compile_counts,
+            resumed_epochs,
+        )
+
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
@@ -153,14 +166,7 @@ def fit(
     curves.close()
     backend.unwrap(model).load_state_dict(state.best_state)
     backend.barrier("fit_end")
-    return FitResult(
-        state.best_state,
-        state.best_epoch,
-        state.history,
-        state.stopped_early,
-        compile_counts,
-        resumed_epochs,
-    )
+    return FitResult.of(state, compile_counts, resumed_epochs)
 
 
 class _Batcher:
