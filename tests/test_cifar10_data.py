@@ -23,7 +23,7 @@ import yaml
 from PIL import Image
 
 from xlalab.cifar10 import download as data
-from xlalab.cifar10 import features
+from xlalab.cifar10 import featurize as features
 from xlalab.cifar10.download import CLASSES_CIFAR10
 from xlalab.errors import UserError
 from xlalab.pipeline.runner import run_stage
