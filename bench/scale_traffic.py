@@ -32,8 +32,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.traffic.sources import offline  # noqa: E402
 from xlalab.traffic.project import PROJECT  # noqa: E402
+from xlalab.traffic.sources import offline  # noqa: E402
 
 STAGES = ("download", "featurize", "train", "evaluate", "plot")
 BASELINE = "import sys, pandas as pd; pd.read_csv(sys.argv[1], header=None, low_memory=False)"

@@ -23,8 +23,8 @@ import yaml
 from PIL import Image
 
 from xlalab.cifar10 import download as data
-from xlalab.cifar10.sources import batches, kaggle, local, offline
 from xlalab.cifar10 import featurize as features
+from xlalab.cifar10.sources import batches, kaggle, local, offline
 from xlalab.cifar10.sources.raw import CLASSES_CIFAR10
 from xlalab.errors import UserError
 from xlalab.pipeline.runner import run_stage

@@ -14,12 +14,12 @@ import yaml
 
 from xlalab.cli import main
 from xlalab.errors import UserError
-from xlalab.lstm.sources import local, offline, yahoo, yfinance
 from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
 from xlalab.lstm.evaluate import training_warnings
 from xlalab.lstm.featurize import add_indicators, clean_prices, featurize_prices, indicator_columns
 from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
+from xlalab.lstm.sources import local, offline, yahoo, yfinance
 from xlalab.pipeline.params import parse
 from xlalab.pipeline.runner import run_stage
 from xlalab.results import reports

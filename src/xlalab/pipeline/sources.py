@@ -213,14 +213,14 @@ def numbers(
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             # Already numbers (integers stay integers, so a file's values are written unchanged).
-            infinite = np.isinf(values.to_numpy(dtype=float))
+            infinite = np.isinf(values.astype(float).to_numpy())
             count = int(infinite.sum() + values.isna().sum())
             if count:
                 missing[column] = count
                 out[column] = values.where(~infinite)
             continue
         numeric = pd.to_numeric(values, errors="coerce")
-        if values.dtype == object:
+        if not pd.api.types.is_bool_dtype(values):  # text (object or pandas' str dtype)
             marked = values.isna() | values.astype(str).str.strip().str.lower().isin(
                 MISSING_MARKERS
             )
