@@ -147,6 +147,7 @@ def read_houses(data: bytes, name: str, with_price: bool) -> pd.DataFrame:
     positive."""
     if not data.strip():
         raise UserError(f"{name} is empty; it needs Kaggle's header and at least one house")
+    sources.complete_bytes(data, name, "download it again")
     header = sources.decode_text(data.split(b"\n", 1)[0], name, "utf-8-sig")
     sources.check_header([c.strip() for c in next(csv.reader([header]))], name)
     try:

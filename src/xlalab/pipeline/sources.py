@@ -97,6 +97,32 @@ def not_empty(path: Path, fix: str) -> Path:
     return path
 
 
+def complete(path: Path, fix: str) -> Path:
+    """A plain CSV whose last line is cut short (fewer fields than its first line, no final
+    newline) was truncated in transit: refused rather than read with the missing fields blank."""
+    if path.suffix in (".gz", ".zip", ".bz2", ".xz") or path.stat().st_size == 0:
+        return path
+    with open(path, "rb") as f:
+        first = f.readline()
+        f.seek(max(0, path.stat().st_size - 65536))
+        tail = f.read()
+    complete_bytes(first + b"\n" + tail, path, fix)
+    return path
+
+
+def complete_bytes(data: bytes, where: Path | str, fix: str) -> None:
+    """``complete`` for a CSV already in memory."""
+    if not data or data.endswith((b"\n", b"\r")):
+        return
+    lines = data.splitlines()
+    fields, expected = lines[-1].count(b",") + 1, lines[0].count(b",") + 1
+    if len(lines) > 1 and fields < expected:
+        raise UserError(
+            f"{where} ends in a line of {fields} fields, not {expected}, without a final newline: "
+            f"the file is truncated; {fix}"
+        )
+
+
 def _head(path: Path) -> bytes:
     try:
         if path.suffix == ".gz":

@@ -24,7 +24,7 @@ def read_yahoo_csv(path: str | Path) -> pd.DataFrame:
     price is on the adjusted scale. A file without ``Adj Close`` is taken as already adjusted.
     Yahoo's ``null`` (and NaN, Infinity) become missing values; a word stops the stage.
     """
-    path = sources.not_empty(sources.existing(path, FIX), FIX)
+    path = sources.complete(sources.not_empty(sources.existing(path, FIX), FIX), FIX)
     sources.header_row(path, FIX)
     frame = sources.read_csv(path, FIX, dtype=str, keep_default_na=False)
     missing = [c for c in COLUMNS if c not in frame.columns]

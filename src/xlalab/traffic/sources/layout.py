@@ -39,7 +39,7 @@ class TrafficData:
 
 def read_chunks(path: Path, chunk_rows: int, **kwargs) -> Iterator[pd.DataFrame]:
     """pandas chunks of a CSV (plain or gzip), every format problem a one-line UserError."""
-    sources.not_empty(path, FIX)
+    sources.complete(sources.not_empty(path, FIX), FIX)
     yield from sources.csv_chunks(path, FIX, chunk_rows, **kwargs)
 
 
