@@ -112,7 +112,9 @@ def read_folder(
         test_x, test_y = _decode_split(root, "test", splits["test"], size, resize, digest)
         test_split = "the folder's own test/"
     else:
-        train_x, train_y, test_x, test_y = hold_out_test(train_x, train_y, test_fraction, seed)
+        train_x, train_y, test_x, test_y = hold_out_test(
+            train_x, train_y, test_fraction, seed, str(root / "train")
+        )
         test_split = f"stratified {test_fraction:.4g} of train/ per class, seed {seed}"
     return RawData(
         train_x,

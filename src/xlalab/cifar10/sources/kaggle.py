@@ -110,7 +110,9 @@ def read_kaggle(
     digest = hashlib.sha256(labels_bytes)
     x = np.empty((len(ids), size, size, 3), dtype=np.uint8)
     x[order] = decode_images(files, size, storage_size is not None, digest, fix, "train/")
-    train_x, train_y, test_x, test_y = hold_out_test(x, y, test_fraction, seed)
+    train_x, train_y, test_x, test_y = hold_out_test(
+        x, y, test_fraction, seed, str(folder / KAGGLE_LABELS)
+    )
     return RawData(
         train_x,
         train_y,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import UserError
 from ...pipeline import sources
 from ..featurize import stratified_split
 
@@ -51,8 +52,13 @@ class RawData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
-    keep, held = stratified_split(y, fraction, seed, "the test split")
+def hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, where: str = ""):
+    """A stratified ``fraction`` of the images held out as the test split; ``where`` (the file or
+    folder they came from) opens the message when there are too few."""
+    try:
+        keep, held = stratified_split(y, fraction, seed, "the test split")
+    except UserError as e:
+        raise UserError(f"{where}: {e}" if where else str(e)) from None
     return x[keep], y[keep], x[held], y[held]
 
 
