@@ -1,4 +1,7 @@
-"""The imdb download stage: connectors for binary movie-review sentiment. Each returns train and
+"""The imdb download stage: movie reviews labelled negative/positive, from the configured source,
+with the data card.
+
+Connectors for binary movie-review sentiment. Each returns train and
 test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned
 (aclimdb adds each review's stars), plus card fields; the stage writes them with the data card
 (which records the class order)."""

@@ -1,4 +1,7 @@
-"""The download stage: where the daily prices come from (Yahoo Finance, a CSV in Yahoo's export
+"""The download stage: daily prices of one ticker (Yahoo Finance, a Yahoo CSV, or the offline MSFT
+prices) and the data card.
+
+Where the daily prices come from (Yahoo Finance, a CSV in Yahoo's export
 layout, or the MSFT prices that ship inside pmdarima) and the data card. Every source returns the
 same frame: one row per trading day, columns ``Date, Open, High, Low, Close, Volume``, with
 ``Close`` adjusted for splits and dividends.

@@ -1,4 +1,7 @@
-"""The reviews download stage: connectors for 3-class review sentiment. Star ratings become
+"""The reviews download stage: product or movie reviews in three classes, from the configured
+source, with the data card.
+
+Connectors for 3-class review sentiment. Star ratings become
 classes through ``star_map`` in params (1-2 negative, 3 neutral, 4-5 positive by default)."""
 
 from __future__ import annotations
