@@ -23,7 +23,7 @@ import yaml
 from PIL import Image
 
 from xlalab.cifar10 import download as data
-from xlalab.cifar10 import featurize as features
+from xlalab.cifar10 import featurize as featurize_stage
 from xlalab.cifar10.sources import batches, kaggle, local, offline
 from xlalab.cifar10.sources.raw import CLASSES_CIFAR10
 from xlalab.errors import UserError
@@ -588,7 +588,7 @@ def write_raw(per_class_train=40, per_class_test=5, size=32) -> Path:
 
 
 def splits(folder: Path = FEATURES) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: features.load_split(folder, name) for name in features.SPLITS}
+    return {name: featurize_stage.load_split(folder, name) for name in featurize_stage.SPLITS}
 
 
 def test_featurize_splits_stratified_and_stores_uint8_at_the_stored_size(in_tmp):
@@ -702,7 +702,7 @@ def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp,
     out = featurize(seed=1)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     saved = []
-    real_save = features.save_file
+    real_save = featurize_stage.save_file
 
     def failing_save(tensors, path):
         saved.append(path)
@@ -710,7 +710,7 @@ def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp,
             raise OSError("No space left on device")
         real_save(tensors, path)
 
-    monkeypatch.setattr(features, "save_file", failing_save)
+    monkeypatch.setattr(featurize_stage, "save_file", failing_save)
     with pytest.raises(OSError):
         featurize(seed=2)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

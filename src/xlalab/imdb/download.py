@@ -1,7 +1,9 @@
-"""The imdb download stage: the configured source (``sources/``, one module each) gives train and
-test frames of (text, label) with labels ``negative``/``positive`` and HTML line breaks cleaned
-(aclimdb adds each review's stars), plus card fields; the stage writes them with the data card
-(which records the class order)."""
+"""The imdb download stage: movie reviews labelled negative/positive, from the configured source,
+with the data card.
+
+The configured source (``sources/``, one module each) gives train and test frames of (text, label)
+with HTML line breaks cleaned (aclimdb adds each review's stars), plus card fields; the card
+records the class order."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""The download stage: daily prices from the configured source (``sources/``, one module each:
-Yahoo Finance, a CSV in Yahoo's export layout, or the MSFT prices that ship inside pmdarima), all
-in one frame (sources/yahoo.py), and the data card.
-"""
+"""The download stage: daily prices of one ticker (Yahoo Finance, a Yahoo CSV, or the offline MSFT
+prices) and the data card.
+
+Every source (``sources/``, one module each) returns the same frame (sources/yahoo.py): one row
+per trading day, columns ``Date, Open, High, Low, Close, Volume``, ``Close`` adjusted for splits
+and dividends."""
 
 from __future__ import annotations
 

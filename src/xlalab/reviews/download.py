@@ -1,7 +1,9 @@
-"""The reviews download stage: the configured source (``sources/``, one module each) gives train
-and test frames of (text, label) in 3 classes (star ratings become classes through ``star_map`` in
-params: 1-2 negative, 3 neutral, 4-5 positive by default), plus card fields; the stage writes them
-with the data card."""
+"""The reviews download stage: product or movie reviews in three classes, from the configured
+source, with the data card.
+
+The configured source (``sources/``, one module each) gives train and test frames of (text,
+label); star ratings become classes through ``star_map`` in params (1-2 negative, 3 neutral, 4-5
+positive by default)."""
 
 from __future__ import annotations
 
