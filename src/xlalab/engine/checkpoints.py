@@ -52,6 +52,11 @@ class TrainingState:
             "stopped_early": self.stopped_early,
         }
 
+    def best_weights(self) -> dict[str, torch.Tensor]:
+        if self.best_state is None:  # fit trains an epoch at least, or resumes a run that did
+            raise RuntimeError("no epoch has finished: there are no best weights yet")
+        return self.best_state
+
     def best_value(self, task: Task) -> float | None:
         return self.history[self.best_epoch - 1][f"val/{task.monitor}"] if self.best_epoch else None
 

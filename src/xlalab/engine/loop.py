@@ -49,7 +49,7 @@ class FitResult:
         cls, state: TrainingState, compile_counts: list[int | None], resumed_epochs: int
     ) -> FitResult:
         return cls(
-            state.best_state,
+            state.best_weights(),
             state.best_epoch,
             state.history,
             state.stopped_early,
@@ -164,7 +164,7 @@ def fit(
         if state.stopped_early or epoch - first + 1 == max_epochs_this_run:
             break
     curves.close()
-    backend.unwrap(model).load_state_dict(state.best_state)
+    backend.unwrap(model).load_state_dict(state.best_weights())
     backend.barrier("fit_end")
     return FitResult.of(state, compile_counts, resumed_epochs)
 

@@ -16,7 +16,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -38,7 +38,9 @@ class EpochLog:
     git-tracked, so it gets what a re-run reproduces: values to REPORTED_DIGITS significant digits
     and no speeds (those stay in the history that summary.json keeps)."""
 
-    def __init__(self, live_dir: Path | None, enabled: bool, replay: list[dict[str, float]] = ()):
+    def __init__(
+        self, live_dir: Path | None, enabled: bool, replay: Sequence[dict[str, float]] = ()
+    ):
         self.live = None
         if live_dir is not None and enabled:
             from dvclive import Live
@@ -112,7 +114,9 @@ class StepProgress:
                 total=steps, desc=title, leave=False, dynamic_ncols=True, file=sys.stderr
             )
         self.lines = shown and not terminal
-        self.interval = progress_interval() if interval is None and self.lines else interval
+        self.interval = math.inf  # no lines
+        if self.lines:
+            self.interval = progress_interval() if interval is None else interval
         self.started = self.last_line = clock()
         self.done = 0
 
@@ -124,6 +128,8 @@ class StepProgress:
     def show_loss(self, batches: int) -> Callable[[torch.Tensor], None]:
         """What to call with the running loss sum of ``batches`` batches, once it is on the host."""
         bar = self.bar
+        if bar is None:
+            return lambda loss_sum: None
         return lambda loss_sum: bar.set_postfix(
             loss=f"{float(loss_sum) / batches:.4f}", refresh=False
         )
@@ -151,7 +157,8 @@ class StepProgress:
         left = (self.steps - self.done) / steps_per_s
         if self.epoch is None:
             return f"{said}, {duration(left)} left"
-        after = (self.epochs - self.epoch) * self.steps / steps_per_s  # evaluation not counted
+        epochs_after = (self.epochs or self.epoch) - self.epoch
+        after = epochs_after * self.steps / steps_per_s  # evaluation not counted
         said += f", {duration(left)} left in this epoch"
         return f"{said}, about {duration(left + after)} in all" if after else said
 

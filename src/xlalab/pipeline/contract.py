@@ -84,6 +84,12 @@ class Paths:
         runner (not by the stage) with its outputs, git-tracked."""
         return self.costs / f"{self.project}-{stage}.json"
 
+    def staging(self, outputs: dict[str, Path]) -> Paths:
+        """These paths with ``outputs`` (field -> temporary path) in place of the real ones, and
+        named in ``staged``."""
+        changes: dict[str, Any] = {**outputs, "staged": tuple(outputs)}
+        return dataclasses.replace(self, **changes)
+
     def figure(self, name: str) -> str:
         """A file of the plot stage's folder, as dvc.yaml names it."""
         return (self.figures / name).as_posix()

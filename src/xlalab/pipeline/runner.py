@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -165,7 +164,7 @@ def run_stage(
                     stack.enter_context(written_in_place(path))
                 else:
                     staged[name] = stack.enter_context(atomic_path(path, is_dir=not path.suffix))
-            function(config, dataclasses.replace(final, **staged, staged=tuple(staged)))
+            function(config, final.staging(staged))
             if "metrics" in staged and staged["metrics"].exists():
                 publish_metrics(staged["metrics"], staged["timing"])
             for name, tmp in staged.items():
@@ -229,7 +228,7 @@ def _run_thrown_away(function: StageFunction, config: Any, final: Paths, stage: 
             if not path.suffix:
                 path.mkdir()
             thrown_away[name] = path
-        function(config, dataclasses.replace(final, **thrown_away, staged=tuple(thrown_away)))
+        function(config, final.staging(thrown_away))
         cost.every_process(cost.peak_memory_mb())  # the first process sums every one's peak
         _wait_for_other_processes()
 
