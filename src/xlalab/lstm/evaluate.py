@@ -14,10 +14,11 @@ import torch
 
 from ..engine.loop import predict
 from ..engine.runtime import Backend, make_backend
-from ..files import read_json, write_json
+from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
+from ..pipeline.report import Report
 from ..results import evidence, reports
 from .baselines import (
     arima_forecast,
@@ -167,7 +168,7 @@ def training_warnings(training: dict[str, dict], summary: dict) -> list[str]:
     return warnings
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
+def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     backend = make_backend(p.runtime)
     summary = read_summary(paths)
     headline = summary["headline"]
@@ -196,25 +197,30 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
     warnings = training_warnings(training, summary)
     for warning in warnings:
         logger.warning(warning)
-    metrics = {
-        "verdict": verdict,
+    details = {
         "headline": headline_metrics(headline, models, verdict["best_baseline"]),
         "models": models,
         "test": period_card(days),
         "training": training,
-        "warnings": warnings,
         "data": data_card(card),
         "runtime": backend.describe(),
     }
     write_predictions(paths, days, forecasts)
-    write_json(paths.metrics, metrics)
-    h = metrics["headline"]
+    h = details["headline"]
     logger.info(
         f"{headline}: MAE {h['mae']:.4f}; Diebold-Mariano p={h['dm_pvalue_vs_naive']:.3f} vs naive "
         f"(MAE {h['naive_mae']:.4f}), p={h['dm_pvalue_vs_best_baseline']:.3f} vs "
         f"{h['best_baseline']} (MAE {h['best_baseline_mae']:.4f})"
     )
     reports.announce(verdict)
+    return Report.judged(
+        verdict,
+        test_rows=len(days.target),
+        source=card["source"]["source"],
+        runtime=summary["runtime"],
+        warnings=warnings,
+        details=details,
+    )
 
 
 def headline_metrics(headline: str, models: dict[str, dict], best_baseline: str) -> dict:

@@ -5,9 +5,10 @@ function to ``main`` here; ``main`` decides whether to start several processes f
 (pipeline/launch.py). ``run_stage`` parses the stage's params once, checks its inputs, and
 calls the function with (params, paths) whose outputs are temporary siblings of the real ones:
 they are moved into place only when the stage succeeds, so a failed or interrupted stage leaves
-the previous outputs as they were. A metrics file is published on the way (core/io.py
-``publish_metrics``): its times and speeds go to the stage's timing file, its numbers are rounded.
-With the outputs it writes what the stage cost (seconds, peak memory; core/cost.py) to
+the previous outputs as they were. An evaluate stage returns its result, a ``Report``, which
+the runner writes (pipeline/report.py): the headline numbers to the metrics file, the rest to the
+details file, their times and speeds to the timing file, every number rounded. With the outputs it
+writes what the stage cost (seconds, peak memory; pipeline/cost.py) to
 ``timing/cost/<project>-<stage>.json``, and says it in the log.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import UserError
-from ..files import atomic_path, publish_metrics
+from ..files import atomic_path
 from ..pipeline import cost, launch, log
 from ..pipeline.contract import (
     Paths,
@@ -37,6 +38,7 @@ from ..pipeline.contract import (
     load_project,
 )
 from ..pipeline.params import load_params, parse
+from ..pipeline.report import publish
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +161,15 @@ def run_stage(
                 name: stack.enter_context(atomic_path(path, is_dir=not path.suffix))
                 for name, path in zip(stage.outs, outputs)
             }
-            function(config, dataclasses.replace(final, **staged))
-            if "metrics" in staged and staged["metrics"].exists():
-                publish_metrics(staged["metrics"], staged["timing"])
+            result = function(config, dataclasses.replace(final, **staged))
+            if "metrics" in staged:
+                publish(
+                    result,
+                    staged["metrics"],
+                    staged["details"],
+                    staged["timing"],
+                    f"{project.name} {stage.name}",
+                )
             for name, tmp in staged.items():
                 if not tmp.exists():
                     raise RuntimeError(

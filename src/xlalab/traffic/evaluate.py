@@ -31,10 +31,11 @@ from tqdm.auto import tqdm
 from ..engine.batches import Batch
 from ..engine.loop import predict
 from ..engine.runtime import make_backend
-from ..files import read_json, write_json
+from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
+from ..pipeline.report import Report
 from ..results.evidence import compare, f1_of_class
 from ..results.reports import announce
 from . import arrays, baselines
@@ -371,7 +372,7 @@ def judge_detectors(p: EvaluateParams, scored: dict, y, info, unseen) -> tuple[d
     return reports, alarms
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
+def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     return_freed_memory()
     meta = read_json(paths.features / "meta.json")
     info = read_test_rows(paths, meta["categorical"])
@@ -391,9 +392,13 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
         )  # fmt: skip
     val = np.load(paths.features / "val.npy")
     study = feature_set_study(p, paths, meta, scored.pop("fit"), val, y)
-    write_json(
-        paths.metrics,
-        {
+    announce(result)
+    return Report.judged(
+        result,
+        test_rows=len(y),
+        source=meta["source"],
+        runtime=read_summary(paths)["runtime"],  # what trained the autoencoder
+        details={
             "source": meta["source"],
             "feature_set": meta["feature_set"],
             "fit_on": meta["fit_on"],
@@ -408,11 +413,9 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "analysis": analysis,
             "feature_sets": study,
             "scoring": scored["timing"] | scored["about"],
-            "runtime": read_summary(paths)["runtime"],  # what trained the autoencoder
-            "verdict": result,
+            "runtime": read_summary(paths)["runtime"],
         },
     )
-    announce(result)
 
 
 def summarise_test(y: np.ndarray, info: pd.DataFrame, unseen: np.ndarray) -> dict:

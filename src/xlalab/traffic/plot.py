@@ -2,8 +2,8 @@
 labelled so), score distributions of normal and attack traffic with each threshold, ROC and PR
 curves as DVC plot data, recall per attack category, the feature-set table as a chart, the
 training curve, and ``report.md``: the verdict with its intervals, what the headline detector
-caught and missed and where its false alarms come from, written from the metrics. Every file's
-name comes from project.py, its folder from ``Paths``."""
+caught and missed and where its false alarms come from, written from evaluate's details. Every
+file's name comes from project.py, its folder from ``Paths``."""
 
 from __future__ import annotations
 
@@ -358,7 +358,7 @@ def read_predictions(paths: Paths, columns: list[str], rows: int) -> pd.DataFram
 
 
 def plot(p: PlotParams, paths: Paths) -> None:
-    metrics = read_json(paths.metrics)
+    metrics = read_json(paths.details)  # evaluate's details: every detector's report
     detectors, headline = list(metrics["detectors"]), metrics["headline"]
     columns = [f"flag_{headline}", *(f"score_{d}" for d in detectors)]
     predictions = read_predictions(paths, columns, metrics["test"]["rows"])

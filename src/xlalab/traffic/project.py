@@ -171,7 +171,7 @@ PROJECT = Project(
         "evaluate": EvaluateParams,
         "plot": PlotParams,
     },
-    inputs={"evaluate": ("features", "model"), "plot": ("predictions", "metrics", "live")},
+    inputs={"evaluate": ("features", "model"), "plot": ("predictions", "details", "live")},
     plots=(
         {
             "traffic_roc": {
