@@ -31,4 +31,4 @@ def download(p: DownloadParams, paths: Paths) -> None:
 PROJECT = Project("toy", dict.fromkeys(STAGE_NAMES, DownloadParams))
 
 if __name__ == "__main__":
-    runner.main(PROJECT, "download", download)
+    runner.main(download, PROJECT)

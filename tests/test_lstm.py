@@ -21,6 +21,7 @@ from xlalab.lstm.featurize import add_indicators, clean_prices, featurize_prices
 from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
 from xlalab.pipeline.params import parse
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 from xlalab.results import reports
 
@@ -134,9 +135,10 @@ def workdir(tmp_path, monkeypatch):
 
 
 def run_pipeline(p, stages=("download", "featurize", "train", "evaluate", "plot")):
+    """Run ``stages``; evaluate's details (reports/lstm/details.json)."""
     for stage in stages:
         run_stage("lstm", stage, copy.deepcopy(p))
-    return json.loads(PROJECT.paths.metrics.read_text())
+    return json.loads(PROJECT.paths.details.read_text())
 
 
 # --- no look-ahead ---------------------------------------------------------------------------
@@ -606,6 +608,15 @@ def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     assert metrics["headline"]["beats_naive"] == models[headline]["beats_naive"]
     assert metrics["runtime"]["backend"] == runtime
     paths = PROJECT.paths
+    # the DVC metric: the headline alone, under the keys every project has
+    published = json.loads(paths.metrics.read_text())
+    assert tuple(published) == METRIC_KEYS
+    assert published["score"] == verdict["score"] and published["diff"] == verdict["difference"]
+    assert [published["diff_low"], published["diff_high"]] == verdict["difference_interval"]
+    assert published["baseline"] == best and published["verdict"] == verdict["verdict"]
+    assert published["better"] == "lower" and published["test_rows"] == metrics["test"]["days"]
+    assert published["trained_on"].startswith(f"{runtime}, ")
+    assert published["warnings"] == len(metrics["warnings"])
     predictions = pd.read_csv(paths.predictions)
     assert len(predictions) == metrics["test"]["days"]
     assert np.abs(predictions[headline] - predictions["actual"]).mean() == pytest.approx(

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from xlalab.cli import main
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 from xlalab.traffic import download as data
 
@@ -603,7 +604,7 @@ def test_whole_chain_on_a_slice(workdir):
     p = _slice(workdir)
     for stage in ("download", "featurize", "train", "evaluate", "plot"):
         run_stage("traffic", stage, p)
-    m = json.loads(Path("metrics/traffic.json").read_text())
+    m = json.loads(Path("reports/traffic/details.json").read_text())
     detectors = {"isolation_forest", "autoencoder", "ecod", "copod", "knn"}
     assert set(m["detectors"]) == detectors and m["headline"] == "knn"
     for d in m["detectors"].values():
@@ -639,6 +640,9 @@ def test_whole_chain_on_a_slice(workdir):
     assert "**Verdict**" in report and "headline knn" in report
     roc = json.loads(Path("plots/traffic/figures/roc.json").read_text())
     assert roc[0]["fpr"] == 0 and roc[-1]["knn"] == pytest.approx(1.0)
+    published = json.loads(Path("metrics/traffic.json").read_text())  # every project's keys
+    assert tuple(published) == METRIC_KEYS and published["test_rows"] == 300
+    assert (published["model"], published["baseline"]) == ("knn", m["strongest_other"])
 
 
 @pytest.mark.slow
@@ -653,14 +657,14 @@ def test_shuffled_test_labels_change_the_scores_alone(workdir):
     p["traffic"]["evaluate"]["detectors"] = ["copod", "knn", "autoencoder", "ecod"]
     for stage in ("download", "featurize", "train", "evaluate"):
         run_stage("traffic", stage, p)
-    before = json.loads(Path("metrics/traffic.json").read_text())
+    before = json.loads(Path("reports/traffic/details.json").read_text())
     kept = pd.read_csv("data/traffic/predictions.csv")
     features = Path("data/traffic/features")
     direct = TailProbabilities(np.load(features / "fit.npy"))(np.load(features / "test.npy"))
     for name in ("ecod", "copod"):  # each detector's column holds its own scores
         np.testing.assert_allclose(kept[f"score_{name}"], direct[name], rtol=1e-12)
     run_stage("traffic", "evaluate", p)
-    again = json.loads(Path("metrics/traffic.json").read_text())
+    again = json.loads(Path("reports/traffic/details.json").read_text())
     assert {k: v for k, v in again.items() if k != "scoring"} == {
         k: v for k, v in before.items() if k != "scoring"
     }
@@ -671,7 +675,7 @@ def test_shuffled_test_labels_change_the_scores_alone(workdir):
     rows[labels] = rows[labels].to_numpy()[order]
     rows.to_csv(meta, index=False)
     run_stage("traffic", "evaluate", p)
-    after = json.loads(Path("metrics/traffic.json").read_text())
+    after = json.loads(Path("reports/traffic/details.json").read_text())
     shuffled = pd.read_csv("data/traffic/predictions.csv")
     assert after["headline"] == before["headline"] and after["validation"] == before["validation"]
     for name, d in after["detectors"].items():
