@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from xlalab.results import evidence
+from xlalab.results import evidence, numbers
 
 
 def test_weighted_metrics_agree_with_scikit_learn():
@@ -74,6 +74,13 @@ def test_the_three_outcomes_follow_the_interval_of_the_difference():
     assert verdict(0.8, 0.8)["verdict"] == "ties"
     assert verdict(0.6, 0.9)["verdict"] == "loses"
     assert "(95 %): beats" in clear["line"]
+    # the log's line prints its numbers as `xlalab summary` and the results page do
+    difference = numbers.with_interval(clear["difference"], clear["difference_interval"], sign=True)
+    assert (
+        f"accuracy ↑ {numbers.with_interval(clear['score'], clear['interval'])} vs"
+        in (clear["line"])
+    )
+    assert f": difference {difference} (95 %)" in clear["line"]
 
 
 def test_lower_is_better_and_identical_predictions_tie():

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .numbers import metric_name, with_interval
+
 # (y_true, y_pred, sample_weight) -> score. y_pred may be labels, values or scores.
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
@@ -176,14 +178,13 @@ def outcome(low: float, high: float, higher_is_better: bool) -> str:
 
 
 def describe(v: Mapping) -> str:
-    """The verdict in one line: ``lstm mae 0.442 [0.41, 0.47] vs arima 0.435 [0.40, 0.46]:
-    difference +0.007 [-0.003, 0.017]: ties``."""
-
-    def ci(pair: Sequence[float]) -> str:
-        return f"[{pair[0]:.4g}, {pair[1]:.4g}]"
-
+    """The verdict in one line, its numbers as ``xlalab summary`` prints them (results/numbers.py):
+    ``lstm mae ↓ 0.43 [0.38, 0.49] vs strongest baseline arima 0.43 [0.38, 0.49]: difference
+    -0.0001 [-0.0040, 0.0044] (95 %): ties``."""
     return (
-        f"{v['model']} {v['metric']} {v['score']:.4g} {ci(v['interval'])} vs strongest baseline "
-        f"{v['best_baseline']} {v['baseline_score']:.4g} {ci(v['baseline_interval'])}: difference "
-        f"{v['difference']:+.4g} {ci(v['difference_interval'])} (95 %): {v['verdict']}"
+        f"{v['model']} {metric_name(v['metric'], v['higher_is_better'])} "
+        f"{with_interval(v['score'], v['interval'])} vs strongest baseline {v['best_baseline']} "
+        f"{with_interval(v['baseline_score'], v['baseline_interval'])}: difference "
+        f"{with_interval(v['difference'], v['difference_interval'], sign=True)} (95 %): "
+        f"{v['verdict']}"
     )
