@@ -26,7 +26,8 @@ from xlalab.errors import UserError
 from xlalab.pipeline.contract import Paths
 from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
-from xlalab.textclf import baselines, corpus, features, tokens
+from xlalab.textclf import baselines, corpus, tokens
+from xlalab.textclf import featurize as features
 from xlalab.textclf import model as textmodel
 from xlalab.textclf.train import balance_training
 
