@@ -74,16 +74,18 @@ def roc_auc(y: np.ndarray, scores: np.ndarray, w: np.ndarray) -> float:
 def roc_auc_of_ranks(y: np.ndarray, ranks: np.ndarray, w: np.ndarray) -> float:
     """``roc_auc`` of scores already replaced by their dense ranks (0 for the lowest distinct
     score, as ``np.unique(scores, return_inverse=True)`` gives them): no sort, so each of a
-    thousand resamples costs two weighted counts per rank and a running sum."""
-    hit = np.asarray(y) == 1
+    thousand resamples costs one weighted count per rank and class and a running sum."""
     size = int(ranks.max()) + 1 if len(ranks) else 1
-    positive = np.bincount(ranks[hit], weights=w[hit], minlength=size)
-    negative = np.bincount(ranks[~hit], weights=w[~hit], minlength=size)
+    # One weighted count per (rank, class): column 0 the negative rows, column 1 the positive.
+    cell = 2 * np.asarray(ranks, dtype=np.int64) + (np.asarray(y) == 1)
+    negative, positive = np.bincount(cell, weights=w, minlength=2 * size).reshape(size, 2).T
     pairs = positive.sum() * negative.sum()
     if pairs <= 0:
         return float("nan")  # one class only: the area is undefined
     negatives_below = np.cumsum(negative) - negative
-    return float(positive @ (negatives_below + negative / 2) / pairs)
+    # A sum of products, not ``@``: a BLAS dot product wakes its threads on every call, which on a
+    # busy machine costs thirty times the counting itself.
+    return float(np.sum(positive * (negatives_below + negative / 2)) / pairs)
 
 
 def mae(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:

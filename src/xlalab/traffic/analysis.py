@@ -200,9 +200,9 @@ def ranking_verdict(
     headline: str, scores: dict[str, np.ndarray], y: np.ndarray, seed: int, rows: int
 ) -> dict:
     """The headline's ROC-AUC against the strongest of every other candidate's (detectors and
-    baselines) on the same test rows, paired bootstrap. Each candidate's scores become dense
-    ranks once, so a resample costs two weighted counts per candidate, not a sort. ``rows``: how
-    many test rows there are in all (``scores`` may hold a sample of them)."""
+    baselines) on the same rows, paired bootstrap. Each candidate's scores become dense ranks
+    once, so a resample costs one weighted count per candidate, not a sort. ``rows``: how many
+    rows there are in all (``scores`` may hold a sample of them)."""
     ranks = {name: np.unique(s, return_inverse=True)[1].ravel() for name, s in scores.items()}
     others = [name for name in scores if name != headline]
     result = compare(

@@ -292,7 +292,6 @@ def score_everything(p: EvaluateParams, paths: Paths, meta: dict, scratch: Path)
         "validation": selection.validation(
             {n: {split: val[split][n] for split in val} for n in p.evaluate.detectors},
             tried,
-            settings,
             meta,
             p,
         ),

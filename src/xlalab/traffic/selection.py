@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from .analysis import anomaly, at_false_alarm_rate, ranking_metrics, threshold_at
+from .analysis import anomaly, at_false_alarm_rate, ranking_metrics, ranking_verdict, threshold_at
 from .model import IsolationForestScores, NearestNeighbourDistance
 from .project import EvaluateParams
 
@@ -54,6 +54,7 @@ def choose_settings(
             scores[rows] = validation_roc_auc(normal, attacks)
         settings["isolation_forest"] = {"max_samples": best(scores)}
         tried["isolation_forest"] = {"setting": "max_samples", "candidates": scores}
+        tried["isolation_forest"]["chosen"] = settings["isolation_forest"]
     if "knn" in wanted:
         choices = e.knn.neighbours_choices
         knn = NearestNeighbourDistance(fit, max(choices), e.knn.lists, e.knn.probes, p.seed)
@@ -63,7 +64,7 @@ def choose_settings(
             for k in choices
         }
         settings["knn"] = {"neighbours": best(scores)}
-        tried["knn"] = {"setting": "neighbours", "candidates": scores}
+        tried["knn"] = {"setting": "neighbours", "candidates": scores, "chosen": settings["knn"]}
     return settings, tried
 
 
@@ -74,7 +75,8 @@ def autoencoder_tried(choice: dict | None) -> dict:
     candidates = {
         "x".join(map(str, c["hidden"])): c["val_roc_auc"] for c in choice["candidates"].values()
     }
-    return {"autoencoder": {"setting": "hidden", "candidates": candidates}}
+    chosen = {"hidden": choice["candidates"][choice["chosen"]]["hidden"]}
+    return {"autoencoder": {"setting": "hidden", "candidates": candidates, "chosen": chosen}}
 
 
 def detector_report(scores: dict[str, np.ndarray], p: EvaluateParams) -> dict:
@@ -92,13 +94,13 @@ def detector_report(scores: dict[str, np.ndarray], p: EvaluateParams) -> dict:
 def validation(
     val_scores: dict[str, dict[str, np.ndarray]],
     tried: dict[str, dict],
-    settings: dict[str, dict],
     meta: dict,
     p: EvaluateParams,
 ) -> dict | None:
     """Every detector on labelled validation traffic at its chosen setting, with the candidates
-    it was chosen from, and the detector with the best ROC-AUC there: what a headline can be
-    chosen on (the verdict stays with the headline named in params)."""
+    it was chosen from; the detector with the best ROC-AUC there, and the headline against the
+    strongest other detector there with a paired bootstrap interval: whether validation traffic
+    contradicts the headline named in params (the test verdict stays with that headline)."""
     split = next(iter(val_scores.values()))
     if len(split["val_attacks"]) == 0:
         logger.warning("no attack types were held out: no labelled validation traffic")
@@ -106,18 +108,24 @@ def validation(
     detectors = {name: detector_report(v, p) for name, v in val_scores.items()}
     for name, choice in tried.items():
         if name in detectors:
-            detectors[name] |= choice | {"chosen": settings.get(name)}
+            detectors[name] |= choice
     top = max(detectors, key=lambda n: detectors[n]["roc_auc"])
     headline = p.evaluate.headline
-    if top != headline:
-        logger.warning(
-            f"on labelled validation traffic {top} has a higher ROC-AUC "
-            f"({detectors[top]['roc_auc']:.4f}) than the headline {headline} "
-            f"({detectors[headline]['roc_auc']:.4f}); the verdict stays with the headline"
-        )
+    y = np.r_[np.zeros(len(split["val"]), bool), np.ones(len(split["val_attacks"]), bool)]
+    both = {n: np.concatenate([v["val"], v["val_attacks"]]) for n, v in val_scores.items()}
+    verdict = None
+    if len(both) > 1:
+        verdict = ranking_verdict(headline, both, y, p.seed, len(y))
+        if verdict["verdict"] == "loses":
+            logger.warning(
+                f"on labelled validation traffic the headline {headline} loses to "
+                f"{verdict['best_baseline']} ({verdict['line']}); the test verdict stays with the "
+                "headline named in params: name the other in traffic.evaluate.headline"
+            )
     return {
         "rows": {"normal": len(split["val"]), "attacks": len(split["val_attacks"])},
         "attack_types": meta["validation_attack_types"],
         "detectors": detectors,
         "best_roc_auc": top,
+        "verdict": verdict,
     }
