@@ -713,6 +713,8 @@ def test_whole_chain_on_a_slice(workdir):
     assert val["attack_types"] == meta["validation_attack_types"]
     assert val["rows"] == {"normal": 80, "attacks": sum(val["attack_types"].values())}
     assert set(val["detectors"]) == detectors
+    assert val["verdict"]["model"] == "knn" and val["verdict"]["metric"] == "roc_auc"
+    assert val["verdict"]["score"] == pytest.approx(val["detectors"]["knn"]["roc_auc"])
     for name, setting in (("knn", "neighbours"), ("isolation_forest", "max_samples")):
         tried = val["detectors"][name]
         assert len(tried["candidates"]) == 3 and tried["setting"] == setting
@@ -756,6 +758,14 @@ def test_whole_chain_on_a_slice(workdir):
     moved = json.loads(Path("metrics/traffic.json").read_text())
     assert moved["verdict"] == v
     assert moved["detectors"]["knn"]["f1"] != m["detectors"]["knn"]["f1"]
+    # More test rows than bootstrap_rows: the verdict resamples a seeded sample of them, and its
+    # interval is wider than the one from every row.
+    p["traffic"]["evaluate"]["bootstrap_rows"] = 100
+    run_stage("traffic", "evaluate", p)
+    sampled = json.loads(Path("metrics/traffic.json").read_text())["verdict"]
+    assert sampled["bootstrap"]["test_rows"] == 100 and sampled["bootstrap"]["of"] == 300
+    width = lambda pair: pair[1] - pair[0]  # noqa: E731
+    assert width(sampled["difference_interval"]) > width(v["difference_interval"])
 
 
 @pytest.mark.slow

@@ -195,8 +195,8 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _ci(pair: list[float]) -> str:
-    return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+def _ci(pair: list[float], digits: int = 3) -> str:
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
 
 
 def detector_lines(metrics: dict) -> list[str]:
@@ -224,9 +224,10 @@ def verdict_lines(metrics: dict) -> list[str]:
         "",
         f"**Verdict** (ROC-AUC, threshold-free; 95 % paired bootstrap over "
         f"{v['bootstrap']['test_rows']} of the {v['bootstrap']['of']} test rows): headline "
-        f"{headline} {v['score']:.4f} {_ci(v['interval'])} against the strongest other candidate "
-        f"{v['best_baseline']} {v['baseline_score']:.4f} {_ci(v['baseline_interval'])}: "
-        f"difference {v['difference']:+.4f} {_ci(v['difference_interval'])}, **{v['verdict']}**.",
+        f"{headline} {v['score']:.4f} {_ci(v['interval'], 4)} against the strongest other "
+        f"candidate {v['best_baseline']} {v['baseline_score']:.4f} "
+        f"{_ci(v['baseline_interval'], 4)}: difference {v['difference']:+.4f} "
+        f"{_ci(v['difference_interval'], 4)}, **{v['verdict']}**.",
         "",
         f"At the common operating point (every threshold at the same false-alarm rate on normal "
         f"validation traffic), F1: {headline} {op['score']:.3f} {_ci(op['interval'])} against "
@@ -235,10 +236,11 @@ def verdict_lines(metrics: dict) -> list[str]:
         "",
         "| candidate | ROC-AUC | 95 % interval | F1 at the common operating point |",
         "|---|---:|---|---:|",
-        f"| {headline} (headline) | {v['score']:.4f} | {_ci(v['interval'])} | {op['score']:.3f} |",
+        f"| {headline} (headline) | {v['score']:.4f} | {_ci(v['interval'], 4)} | "
+        f"{op['score']:.3f} |",
     ]
     lines += [
-        f"| {name} | {c['score']:.4f} | {_ci(c['interval'])} | "
+        f"| {name} | {c['score']:.4f} | {_ci(c['interval'], 4)} | "
         f"{op['baselines'][name]['score']:.3f} |"
         for name, c in v["baselines"].items()
     ]
@@ -263,6 +265,8 @@ def verdict_lines(metrics: dict) -> list[str]:
             + _num(metrics["diagnostics"]["validation_test_rank_correlation"])
             + ".",
         ]
+        if val.get("verdict"):
+            lines += ["", f"On validation traffic: {val['verdict']['line']}."]
     return lines
 
 
