@@ -1,8 +1,11 @@
-"""The evaluate stage. Each detector's settings are chosen on labelled validation traffic (the
-normal validation rows and the attack types featurize held out whole; ``selection.py``), then every
-detector scores the test traffic in one streamed pass (``chunk_rows`` rows at a time, so memory
-stays flat however long the test file is); its alarm threshold is taken from the scores of NORMAL
-validation traffic only. The verdict is about the headline detector named in params before the run
+"""The evaluate stage: every detector scored on the test traffic, beside its baselines, with the
+verdict.
+
+Each detector's settings are chosen on labelled validation traffic (the normal validation rows and
+the attack types featurize held out whole; ``selection.py``), then every detector scores the test
+traffic in one streamed pass (``chunk_rows`` rows at a time, so memory stays flat however long the
+test file is); its alarm threshold is taken from the scores of NORMAL validation traffic only. The
+verdict is about the headline detector named in params before the run
 (``traffic.evaluate.headline``): its ROC-AUC against the strongest of the other detectors and of
 the baselines (random scores, flag everything), with paired bootstrap intervals; F1 at the common
 operating point is compared beside it (``analysis.py``). No setting, threshold, headline or row

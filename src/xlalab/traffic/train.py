@@ -1,9 +1,11 @@
-"""The train stage: one autoencoder per ``hidden_choices`` entry, each fitted by the shared loop on
-the training rows that featurize kept (normal traffic, or all of it with ``fit_on: all``), with
-early stopping on the reconstruction error of held-out NORMAL traffic; the one kept is the one with
-the best ROC-AUC on labelled validation traffic (those normal rows and the attack types held out
-whole), the rule and the budget by which evaluate chooses the other detectors' settings. Only the
-chosen one's weights and training curves are kept; every candidate's score is in the summary.
+"""The train stage: an autoencoder per entry of ``hidden_choices``, the best on validation kept.
+
+Each is fitted by the shared loop on the training rows that featurize kept (normal traffic, or all
+of it with ``fit_on: all``), with early stopping on the reconstruction error of held-out NORMAL
+traffic; the one kept has the best ROC-AUC on labelled validation traffic (those normal rows and
+the attack types held out whole), the rule and the budget by which evaluate chooses the other
+detectors' settings. Only the chosen one's weights and training curves are kept; every
+candidate's score is in the summary.
 
 The scikit-learn and PyOD detectors are fitted in evaluate instead: their fitted state can only
 be stored by pickling (which this repository never loads), and fitting them takes seconds.
