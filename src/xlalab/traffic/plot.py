@@ -198,8 +198,8 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _ci(pair: list[float]) -> str:
-    return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+def _ci(pair: list[float], digits: int = 3) -> str:
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
 
 
 def detector_lines(metrics: dict) -> list[str]:
@@ -222,32 +222,54 @@ def detector_lines(metrics: dict) -> list[str]:
 
 
 def verdict_lines(metrics: dict) -> list[str]:
-    v, headline = metrics["verdict"], metrics["headline"]
+    v, headline, op = metrics["verdict"], metrics["headline"], metrics["operating_point"]
     lines = [
         "",
-        f"**Verdict** (F1 at the threshold, 95 % paired bootstrap over the test rows): headline "
-        f"{headline} {v['score']:.3f} {_ci(v['interval'])} against the strongest other candidate "
-        f"{v['best_baseline']} {v['baseline_score']:.3f} {_ci(v['baseline_interval'])}: "
-        f"difference {v['difference']:+.3f} {_ci(v['difference_interval'])}, **{v['verdict']}**.",
+        f"**Verdict** (ROC-AUC, threshold-free; 95 % paired bootstrap over "
+        f"{v['bootstrap']['test_rows']} of the {v['bootstrap']['of']} test rows): headline "
+        f"{headline} {v['score']:.4f} {_ci(v['interval'], 4)} against the strongest other "
+        f"candidate {v['best_baseline']} {v['baseline_score']:.4f} "
+        f"{_ci(v['baseline_interval'], 4)}: difference {v['difference']:+.4f} "
+        f"{_ci(v['difference_interval'], 4)}, **{v['verdict']}**.",
         "",
-        "| candidate | F1 | 95 % interval |",
-        "|---|---:|---|",
-        f"| {headline} (headline) | {v['score']:.3f} | {_ci(v['interval'])} |",
+        f"At the common operating point (every threshold at the same false-alarm rate on normal "
+        f"validation traffic), F1: {headline} {op['score']:.3f} {_ci(op['interval'])} against "
+        f"{op['best_baseline']} {op['baseline_score']:.3f}: difference {op['difference']:+.3f} "
+        f"{_ci(op['difference_interval'])}, {op['verdict']}.",
+        "",
+        "| candidate | ROC-AUC | 95 % interval | F1 at the common operating point |",
+        "|---|---:|---|---:|",
+        f"| {headline} (headline) | {v['score']:.4f} | {_ci(v['interval'], 4)} | "
+        f"{op['score']:.3f} |",
     ]
     lines += [
-        f"| {name} | {c['score']:.3f} | {_ci(c['interval'])} |"
+        f"| {name} | {c['score']:.4f} | {_ci(c['interval'], 4)} | "
+        f"{op['baselines'][name]['score']:.3f} |"
         for name, c in v["baselines"].items()
+    ]
+    same = metrics["diagnostics"]["same_test_false_alarm_rate"]
+    lines += [
+        "",
+        f"Diagnostic only (thresholds set with the test labels): every detector at "
+        f"{_pct(same['rate'])} false alarms on the normal TEST rows, F1 "
+        + "; ".join(f"{n} {d['f1']:.3f}" for n, d in same["detectors"].items())
+        + ".",
     ]
     val = metrics.get("validation")
     if val:
         lines += [
             "",
             f"Labelled validation traffic ({val['rows']['normal']} normal validation rows and "
-            f"{val['rows']['attacks']} held-out training attacks; no test row): best F1 "
-            f"{val['best_f1']}. "
-            + "; ".join(f"{n} {m['f1']:.3f}" for n, m in val["detectors"].items())
+            f"{val['rows']['attacks']} attacks of the types held out whole: "
+            f"{_first(list(val['attack_types']), 12)}; no test row): best ROC-AUC "
+            f"{val['best_roc_auc']}. "
+            + "; ".join(f"{n} {m['roc_auc']:.4f}" for n, m in val["detectors"].items())
+            + ". Rank correlation of the validation and test ROC-AUC rankings (diagnostic): "
+            + _num(metrics["diagnostics"]["validation_test_rank_correlation"])
             + ".",
         ]
+        if val.get("verdict"):
+            lines += ["", f"On validation traffic: {val['verdict']['line']}."]
     return lines
 
 
