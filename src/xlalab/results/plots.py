@@ -97,3 +97,118 @@ def training_curves_figure(history: dict[str, list[tuple[int, float]]], title: s
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- legends that cover no data --------------------------------------------------------------------
+# Where a legend may go inside the axes, in the order tried; outside on the right when all cover data.
+LEGEND_PLACES = (
+    "upper right",
+    "upper left",
+    "lower right",
+    "lower left",
+    "center right",
+    "center left",
+    "upper center",
+    "lower center",
+)
+
+
+LEGEND_MARGIN = 4  # pixels
+
+
+def data_artists(ax: plt.Axes) -> list:
+    """The artists of ``ax`` that draw data in data coordinates: lines, bars and other patches,
+    scatter points and filled bands. Reference lines (``axhline``, ``axvline``: half in axes
+    coordinates) and text are not data."""
+    artists = [a for a in (*ax.lines, *ax.patches, *ax.collections) if a.get_visible()]
+    return [
+        a
+        for a in artists
+        if a.get_transform().contains_branch(ax.transData) or _is_offset_collection(a)
+    ]
+
+
+def _is_offset_collection(artist) -> bool:
+    from matplotlib.collections import PathCollection
+
+    return isinstance(artist, PathCollection) and len(artist.get_offsets()) > 0
+
+
+def covers_data(box, ax: plt.Axes, renderer=None) -> bool:
+    """Whether the display-space ``box`` (a legend's window extent) overlaps what ``ax`` draws:
+    a bar or patch, a point of a scatter, any stretch of a line, or a filled band."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    renderer = renderer or ax.figure.canvas.get_renderer()
+    for artist in data_artists(ax):
+        if isinstance(artist, Line2D):
+            path = artist.get_transform().transform_path(artist.get_path())
+            if len(path.vertices) and path.intersects_bbox(box, filled=False):
+                return True
+            if len(path.vertices) and artist.get_marker() not in (None, "None", "", " "):
+                if box.count_contains(path.vertices):
+                    return True
+        elif isinstance(artist, Rectangle):
+            extent = artist.get_window_extent(renderer)
+            if extent.width > 0 and extent.height > 0 and extent.overlaps(box):
+                return True
+        elif isinstance(artist, PathCollection):
+            points = artist.get_offset_transform().transform(artist.get_offsets())
+            if box.count_contains(points):
+                return True
+        else:  # filled bands (fill_between), polygons
+            transform = artist.get_transform()
+            for path in getattr(artist, "get_paths", lambda: [])():
+                shown = transform.transform_path(path)
+                if len(shown.vertices) and shown.intersects_bbox(box, filled=True):
+                    return True
+    return False
+
+
+def legend_covers_data(ax: plt.Axes) -> bool:
+    """Whether the legend of ``ax`` (if any) lies over any of its data, as drawn now."""
+    legend = ax.get_legend()
+    if legend is None:
+        return False
+    ax.figure.draw_without_rendering()
+    renderer = ax.figure.canvas.get_renderer()
+    # a few pixels of margin: a legend that touches a line reads as covering it
+    return covers_data(legend.get_window_extent(renderer).padded(LEGEND_MARGIN), ax, renderer)
+
+
+def place_legend(ax: plt.Axes, **options) -> None:
+    """A legend where it covers no data: the first of LEGEND_PLACES inside the axes that is clear,
+    else outside, right of the axes. Call it once the figure's layout is final (after
+    ``tight_layout``): the legend keeps its size in pixels while the axes around it change."""
+    for place in LEGEND_PLACES:
+        ax.legend(loc=place, **options)
+        if not legend_covers_data(ax):
+            return
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options)
+
+
+def text_of(fig: plt.Figure) -> list[str]:
+    """Every piece of text a figure shows: titles, axis labels, tick labels, legend entries,
+    annotations."""
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+
+
+def title_of(fig: plt.Figure) -> str:
+    """The figure's title: its suptitle, else the first axes' title."""
+    if fig.get_suptitle():
+        return fig.get_suptitle()
+    return next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+
+
+def percent(share: float, digits: int = 0) -> str:
+    return f"{100 * share:.{digits}f} %"
+
+
+def listing(names: Sequence[str]) -> str:
+    """Names for a title: ``a``, ``a and b``, ``a, b and c``."""
+    names = list(names)
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
