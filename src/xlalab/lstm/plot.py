@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -26,7 +25,7 @@ from ..errors import UserError
 from ..pipeline import runner
 from ..pipeline.contract import Paths
 from ..results import evidence
-from ..results.plots import listing, place_legend, read_live_history, save_figure, write_rows
+from ..results.plots import listing, place_legend, plt, read_live_history, save_figure, write_rows
 from .project import PROJECT, PlotParams
 
 History = dict[str, list[tuple[int, float]]]
@@ -49,7 +48,7 @@ def label(model: str) -> str:
     return LABELS.get(model, model)
 
 
-# --- error against the naive forecast ------------------------------------------------------------
+# --- error against the naive forecast -------------------------------------------------------------
 @dataclass
 class AgainstNaive:
     """Each model's absolute error minus the naive forecast's, added up day by day, and the band a
@@ -105,8 +104,8 @@ def against_naive_title(a: AgainstNaive) -> str:
         else "; no model ends below the band"
     )
     return (
-        f"lstm: {lead}: its absolute errors add up to {abs(end):.2f} \\$ {direction} over "
-        f"{a.days} test days (no-edge band [{low:+.2f}, {high:+.2f}] \\$){tail}"
+        f"lstm: {lead}: its absolute errors add up to {abs(end):.2f} $ {direction} over "
+        f"{a.days} test days (no-edge band [{low:+.2f}, {high:+.2f}] $){tail}"
     )
 
 
@@ -126,7 +125,7 @@ def against_naive_figure(a: AgainstNaive, dates: pd.Series) -> plt.Figure:
     for model, running in a.cumulative.items():
         end = running[-1]
         lw = 2.2 if model == a.headline else 1.2
-        name = f"{label(model)} (ends {end:+.2f} \\$)"
+        name = f"{label(model)} (ends {end:+.2f} $)"
         if model not in on_scale:
             name += ", off the scale"
         ax.plot(dates, running, lw=lw, label=name)
@@ -134,7 +133,7 @@ def against_naive_figure(a: AgainstNaive, dates: pd.Series) -> plt.Figure:
     pad = 0.1 * (shown.max() - shown.min())
     ax.set_ylim(shown.min() - pad, shown.max() + pad)
     ax.set(
-        ylabel="sum of |error| - |naive error| (\\$)",
+        ylabel="sum of |error| - |naive error| ($)",
         xlabel="test day (forecast for)",
     )
     ax.set_title(against_naive_title(a), fontsize=10, wrap=True)
@@ -143,7 +142,7 @@ def against_naive_figure(a: AgainstNaive, dates: pd.Series) -> plt.Figure:
     return fig
 
 
-# --- prices ----------------------------------------------------------------------------------------
+# --- prices ---------------------------------------------------------------------------------------
 def forecast_title(rows: pd.DataFrame, headline: str, zoom: pd.DataFrame) -> str:
     """How far the headline forecast moves from the last close, against how far the close moves."""
     forecast_move = np.median(np.abs(zoom[headline] - zoom[NAIVE]))
@@ -157,8 +156,8 @@ def forecast_title(rows: pd.DataFrame, headline: str, zoom: pd.DataFrame) -> str
     )
     return (
         f"lstm: in the last {len(zoom)} test days {label(headline)} forecasts stay a median "
-        f"{forecast_move:.2f} \\$ from the last close while the close moves {actual_move:.2f} \\$ "
-        f"a day: {reading} (MAE {mae:.2f} \\$ over all {len(rows)} days)"
+        f"{forecast_move:.2f} $ from the last close while the close moves {actual_move:.2f} $ "
+        f"a day: {reading} (MAE {mae:.2f} $ over all {len(rows)} days)"
     )
 
 
@@ -171,7 +170,7 @@ def forecast_figure(dates: pd.Series, rows: pd.DataFrame, models: list[str], hea
     whole.plot(dates, rows["actual"], color="black", lw=1.2, label="actual close")
     whole.plot(dates, rows[headline], color="tab:blue", lw=0.8, label=f"{label(headline)} forecast")
     whole.axvspan(zoom_dates.iloc[0], zoom_dates.iloc[-1], color="#f2d16b", alpha=0.5, lw=0)
-    whole.set(ylabel="adjusted close (\\$)", title=f"all {len(rows)} test days; shaded: below")
+    whole.set(ylabel="adjusted close ($)", title=f"all {len(rows)} test days; shaded: below")
     near.plot(
         zoom_dates, zoom["actual"], color="black", lw=2, marker="o", ms=4, label="actual close"
     )
@@ -183,7 +182,7 @@ def forecast_figure(dates: pd.Series, rows: pd.DataFrame, models: list[str], hea
             marker=".",
             label=label(model),
         )
-    near.set(ylabel="adjusted close (\\$)", title=f"the last {len(zoom)} test days")
+    near.set(ylabel="adjusted close ($)", title=f"the last {len(zoom)} test days")
     fig.suptitle(forecast_title(rows, headline, zoom), fontsize=10, wrap=True)
     fig.tight_layout()
     place_legend(whole, fontsize=8)
@@ -191,7 +190,7 @@ def forecast_figure(dates: pd.Series, rows: pd.DataFrame, models: list[str], hea
     return fig
 
 
-# --- errors ----------------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------------------
 def residuals_title(rows: pd.DataFrame, models: list[str]) -> str:
     mae = {m: float(np.abs(rows[m] - rows["actual"]).mean()) for m in models}
     naive = mae[NAIVE]
@@ -200,7 +199,7 @@ def residuals_title(rows: pd.DataFrame, models: list[str]) -> str:
     low, high = min(mae[m] for m in alike), max(mae[m] for m in alike)
     text = (
         f"lstm: the errors of {listing([label(m) for m in alike])} are alike "
-        f"(MAE {low:.3f}-{high:.3f} \\$, within 5 % of naive)"
+        f"(MAE {low:.3f}-{high:.3f} $, within 5 % of naive)"
     )
     if apart:
         text += "; " + ", ".join(f"{label(m)}'s MAE is {mae[m] / naive:.2f}x naive" for m in apart)
@@ -222,7 +221,7 @@ def residuals_figure(rows: pd.DataFrame, models: list[str]) -> plt.Figure:
     )
     for row, e in enumerate(errors, start=1):
         ax.annotate(
-            f"MAE {np.abs(e).mean():.3f} \\$",
+            f"MAE {np.abs(e).mean():.3f} $",
             (1.0, row),
             xycoords=("axes fraction", "data"),
             xytext=(4, 0),
@@ -232,13 +231,13 @@ def residuals_figure(rows: pd.DataFrame, models: list[str]) -> plt.Figure:
         )
     ax.axvline(0, color="grey", lw=0.8, ls=":")
     ax.invert_yaxis()
-    ax.set(xlabel="forecast - actual close (\\$); box: middle half, whiskers: 2.5-97.5 %")
+    ax.set(xlabel="forecast - actual close ($); box: middle half, whiskers: 2.5-97.5 %")
     ax.set_title(residuals_title(rows, models), fontsize=10, wrap=True)
     fig.tight_layout()
     return fig
 
 
-# --- training --------------------------------------------------------------------------------------
+# --- training -------------------------------------------------------------------------------------
 def training_title(histories: dict[str, History]) -> str:
     """Each cell's best epoch and how much validation MAE improved on its first epoch."""
     parts = []

@@ -204,8 +204,7 @@ PROJECT = Project(
         {
             "lstm_error_vs_naive": {
                 "template": "linear",
-                "title": "lstm: sum of |error| - |naive error| over the test days, with the no-edge "
-                "band",
+                "title": "lstm: sum of |error| - |naive error| over the test days, no-edge band",
                 "x": "day",
                 "y": {
                     PATHS.figure("error_vs_naive.json"): [

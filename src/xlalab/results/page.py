@@ -3,9 +3,10 @@ from the git-tracked results, metrics/<project>.json and plots/<project>/figures
 
 The page holds the results table, then per project its verdict, the model's score beside every
 baseline's with their 95 % intervals, where its data came from, what trained it, its warnings and
-its figures. It is a single static file: the figures are embedded as data URIs (``--link`` refers
-to them by relative path instead), the style is inline, and nothing is loaded from the network, so
-it opens offline and can be passed around as one file.
+its figures, the key figures of its contract (``Project.key_figures``) first. It is a single
+static file: the figures are embedded as data URIs (``--link`` refers to them by relative path
+instead), the style is inline, and nothing is loaded from the network, so it opens offline and can
+be passed around as one file.
 
 It is a command rather than a DVC stage: it reads only files that git already tracks, takes well
 under a second, and as a stage it would put a multi-megabyte generated file into git or the cache
@@ -156,6 +157,14 @@ def figure(path: Path, page_dir: Path, embed: bool) -> str:
     )
 
 
+def ordered_figures(project: Project) -> list[Path]:
+    """The project's images, its key figures first in the order its contract gives them (those
+    drawn), then the others by name."""
+    drawn = {path.name: path for path in sorted(project.paths.figures.glob("*.png"))}
+    key = [drawn[name] for name in project.key_figures if name in drawn]
+    return key + [path for path in drawn.values() if path not in key]
+
+
 def project_section(project: Project, metrics: dict | None, page_dir: Path, embed: bool) -> str:
     name = project.name
     parts = [f'<section id="{name}"><h2>{name}</h2>']
@@ -175,7 +184,7 @@ def project_section(project: Project, metrics: dict | None, page_dir: Path, embe
             + f". Trained on: {html.escape(trained_on(metrics.get('runtime')))}.</p>"
         )
         parts += [f'<p class="warning">{html.escape(w)}</p>' for w in metrics.get("warnings", [])]
-    figures = sorted(project.paths.figures.glob("*.png"))
+    figures = ordered_figures(project)
     if figures:
         parts.append('<div class="figures">')
         parts += [figure(f, page_dir, embed) for f in figures]

@@ -18,10 +18,26 @@ from ..files import REPORTED_DIGITS, atomic_path, write_json
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     path = Path(path)
+    literal_dollars(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def literal_dollars(fig: plt.Figure) -> None:
+    """Titles, labels, legends and notes speak of dollars ("$12,300 ... $850"): a pair of "$" in
+    them must not switch to math mode. Tick labels keep it (a log axis writes its powers of ten in
+    math mode)."""
+    from matplotlib.text import Text
+
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks.update(axis.get_ticklabels(which="both"))
+    for text in fig.findobj(Text):
+        if text not in ticks:
+            text.set_parse_math(False)
 
 
 def write_rows(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
@@ -86,21 +102,22 @@ def training_curves_figure(history: dict[str, list[tuple[int, float]]], title: s
             steps, values = zip(*history[name])
             left.plot(steps, values, marker="o", label=name)
     left.set(xlabel="epoch", ylabel="loss", title="loss")
-    left.legend()
     for name, points in history.items():
         if name.startswith("val/") and name != "val/loss":
             steps, values = zip(*points)
             right.plot(steps, values, marker="o", label=name)
     right.set(xlabel="epoch", title="validation metrics")
-    if right.lines:
-        right.legend()
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    for ax in (left, right):
+        if ax.lines:
+            place_legend(ax, fontsize=8)
     return fig
 
 
-# --- legends that cover no data --------------------------------------------------------------------
-# Where a legend may go inside the axes, in the order tried; outside on the right when all cover data.
+# --- legends that cover no data -------------------------------------------------------------------
+# Where a legend may go inside the axes, in the order tried; outside, right of the axes, when every
+# one of them covers data.
 LEGEND_PLACES = (
     "upper right",
     "upper left",
@@ -147,9 +164,9 @@ def covers_data(box, ax: plt.Axes, renderer=None) -> bool:
             path = artist.get_transform().transform_path(artist.get_path())
             if len(path.vertices) and path.intersects_bbox(box, filled=False):
                 return True
-            if len(path.vertices) and artist.get_marker() not in (None, "None", "", " "):
-                if box.count_contains(path.vertices):
-                    return True
+            marked = artist.get_marker() not in (None, "None", "", " ")
+            if len(path.vertices) and marked and box.count_contains(path.vertices):
+                return True
         elif isinstance(artist, Rectangle):
             extent = artist.get_window_extent(renderer)
             if extent.width > 0 and extent.height > 0 and extent.overlaps(box):
@@ -189,6 +206,14 @@ def place_legend(ax: plt.Axes, **options) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options)
 
 
+def legend_below(fig: plt.Figure, ax: plt.Axes, **options) -> None:
+    """One legend for a row of panels, below them (it covers none of their data): the entries of
+    ``ax``. Call it instead of ``tight_layout``."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, **options)
+
+
 def text_of(fig: plt.Figure) -> list[str]:
     """Every piece of text a figure shows: titles, axis labels, tick labels, legend entries,
     annotations."""
@@ -212,3 +237,52 @@ def listing(names: Sequence[str]) -> str:
     """Names for a title: ``a``, ``a and b``, ``a, b and c``."""
     names = list(names)
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+# --- findings in words ----------------------------------------------------------------------------
+def most_confused(cm: np.ndarray, labels: Sequence[str], top: int) -> list[dict]:
+    """The ``top`` most frequent mistakes (actual class read as another), most frequent first."""
+    k = len(labels)
+    off_diagonal = sorted(
+        ((int(cm[i, j]), i, j) for i in range(k) for j in range(k) if i != j),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    return [
+        {
+            "actual": labels[i],
+            "predicted": labels[j],
+            "count": n,
+            "share_of_actual": n / max(1, int(cm[i].sum())),
+        }
+        for n, i, j in off_diagonal[:top]
+        if n > 0
+    ]
+
+
+def confusion_title(project: str, what: str, cm: np.ndarray, labels: Sequence[str]) -> str:
+    """The share right and the most frequent mistake."""
+    right = np.trace(cm) / max(1, cm.sum())
+    text = f"{project}: {what}: {percent(right, 1)} of {cm.sum()} test rows right"
+    worst = most_confused(cm, labels, 1)
+    if worst:
+        w = worst[0]
+        text += (
+            f"; most frequent mistake: {w['actual']} read as {w['predicted']} ({w['count']}, "
+            f"{percent(w['share_of_actual'], 1)} of {w['actual']})"
+        )
+    return text
+
+
+def training_title(project: str, history: dict[str, list[tuple[int, float]]], metric: str) -> str:
+    """The best epoch of the validation ``metric`` (higher is better unless it is a loss or an
+    error) and how it compares with the first epoch."""
+    series = history.get(metric) or []
+    if not series:
+        return f"{project}: training"
+    steps, values = zip(*series)
+    lower = any(word in metric for word in ("loss", "mae", "rmse", "error"))
+    best = int(np.argmin(values) if lower else np.argmax(values))
+    return (
+        f"{project}: best {metric} {values[best]:.4g} at epoch {steps[best]} of {steps[-1]} "
+        f"(epoch {steps[0]}: {values[0]:.4g})"
+    )
