@@ -287,6 +287,7 @@ def shap_beeswarm_figure(shap, shap_values: explain.ShapInDollars, shown: int = 
         data=shap_values.values,
         feature_names=[explain.titled(c) for c in shap_values.columns],
     )
+    plt.figure()  # shap draws on the current figure
     with warnings.catch_warnings():  # categories have no values to colour by: all NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         shap.plots.beeswarm(explanation, max_display=shown, show=False)

@@ -158,7 +158,14 @@ def covers_data(box, ax: plt.Axes, renderer=None) -> bool:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
+    from matplotlib.transforms import Bbox
+
     renderer = renderer or ax.figure.canvas.get_renderer()
+    # Only what is drawn counts: data outside the axes is clipped away (a histogram's bars on a
+    # log scale reach far below them), so only the part of the box inside the axes matters.
+    box = Bbox.intersection(box, ax.get_window_extent(renderer))
+    if box is None:
+        return False
     for artist in data_artists(ax):
         if isinstance(artist, Line2D):
             path = artist.get_transform().transform_path(artist.get_path())
