@@ -57,9 +57,10 @@ def sample_grid(
         )
         ax.set_title(("✓ " if ok else "✗ ") + label, fontsize=8, color="green" if ok else "red")
     accuracy = (y_pred == y_true).mean()
-    fig.suptitle(
+    plots.finding(
+        fig,
         f"cifar10: {plots.percent(accuracy, 1)} of {len(y_true)} test images right; a seeded "
-        f"sample, {n_wrong} of the {len(chosen)} shown are mistakes"
+        f"sample, {n_wrong} of the {len(chosen)} shown are mistakes",
     )
     fig.tight_layout()
     return fig
@@ -113,7 +114,7 @@ def mistakes_grid(
             fontsize=8,
             color="firebrick",
         )
-    fig.suptitle(mistakes_title(probs, y_true, classes), fontsize=10, wrap=True)
+    plots.finding(fig, mistakes_title(probs, y_true, classes))
     fig.tight_layout()
     return fig
 
@@ -160,7 +161,7 @@ def confused_pairs_figure(
             f"({first['count']}); these {len(pairs)} pairs are {plots.percent(covered)} of all "
             f"{mistakes} mistakes"
         )
-    fig.suptitle(title, fontsize=10, wrap=True)
+    plots.finding(fig, title)
     fig.tight_layout()
     return fig
 

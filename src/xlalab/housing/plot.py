@@ -21,6 +21,7 @@ from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
 from ..results.plots import (
+    finding,
     percent,
     place_legend,
     plt,
@@ -119,7 +120,7 @@ def predicted_vs_actual_figure(actual: np.ndarray, predicted: np.ndarray, model:
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(lambda v, _: f"${v / 1000:,.0f}k")
         axis.set_minor_formatter(lambda v, _: "")
-    ax.set_title(predicted_vs_actual_title(actual, predicted, model), fontsize=10, wrap=True)
+    finding(fig, predicted_vs_actual_title(actual, predicted, model))
     fig.tight_layout()
     place_legend(ax, fontsize=8)
     return fig
@@ -130,14 +131,15 @@ def residuals_title(actual: np.ndarray, predicted: np.ndarray, model: str) -> st
     error = np.expm1(predicted) / np.expm1(actual) - 1  # > 0: priced above the sale
     low, high = np.percentile(predicted, [25, 75])
 
-    def words(share: float) -> str:
-        return f"{'over' if share > 0 else 'under'}prices by {percent(abs(share), 1)}"
+    def words(share: float, houses: str) -> str:
+        return f"{'over' if share > 0 else 'under'}prices {houses} by {percent(abs(share), 1)}"
 
     worst = int(np.argmax(np.abs(error)))
     return (
-        f"housing: {model} {words(np.median(error[predicted <= low]))} (median) the cheapest "
-        f"quarter and {words(np.median(error[predicted >= high]))} the priciest; its largest "
-        f"miss is {percent(error[worst])}"
+        f"housing: {model} {words(np.median(error[predicted <= low]), 'the cheapest quarter')} "
+        f"(median) and {words(np.median(error[predicted >= high]), 'the priciest')}; its largest "
+        f"miss: {percent(abs(error[worst]))} {'over' if error[worst] > 0 else 'under'} the sale "
+        "price"
     )
 
 
@@ -153,7 +155,7 @@ def residuals_figure(actual: np.ndarray, predicted: np.ndarray, model: str) -> p
     )
     ax.xaxis.set_major_formatter(lambda v, _: f"${v / 1000:,.0f}k")
     ax.xaxis.set_minor_formatter(lambda v, _: "")
-    ax.set_title(residuals_title(actual, predicted, model), fontsize=10, wrap=True)
+    finding(fig, residuals_title(actual, predicted, model))
     fig.tight_layout()
     return fig
 
@@ -185,7 +187,7 @@ def cv_figure(cv: dict) -> plt.Figure:
     for row, name in enumerate(names):
         ax.scatter(cv[name]["folds"], [row] * len(cv[name]["folds"]), color="black", s=10, zorder=3)
     ax.set(xlabel="RMSE of log price (mean ± std over folds; dots: folds)")
-    ax.set_title(cv_title(cv), fontsize=10, wrap=True)
+    finding(fig, cv_title(cv))
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
@@ -274,7 +276,7 @@ def shap_importance_figure(shap_values: explain.ShapInDollars, shown: int = 15) 
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(lambda v, _: f"${v:,.0f}")
     ax.set(xlabel="mean |effect on the predicted price| over the held-out houses")
-    ax.set_title(shap_title(shap_values), fontsize=10, wrap=True)
+    finding(fig, shap_title(shap_values))
     fig.tight_layout()
     return fig
 
@@ -296,7 +298,7 @@ def shap_beeswarm_figure(shap, shap_values: explain.ShapInDollars, shown: int = 
     ax.set_xlabel("effect on the house's predicted price")
     ax.set_ylabel("")
     ax.xaxis.set_major_formatter(lambda v, _: explain.dollars(v, short=True))
-    fig.suptitle(shap_title(shap_values), fontsize=10, wrap=True)
+    finding(fig, shap_title(shap_values))
     return fig
 
 
@@ -378,7 +380,7 @@ def lime_figure(
     ax.axvline(0, color="black", lw=0.8)
     ax.xaxis.set_major_formatter(lambda v, _: explain.dollars(v, short=True))
     ax.set(xlabel="effect on this house's predicted price")
-    ax.set_title(lime_title(rules, model, label, house, price, sold), fontsize=10, wrap=True)
+    finding(fig, lime_title(rules, model, label, house, price, sold))
     fig.tight_layout()
     return fig
 

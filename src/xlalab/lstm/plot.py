@@ -25,7 +25,15 @@ from ..errors import UserError
 from ..pipeline import runner
 from ..pipeline.contract import Paths
 from ..results import evidence
-from ..results.plots import listing, place_legend, plt, read_live_history, save_figure, write_rows
+from ..results.plots import (
+    finding,
+    listing,
+    place_legend,
+    plt,
+    read_live_history,
+    save_figure,
+    write_rows,
+)
 from .project import PROJECT, PlotParams
 
 History = dict[str, list[tuple[int, float]]]
@@ -136,7 +144,7 @@ def against_naive_figure(a: AgainstNaive, dates: pd.Series) -> plt.Figure:
         ylabel="sum of |error| - |naive error| ($)",
         xlabel="test day (forecast for)",
     )
-    ax.set_title(against_naive_title(a), fontsize=10, wrap=True)
+    finding(fig, against_naive_title(a))
     fig.tight_layout()
     place_legend(ax, fontsize=8)
     return fig
@@ -183,7 +191,7 @@ def forecast_figure(dates: pd.Series, rows: pd.DataFrame, models: list[str], hea
             label=label(model),
         )
     near.set(ylabel="adjusted close ($)", title=f"the last {len(zoom)} test days")
-    fig.suptitle(forecast_title(rows, headline, zoom), fontsize=10, wrap=True)
+    finding(fig, forecast_title(rows, headline, zoom))
     fig.tight_layout()
     place_legend(whole, fontsize=8)
     place_legend(near, fontsize=8)
@@ -232,7 +240,7 @@ def residuals_figure(rows: pd.DataFrame, models: list[str]) -> plt.Figure:
     ax.axvline(0, color="grey", lw=0.8, ls=":")
     ax.invert_yaxis()
     ax.set(xlabel="forecast - actual close ($); box: middle half, whiskers: 2.5-97.5 %")
-    ax.set_title(residuals_title(rows, models), fontsize=10, wrap=True)
+    finding(fig, residuals_title(rows, models))
     fig.tight_layout()
     return fig
 
@@ -272,7 +280,7 @@ def training_figure(histories: dict[str, History]) -> plt.Figure:
                 )
     left.set(xlabel="epoch", title="loss (scaled log return)")
     right.set(xlabel="epoch", title="validation MAE (scaled); early stopping watches it")
-    fig.suptitle(training_title(histories), fontsize=10)
+    finding(fig, training_title(histories))
     fig.tight_layout()
     place_legend(left, fontsize=8)
     place_legend(right, fontsize=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,8 +61,8 @@ def confusion_figure(
         yticklabels=labels,
         xlabel="predicted",
         ylabel="actual",
-        title=title,
     )
+    finding(fig, title)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
@@ -107,7 +108,7 @@ def training_curves_figure(history: dict[str, list[tuple[int, float]]], title: s
             steps, values = zip(*points)
             right.plot(steps, values, marker="o", label=name)
     right.set(xlabel="epoch", title="validation metrics")
-    fig.suptitle(title, fontsize=10)
+    finding(fig, title)
     fig.tight_layout()
     for ax in (left, right):
         if ax.lines:
@@ -157,7 +158,6 @@ def covers_data(box, ax: plt.Axes, renderer=None) -> bool:
     from matplotlib.collections import PathCollection
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
-
     from matplotlib.transforms import Bbox
 
     renderer = renderer or ax.figure.canvas.get_renderer()
@@ -229,11 +229,17 @@ def text_of(fig: plt.Figure) -> list[str]:
     return [t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
 
 
+def finding(fig: plt.Figure, text: str, size: float = 10) -> None:
+    """The figure's title: what it shows, in a sentence, wrapped to the figure's width (a title
+    wider than the figure would be cut off when saved)."""
+    characters = max(40, int(fig.get_figwidth() * 72 / (0.55 * size)))
+    fig.suptitle(textwrap.fill(text, characters), fontsize=size)
+
+
 def title_of(fig: plt.Figure) -> str:
-    """The figure's title: its suptitle, else the first axes' title."""
-    if fig.get_suptitle():
-        return fig.get_suptitle()
-    return next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    """The figure's title on one line: its suptitle, else the first axes' title."""
+    text = fig.get_suptitle() or next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    return " ".join(text.split())
 
 
 def percent(share: float, digits: int = 0) -> str:

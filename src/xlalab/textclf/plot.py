@@ -39,7 +39,7 @@ def label_distribution_figure(rows: list[dict], labels: Sequence[str], title: st
         )
         ax.bar_label(bars, fontsize=7)
     ax.set(xticks=range(len(splits)), xticklabels=splits, ylabel="rows")
-    ax.set_title(title, fontsize=10, wrap=True)
+    core_plots.finding(fig, title)
     fig.tight_layout()
     core_plots.place_legend(ax, fontsize=8)
     return fig
@@ -78,7 +78,7 @@ def predictions_figure(
     right.set(
         xlabel="confidence (softmax of the predicted class)", ylabel="test rows", title="confidence"
     )
-    fig.suptitle(title, fontsize=10)
+    core_plots.finding(fig, title)
     fig.tight_layout()
     core_plots.place_legend(left, fontsize=8)
     core_plots.place_legend(right, fontsize=8)
@@ -161,7 +161,7 @@ def separating_terms_figure(
         ax.set_yticks(np.arange(len(top)), [t["term"] for t in top])
         ax.invert_yaxis()
         ax.set(title=label, xlabel="z: log-odds against the other classes / s.e.")
-    fig.suptitle(terms_title(project, terms), fontsize=10, wrap=True)
+    core_plots.finding(fig, terms_title(project, terms))
     fig.tight_layout()
     return fig
 
@@ -182,7 +182,7 @@ def word_cloud_figure(project: str, terms: dict[str, list[dict]], seed: int) -> 
         ax.imshow(cloud, interpolation="bilinear")
         ax.axis("off")
         ax.set_title(label)
-    fig.suptitle(terms_title(project, terms), fontsize=10, wrap=True)
+    core_plots.finding(fig, terms_title(project, terms))
     fig.tight_layout()
     return fig
 

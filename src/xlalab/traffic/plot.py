@@ -25,6 +25,7 @@ from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.contract import Paths
 from ..results.plots import (
+    finding,
     legend_below,
     listing,
     percent,
@@ -129,7 +130,7 @@ def roc_pr_figure(
     right.set(
         xlabel="recall", ylabel="precision (alarms that are attacks)", title="precision-recall"
     )
-    fig.suptitle(roc_pr_title(roc, points, headline), fontsize=10, wrap=True)
+    finding(fig, roc_pr_title(roc, points, headline))
     fig.tight_layout()
     place_legend(left, fontsize=8)
     place_legend(right, fontsize=8)
@@ -168,13 +169,12 @@ def time_figure(
     flagged, attacks = frame[f"flag_{headline}"].to_numpy(bool), frame["is_attack"].to_numpy(bool)
     along = "time" if has_time else "record order"
     ax.set(xlabel=xlabel, ylabel="share of traffic", ylim=(-0.02, 1.02))
-    ax.set_title(
+    finding(
+        fig,
         f"traffic: along the {along}, {headline}'s alarm share follows the attack share "
         f"(correlation {np.corrcoef(rolled['is_attack'], rolled[f'flag_{headline}'])[0, 1]:.2f} "
         f"between windows); {percent(flagged.mean(), 1)} of records flagged, "
         f"{percent(attacks.mean(), 1)} are attacks",
-        fontsize=10,
-        wrap=True,
     )
     fig.tight_layout()
     place_legend(ax, fontsize=8)
@@ -213,12 +213,11 @@ def distributions_figure(predictions: pd.DataFrame, detectors: list[str]) -> plt
         ax.set_yscale("log")
     best = max(apart, key=apart.get)
     worst = min(apart, key=apart.get)
-    fig.suptitle(
+    finding(
+        fig,
         f"traffic: {best} separates attacks from normal traffic most "
         f"({percent(apart[best])} of attacks score above 95 % of normal records; {worst} "
         f"{percent(apart[worst])}); alarm thresholds from normal validation traffic",
-        fontsize=10,
-        wrap=True,
     )
     legend_below(fig, axes[0][0], fontsize=8)
     return fig
@@ -269,7 +268,7 @@ def category_figure(table: pd.DataFrame, detectors: list[str], headline: str) ->
         [f"{c}\n({n} attacks)" for c, n in zip(categories, table["attacks"])],
     )
     ax.set(ylabel="recall at the alarm threshold", ylim=(0, 1.05))
-    ax.set_title(category_title(table, detectors, headline), fontsize=10, wrap=True)
+    finding(fig, category_title(table, detectors, headline))
     fig.tight_layout()
     place_legend(ax, fontsize=8)
     return fig
@@ -285,12 +284,11 @@ def feature_set_figure(study: list[dict]) -> plt.Figure:
     ax.set(ylabel="ROC-AUC on test traffic", ylim=(0.4, 1))
     ax.axhline(0.5, color="grey", ls=":")
     best = max(study, key=lambda r: r["roc_auc"])
-    ax.set_title(
+    finding(
+        fig,
         f"traffic: the {best['feature_set']} feature set ranks attacks best "
         f"({best['detector']}, ROC-AUC {best['roc_auc']:.3f}); feature sets: "
         f"{listing(list(table.index))}",
-        fontsize=10,
-        wrap=True,
     )
     fig.tight_layout()
     place_legend(ax, fontsize=8)
