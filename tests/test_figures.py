@@ -348,6 +348,33 @@ def test_lime_rules_are_in_the_houses_units(houses, tmp_path):
         assert (tmp_path / f"lime_{label}.png").stat().st_size > 5000
 
 
+def test_lime_weighs_a_rule_by_the_way_it_moves_the_price(houses, tmp_path):
+    """A price that rises with TotalSF alone: LIME's TotalSF rule adds dollars to a large house and
+    takes them off a small one, and outweighs every other rule."""
+    from xlalab.housing import plot as housing_plot
+
+    prep, train, test, _ = houses
+    column = [str(n) for n in prep.get_feature_names_out()].index("TotalSF")
+
+    def log_price(x: np.ndarray) -> np.ndarray:
+        return 12.0 + 0.3 * x[:, column]
+
+    predicted = log_price(prep.transform(test))
+    # the "best" house is the one whose (made-up) sale price is nearest its prediction: make it
+    # the largest house, and the "worst" the smallest
+    largest, smallest = test["TotalSF"].idxmax(), test["TotalSF"].idxmin()
+    actual = predicted + 0.5
+    actual[largest], actual[smallest] = predicted[largest], predicted[smallest] + 5
+    housing_plot.explain_with_lime(
+        housing_params(), prep, train, test, log_price, actual, predicted, "toy", tmp_path
+    )
+    rows = json.loads((tmp_path / "lime.json").read_text())
+    for house, sign in (("best", 1), ("worst", -1)):
+        rules = [r for r in rows if r["house"] == house]
+        strongest = max(rules, key=lambda r: abs(r["effect_dollars"]))
+        assert strongest["feature"] == "TotalSF" and sign * strongest["effect_dollars"] > 0
+
+
 def test_lime_figure_labels_and_title(tmp_path):
     from xlalab.housing import explain
     from xlalab.housing import plot as housing_plot

@@ -310,7 +310,8 @@ def explain_house(
     )
     predicted = float(predict(row[None, :])[0])
     rules = []
-    for j, weight in next(iter(explanation.local_exp.values())):
+    # In regression LIME keeps the weights under label 1 (label 0 holds them negated).
+    for j, weight in explanation.local_exp[1]:
         column = space.columns[j]
         category = space.categories[j][int(row[j])] if j in space.categories else None
         text, lower, upper = rule_of(column, lime.bounds.get(j), row[j], category)

@@ -243,7 +243,8 @@ def title_of(fig: plt.Figure) -> str:
 
 
 def percent(share: float, digits: int = 0) -> str:
-    return f"{100 * share:.{digits}f} %"
+    """A share as a percentage; the sign stays on the number's line (a no-break space)."""
+    return f"{100 * share:.{digits}f}\u00a0%"
 
 
 def listing(names: Sequence[str]) -> str:

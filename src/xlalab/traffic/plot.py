@@ -171,10 +171,11 @@ def time_figure(
     ax.set(xlabel=xlabel, ylabel="share of traffic", ylim=(-0.02, 1.02))
     finding(
         fig,
-        f"traffic: along the {along}, {headline}'s alarm share follows the attack share "
-        f"(correlation {np.corrcoef(rolled['is_attack'], rolled[f'flag_{headline}'])[0, 1]:.2f} "
-        f"between windows); {percent(flagged.mean(), 1)} of records flagged, "
-        f"{percent(attacks.mean(), 1)} are attacks",
+        f"traffic: {headline} flags {percent(flagged.mean(), 1)} of the test records, "
+        f"{percent(attacks.mean(), 1)} are attacks; along the {along} its alarm share moves with "
+        f"the attack share (correlation "
+        f"{np.corrcoef(rolled['is_attack'], rolled[f'flag_{headline}'])[0, 1]:.2f} over the "
+        f"rolling windows)",
     )
     fig.tight_layout()
     place_legend(ax, fontsize=8)
