@@ -1,5 +1,8 @@
-"""The plot stage: predicted against actual price, the errors, cross-validation scores per model,
-the MLP's training curves, and the explanations: SHAP for the tree model and the linear model (each
+"""The plot stage: predicted against actual price, the errors, cross-validation scores, the MLP's
+training curves, and SHAP and LIME in the houses' own columns and dollars.
+
+In detail: predicted against actual price, the errors, cross-validation scores per model, the
+MLP's training curves, and the explanations: SHAP for the tree model and the linear model (each
 column's effect on the predicted price over the held-out houses) and LIME for three held-out houses
 (the best, the median and the worst prediction of the headline model, ``housing.train.headline``).
 

@@ -1,5 +1,7 @@
-"""The plot stage: where the forecasts differ from the naive one, read from the evaluate stage's
-predictions (no metrics file):
+"""The plot stage: where the forecasts differ from the naive one, the prices, the errors and the
+training curves, from the evaluate stage's predictions.
+
+What it draws (no metrics file is read):
 
 * ``error_vs_naive.png`` (the key figure): each model's absolute error minus the naive forecast's,
   added up over the test days, beside the band that 95 % of such sums stay in when the headline

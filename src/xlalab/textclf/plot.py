@@ -1,7 +1,10 @@
-"""The plot stage: every figure and plot-data file of a text project into ``paths.figures``, each
-titled with what it shows. ``top_terms``: the words that separate the classes (log-odds with an
-informative Dirichlet prior), as bars and, with ``plot.word_clouds``, as clouds. The confusion
-matrix and training curves come from results/plots.py."""
+"""The plot stage: every figure and plot-data file of a text project, the terms that separate the
+classes among them.
+
+Everything goes into ``paths.figures``, each figure titled with what it shows. ``top_terms``: the
+words that separate the classes (log-odds with an informative Dirichlet prior), as bars and, with
+``plot.word_clouds``, as clouds. The confusion matrix and training curves come from
+results/plots.py."""
 
 from __future__ import annotations
 
