@@ -168,8 +168,9 @@ def numeric_values(houses: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def direction(shap: ShapInDollars, column: str) -> str:
-    """How the column's values move the price, in words, from the houses' quarters: "the top
-    quarter of TotalSF adds +$21,000 on average, the bottom quarter -$18,000"."""
+    """How the column's values move the price, in words, from the houses' quarters: "its top
+    quarter (2,956 sq ft or more) adds $54,338 on average, its bottom quarter (...) takes off
+    $21,362"."""
     j = shap.columns.index(column)
     values, effect = shap.values[:, j], shap.effect[:, j]
     known = ~np.isnan(values)
@@ -179,9 +180,13 @@ def direction(shap: ShapInDollars, column: str) -> str:
     bottom, top = effect[known & (values <= low)], effect[known & (values >= high)]
     if not len(bottom) or not len(top):
         return ""
+
+    def moves(effect: float) -> str:
+        return f"{'adds' if effect >= 0 else 'takes off'} ${abs(effect):,.0f}"
+
     return (
-        f"its top quarter ({amount(column, high)} or more) {dollars(top.mean())} on average, "
-        f"its bottom quarter ({amount(column, low)} or less) {dollars(bottom.mean())}"
+        f"its top quarter ({amount(column, high)} or more) {moves(top.mean())} on average, its "
+        f"bottom quarter ({amount(column, low)} or less) {moves(bottom.mean())}"
     )
 
 

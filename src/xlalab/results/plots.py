@@ -78,6 +78,7 @@ def confusion_figure(
     fig.colorbar(
         im, ax=ax, fraction=0.046, label="share of the actual class" if normalize else "count"
     )
+    fig.tight_layout()
     return fig
 
 

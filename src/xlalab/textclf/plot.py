@@ -55,7 +55,7 @@ def distribution_title(project: str, rows: list[dict], labels: Sequence[str]) ->
     ratio = max(counts) / max(1, min(counts))
     shape = "balanced" if ratio < 1.2 else "imbalanced"
     return (
-        f"{project}: {sum(counts)} training rows used, classes {shape} (largest "
+        f"{project}: {sum(counts):,} training rows used, classes {shape} (largest "
         f"{ratio:.2f}x the smallest)"
     )
 
@@ -109,10 +109,11 @@ def separating_terms(
     error (Monroe, Colaresi and Quinn 2008, "Fightin' Words", section 3.5). The prior is the
     term's count over all the texts, so a rare term needs more evidence than a common one, and a
     term as common in every class ("movie", "film") scores near 0 instead of topping every class.
-    Stop words are removed; a term must occur in two texts."""
+    Stop words are removed, and so are words of one or two letters (the "ll" and "ve" that
+    tokenising "you'll" and "we've" leaves); a term must occur in two texts."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vectorizer = CountVectorizer(stop_words="english", min_df=2)
+    vectorizer = CountVectorizer(stop_words="english", min_df=2, token_pattern=r"(?u)\b\w\w\w+\b")
     counts = vectorizer.fit_transform(texts)
     vocab = np.asarray(vectorizer.get_feature_names_out())
     prior = np.asarray(counts.sum(axis=0), dtype=float).ravel()  # alpha_w
