@@ -62,7 +62,7 @@ def sample_grid(
     accuracy = (y_pred == y_true).mean()
     plots.finding(
         fig,
-        f"cifar10: {plots.percent(accuracy, 1)} of {len(y_true)} test images right; a seeded "
+        f"cifar10: {plots.percent(accuracy, 1)} of {len(y_true):,} test images right; a seeded "
         f"sample, {n_wrong} of the {len(chosen)} shown are mistakes",
     )
     fig.tight_layout()
@@ -86,11 +86,11 @@ def mistakes_title(probs: np.ndarray, y_true: np.ndarray, classes: list[str]) ->
     y_pred = probs.argmax(-1)
     wrong = y_pred != y_true
     if not wrong.any():
-        return f"cifar10: no mistakes on {len(y_true)} test images"
+        return f"cifar10: no mistakes on {len(y_true):,} test images"
     sure = probs[wrong, y_pred[wrong]]
     first = confident_mistakes(probs, y_true, 1)[0]
     return (
-        f"cifar10: {int(wrong.sum())} mistakes in {len(y_true)} test images, "
+        f"cifar10: {int(wrong.sum()):,} mistakes in {len(y_true):,} test images, "
         f"{int((sure >= 0.9).sum())} of them at 90 % confidence or more; the surest: "
         f"{classes[y_true[first]]} read as {classes[y_pred[first]]} at "
         f"{plots.percent(probs[first, y_pred[first]], 1)}"
@@ -162,7 +162,7 @@ def confused_pairs_figure(
         title = (
             f"cifar10: {first['actual']} read as {first['predicted']} is the most frequent mistake "
             f"({first['count']}); these {len(pairs)} pairs are {plots.percent(covered)} of all "
-            f"{mistakes} mistakes"
+            f"{mistakes:,} mistakes"
         )
     plots.finding(fig, title)
     fig.tight_layout()

@@ -277,7 +277,7 @@ def most_confused(cm: np.ndarray, labels: Sequence[str], top: int) -> list[dict]
 def confusion_title(project: str, what: str, cm: np.ndarray, labels: Sequence[str]) -> str:
     """The share right and the most frequent mistake."""
     right = np.trace(cm) / max(1, cm.sum())
-    text = f"{project}: {what}: {percent(right, 1)} of {cm.sum()} test rows right"
+    text = f"{project}: {what}: {percent(right, 1)} of {int(cm.sum()):,} test rows right"
     worst = most_confused(cm, labels, 1)
     if worst:
         w = worst[0]

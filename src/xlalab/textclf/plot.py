@@ -92,7 +92,7 @@ def predictions_title(
     project: str, y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray
 ) -> str:
     right = y_true == y_pred
-    text = f"{project}: {core_plots.percent(right.mean(), 1)} of {len(right)} test rows right"
+    text = f"{project}: {core_plots.percent(right.mean(), 1)} of {len(right):,} test rows right"
     if right.any() and (~right).any():
         text += (
             f"; median confidence {np.median(confidence[right]):.2f} when right, "
