@@ -492,3 +492,17 @@ def test_traffic_recall_per_category_legend_covers_no_bar():
     fig = traffic_plot.distributions_figure(predictions, detectors)
     legends_clear(fig)
     assert title_of(fig).startswith("traffic: knn separates attacks from normal traffic most")
+
+
+def test_traffic_feature_set_study_names_the_best_and_the_weakest_set():
+    from xlalab.traffic import plot as traffic_plot
+
+    auc = {("basic", "ecod"): 0.95, ("basic", "copod"): 0.93, ("time", "ecod"): 0.78}
+    auc |= {("time", "copod"): 0.80, ("all", "ecod"): 0.96, ("all", "copod"): 0.94}
+    study = [{"feature_set": s, "detector": d, "roc_auc": v} for (s, d), v in auc.items()]
+    fig = traffic_plot.feature_set_figure(study)
+    legends_clear(fig)
+    assert title_of(fig) == (
+        "traffic: the all feature set ranks attacks best (ecod, ROC-AUC 0.960), then basic "
+        "(0.950); time is the weakest (0.800)"
+    )

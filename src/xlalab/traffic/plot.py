@@ -30,7 +30,6 @@ from ..pipeline.contract import Paths
 from ..results.plots import (
     finding,
     legend_below,
-    listing,
     percent,
     place_legend,
     plt,
@@ -288,12 +287,17 @@ def feature_set_figure(study: list[dict]) -> plt.Figure:
     ax.set(ylabel="ROC-AUC on test traffic", ylim=(0.4, 1))
     ax.axhline(0.5, color="grey", ls=":")
     best = max(study, key=lambda r: r["roc_auc"])
-    finding(
-        fig,
+    by_set = table.max(axis=1).sort_values(ascending=False)  # each set's best detector
+    text = (
         f"traffic: the {best['feature_set']} feature set ranks attacks best "
-        f"({best['detector']}, ROC-AUC {best['roc_auc']:.3f}); feature sets: "
-        f"{listing(list(table.index))}",
+        f"({best['detector']}, ROC-AUC {best['roc_auc']:.3f})"
     )
+    if len(by_set) > 1:
+        text += (
+            f", then {by_set.index[1]} ({by_set.iloc[1]:.3f}); {by_set.index[-1]} is the "
+            f"weakest ({by_set.iloc[-1]:.3f})"
+        )
+    finding(fig, text)
     fig.tight_layout()
     place_legend(ax, fontsize=8)
     return fig
