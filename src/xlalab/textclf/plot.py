@@ -22,7 +22,14 @@ from ..results import reports
 from ..results.plots import plt
 from . import PlotParams, corpus
 
-COLOURS = ("#d62728", "#7f7f7f", "#2ca02c", "#1f77b4", "#ff7f0e")
+COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
+# The sentiment classes keep their colour in every project (imdb's "positive" is its second class,
+# reviews' its third); any other class name takes the next of COLOURS.
+SENTIMENT = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c"}
+
+
+def colour_of(label: str, i: int) -> str:
+    return SENTIMENT.get(label, COLOURS[i % len(COLOURS)])
 
 
 def label_distribution_figure(rows: list[dict], labels: Sequence[str], title: str) -> plt.Figure:
@@ -38,7 +45,7 @@ def label_distribution_figure(rows: list[dict], labels: Sequence[str], title: st
             counts,
             width,
             label=label,
-            color=COLOURS[i % len(COLOURS)],
+            color=colour_of(label, i),
         )
         ax.bar_label(bars, fontsize=7)
     ax.set(xticks=range(len(splits)), xticklabels=splits, ylabel="rows")
@@ -159,9 +166,7 @@ def separating_terms_figure(
     )
     for i, (ax, (label, ranked)) in enumerate(zip(axes[0], terms.items())):
         top = ranked[:shown]
-        ax.barh(
-            np.arange(len(top)), [t["z"] for t in top], color=COLOURS[i % len(COLOURS)], alpha=0.8
-        )
+        ax.barh(np.arange(len(top)), [t["z"] for t in top], color=colour_of(label, i), alpha=0.8)
         ax.set_yticks(np.arange(len(top)), [t["term"] for t in top])
         ax.invert_yaxis()
         ax.set(title=label, xlabel="z: log-odds against the other classes / s.e.")
