@@ -25,7 +25,7 @@ from xlalab.engine.loop import predict
 from xlalab.errors import UserError
 from xlalab.pipeline.contract import Paths
 from xlalab.pipeline.runner import run_stage
-from xlalab.textclf import baselines, corpus, features, tokens
+from xlalab.textclf import baselines, corpus, featurize, tokens
 from xlalab.textclf import model as textmodel
 from xlalab.textclf.train import balance_training
 
@@ -130,14 +130,14 @@ def test_training_samples_keep_the_class_balance_and_the_test_sample_ignores_lab
     )
     test = pd.DataFrame({"text": [f"u{i}" for i in range(200)], "label": ["a"] * 150 + ["b"] * 50})
     kwargs = dict(val_fraction=0.1, max_train=100, max_val=None, max_test=40, seed=0)
-    splits = features.make_splits(train, test, **kwargs)
+    splits = featurize.make_splits(train, test, **kwargs)
     assert splits["val"]["label"].value_counts().to_dict() == {"a": 30, "b": 10}
     assert splits["train"]["label"].value_counts().to_dict() == {"a": 75, "b": 25}
     assert len(splits["test"]) == 40 and not set(splits["train"]["text"]) & set(
         splits["val"]["text"]
     )
     shuffled = test.assign(label=test["label"].sample(frac=1, random_state=1).to_numpy())
-    again = features.make_splits(train, shuffled, **kwargs)
+    again = featurize.make_splits(train, shuffled, **kwargs)
     assert again["test"]["text"].tolist() == splits["test"]["text"].tolist()  # same rows kept
 
 
@@ -154,14 +154,14 @@ def test_tiny_splits_and_nearly_absent_classes_are_warned_about():
         "train": labelled(negative=400, neutral=100, positive=500),
         "test": labelled(negative=90, neutral=20, positive=90),
     }
-    assert features.data_warnings(fine, labels, "reviews") == []
+    assert featurize.data_warnings(fine, labels, "reviews") == []
     tiny_test = {**fine, "test": labelled(negative=90, neutral=19, positive=90)}
-    few_rows, few_neutral = features.data_warnings(tiny_test, labels, "reviews")
+    few_rows, few_neutral = featurize.data_warnings(tiny_test, labels, "reviews")
     assert few_rows.startswith("the test split has only 199 rows (< 200)")
     assert "`reviews.featurize.max_test`" in few_rows
     assert few_neutral.startswith("the test split has fewer than 20 rows of 'neutral' (19)")
     rare = {**fine, "train": labelled(negative=400, neutral=19, positive=600)}
-    (warning,) = features.data_warnings(rare, labels, "reviews")
+    (warning,) = featurize.data_warnings(rare, labels, "reviews")
     assert warning.startswith("nearly absent from the training rows (< 2%): 'neutral' (1.9%)")
     assert "`reviews.train.balance`" in warning
 
@@ -576,7 +576,7 @@ def test_buckets_are_increasing_lengths_below_max_length(buckets, ok):
         with pytest.raises(UserError, match=r"`imdb.featurize(.buckets)?` "):
             parse(FeaturizeParams, p, "imdb")
     # with max_length: auto a bucket at or above the chosen length is dropped, not an error
-    assert features.bucket_sizes([8, 24, 64], 48) == [8, 24, 48]
+    assert featurize.bucket_sizes([8, 24, 64], 48) == [8, 24, 48]
 
 
 # --- nothing is chosen on the test labels

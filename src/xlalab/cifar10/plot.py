@@ -2,10 +2,10 @@
 training curves and a sample of test predictions.
 
 Everything goes to ``paths.figures``, read from the evaluate stage's predictions: the model's most
-confident mistakes (a grid of the test images with their true and predicted
-classes and the confidence), its most confused pairs of classes, the confusion matrix (png, and its
-rows for DVC's confusion template), the training curves and a seeded sample of test predictions.
-Each title says what its figure shows, in numbers from the predictions."""
+confident mistakes (a grid of the test images with their true and predicted classes and the
+confidence), its most confused pairs of classes, the confusion matrix (png, and its rows for DVC's
+confusion template), the training curves and a seeded sample of test predictions. Each title says
+what its figure shows, in numbers from the predictions."""
 
 from __future__ import annotations
 

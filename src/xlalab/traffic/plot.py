@@ -2,10 +2,10 @@
 distributions, anomalies over time, the feature-set study and the anomaly report.
 
 In detail: the detectors' ROC and PR curves with each one's operating point (where its alarms
-fire) marked, recall per attack category, anomalies over time (record order where the
-source has no timestamps, and labelled so), score distributions of normal and attack traffic with
-each detector's alarm threshold, ROC and PR curves as DVC plot data, the feature-set table as a
-chart, the training curve, and ``report.md``: the verdict with its intervals, what the headline
+fire) marked, recall per attack category, anomalies over time (record order where the source has
+no timestamps, and labelled so), score distributions of normal and attack traffic with each
+detector's alarm threshold, ROC and PR curves as DVC plot data, the feature-set table as a chart,
+the training curve, and ``report.md``: the verdict with its intervals, what the headline
 detector caught and missed and where its false alarms come from, written from the metrics.
 
 The figures read the predictions (scores, alarms, labels and categories per test row): the
