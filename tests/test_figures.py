@@ -163,8 +163,8 @@ def test_lstm_forecast_residual_and_training_figures():
 def offline_training_texts(project: str, rows: int = 1024) -> tuple[list[str], np.ndarray, list]:
     """A seeded sample of the project's offline training split, as its featurize stage keeps
     (``max_train``: 1,024 rows)."""
-    download = importlib.import_module(f"xlalab.{project}.download")
-    splits, _ = download.from_offline(0.3, 0)
+    offline = importlib.import_module(f"xlalab.{project}.sources.offline")
+    splits, _ = offline.from_offline(0.3, 0)
     train = splits["train"].sample(min(rows, len(splits["train"])), random_state=0)
     labels = sorted(train["label"].unique())
     return train["text"].tolist(), train["label"].map(labels.index).to_numpy(), labels
