@@ -225,7 +225,8 @@ def test_confusion_plot_data_has_one_row_per_test_image(chain):
 
 
 def test_plot_stage_draws_readable_images(chain):
-    for name in ("confusion.png", "training_curves.png", "sample_predictions.png"):
+    names = ("confident_mistakes.png", "confused_pairs.png", "confusion.png")
+    for name in (*names, "training_curves.png", "sample_predictions.png"):
         with Image.open(chain / "plots/cifar10/figures" / name) as im:
             assert im.format == "PNG" and min(im.size) > 200
 

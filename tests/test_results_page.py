@@ -217,6 +217,30 @@ def test_linked_figures_resolve_and_nothing_points_at_the_network(results):
     assert not re.search(r"(https?:)?//[a-z]", text), "a network address"
 
 
+def test_each_project_shows_its_key_figures_first(results):
+    """The key figures of a project's contract lead its section, in the contract's order, before
+    its other figures (by name); a key figure not drawn is skipped."""
+    from xlalab.pipeline.contract import load_project
+
+    expected = {}
+    for name in results:
+        key = load_project(name).key_figures
+        assert key, f"{name} names no key figure"
+        figures = Path(f"plots/{name}/figures")
+        assert len(key) > 1
+        drawn = list(key[:-1])  # the last one is not drawn
+        (figures / key[-1]).unlink(missing_ok=True)
+        for i, file in enumerate([*drawn, "aaa_first_by_name.png"]):
+            Image.new("RGB", (30, 30 + i), (0, 90, 200)).save(figures / file)
+        others = sorted(p.name for p in figures.glob("*.png") if p.name not in key)
+        expected[name] = drawn + others
+    assert cli.main(["report", "--link", "-o", "out/page.html"]) == 0
+    page = Page(Path("out/page.html").read_text())
+    for name, order in expected.items():
+        shown = [Path(unquote(src)).name for section, src in page.images if section == name]
+        assert shown == order
+
+
 def test_a_corrupt_metrics_file_is_one_line(results, capsys):
     Path("metrics/housing.json").write_text("{")
     assert cli.main(["report"]) == 2

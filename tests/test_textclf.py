@@ -355,7 +355,9 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
         "confusion.json",
         "confusion.png",
         "training_curves.png",
-    }  # word clouds are off for imdb
+        "top_terms.json",
+        "top_terms.png",
+    }  # word clouds are off for imdb; the separating terms are drawn as bars
     assert len(json.loads((paths.figures / "confusion.json").read_text())) == meta["rows"]["test"]
     # the same params give the same details
     first = paths.details.read_text()
@@ -380,6 +382,10 @@ def test_reviews_is_judged_by_macro_f1_and_plots_word_clouds(tmp_path, monkeypat
     assert set(result["baselines"]) == {"majority", "tfidf_logreg"}
     terms = json.loads((paths.figures / "top_terms.json").read_text())
     assert {r["label"] for r in terms} == {"negative", "neutral", "positive"}
+    for label in ("negative", "neutral", "positive"):  # ranked by z, most separating first
+        ranked = [r for r in terms if r["label"] == label]
+        assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+        assert [r["z"] for r in ranked] == sorted((r["z"] for r in ranked), reverse=True)
     assert (paths.figures / "word_clouds.png").stat().st_size > 1000
 
 

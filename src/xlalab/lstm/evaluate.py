@@ -71,12 +71,6 @@ def load_test_days(paths: Paths) -> tuple[HeldOutDays, dict]:
     ), card
 
 
-def block_length(n_days: int, block: int | None) -> int:
-    """Days per bootstrap block: ``block`` if given, else round(n ** (1/3)), the rate at which a
-    block bootstrap's estimate of a mean's variance is best (Hall, Horowitz and Jing, 1995)."""
-    return block if block is not None else max(1, round(n_days ** (1 / 3)))
-
-
 def recurrent_forecasts(
     paths: Paths, summary: dict, days: HeldOutDays, backend: Backend
 ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
@@ -179,7 +173,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     forecasts.update(baselines)
     models = score_models(forecasts, days)
     models["arima"].update(arima_info)
-    block = block_length(len(days.target), p.evaluate.block)
+    block = evidence.block_length(len(days.target), p.evaluate.block)
     verdict = evidence.compare(
         headline,
         forecasts,

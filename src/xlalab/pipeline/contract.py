@@ -154,6 +154,7 @@ class Project:
     ``inputs``: for a stage that reads more (or less) than the previous stage's outputs (DEPS).
     ``shared``: the package whose modules run every stage but download, where a family of
     projects shares them (``textclf`` for imdb and reviews); None: the project's own package.
+    ``key_figures``: the images a reader should see first, in order.
     """
 
     name: str
@@ -161,6 +162,9 @@ class Project:
     inputs: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     plots: tuple[Any, ...] = ()  # dvc.yaml plot entries; ids start with the project name
     shared: str | None = None
+    # The plot stage's images (names under ``Paths.figures``) that answer the project's question,
+    # most telling first: the results page shows them before the others.
+    key_figures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if tuple(self.params) != STAGE_NAMES:

@@ -120,13 +120,35 @@ def resamples(
         for _ in range(count):
             yield rng.multinomial(int(round(total.sum())), total / total.sum()).astype(float)
         return
+    for rows in _drawn_rows(rng, n, count, block):
+        yield np.bincount(rows, minlength=n).astype(float)
+
+
+def resampled_rows(
+    n: int, count: int = RESAMPLES, seed: int = 0, block: int | None = None
+) -> Iterator[np.ndarray]:
+    """The rows of the resamples ``resamples`` weighs, in the order drawn (a block's rows stay
+    consecutive): for a statistic that depends on the order, such as a running sum over days."""
+    yield from _drawn_rows(np.random.default_rng(seed), n, count, block)
+
+
+def _drawn_rows(
+    rng: np.random.Generator, n: int, count: int, block: int | None
+) -> Iterator[np.ndarray]:
     for _ in range(count):
         if block is None or block <= 1:
-            rows = rng.integers(0, n, n)
+            yield rng.integers(0, n, n)
         else:
+            # circular blocks: a run that passes the last row goes on from the first
             starts = rng.integers(0, n, -(-n // block))
-            rows = (starts[:, None] + np.arange(block)).ravel()[:n] % n
-        yield np.bincount(rows, minlength=n).astype(float)
+            yield (starts[:, None] + np.arange(block)).ravel()[:n] % n
+
+
+def block_length(n_rows: int, block: int | None = None) -> int:
+    """Consecutive rows per bootstrap block of a time series: ``block`` if given, else
+    round(n ** (1/3)), the rate at which a block bootstrap's estimate of a mean's variance is best
+    (Hall, Horowitz and Jing, 1995)."""
+    return block if block is not None else max(1, round(n_rows ** (1 / 3)))
 
 
 def interval(values: np.ndarray, level: float = LEVEL) -> list[float]:

@@ -3,13 +3,14 @@ from the git-tracked results: metrics/<project>.json (the headline), reports/<pr
 (every baseline, the data, the warnings), plots/<project>/figures/*.png and docs/seeds.json, with
 what each stage cost from timing/ where this clone has it.
 
-The page holds the results table and the table over seeds, then per project its verdict, the
-model's score beside every baseline's with their 95 % intervals, where its data came from, what
-trained it, its warnings, what its stages cost and its figures, each with a caption saying what it
-shows (results/captions.py). Every number is printed as ``xlalab summary`` prints it
-(results/numbers.py). It is a single static file: the figures are embedded as data URIs (``--link``
-refers to them by relative path instead), the style is inline, and nothing is loaded from the
-network, so it opens offline and can be passed around as one file.
+The page holds the results table and the table over seeds, then per project its verdict, the model's
+score beside every baseline's with their 95 % intervals, where its data came from, what trained it,
+its warnings, what its stages cost and its figures (the key figures of its contract,
+``Project.key_figures``, first), each with a caption saying what it shows (results/captions.py).
+Every number is printed as ``xlalab summary`` prints it (results/numbers.py). It is a single static
+file: the figures are embedded as data URIs (``--link`` refers to them by relative path instead),
+the style is inline, and nothing is loaded from the network, so it opens offline and can be passed
+around as one file.
 
 It is a command rather than a DVC stage: it reads only files that git already tracks (and the
 timings, when present), takes well under a second, and as a stage it would put a multi-megabyte
@@ -153,6 +154,14 @@ def figure(project: str, path: Path, page_dir: Path, embed: bool) -> str:
     )
 
 
+def ordered_figures(project: Project) -> list[Path]:
+    """The project's images, its key figures first in the order its contract gives them (those
+    drawn), then the others by name."""
+    drawn = {path.name: path for path in sorted(project.paths.figures.glob("*.png"))}
+    key = [drawn[name] for name in project.key_figures if name in drawn]
+    return key + [path for path in drawn.values() if path not in key]
+
+
 def costs_part(project: Project) -> str:
     """What the project's stages cost when this clone last ran them (timing/, not in git)."""
     found = costs.stage_costs(project)
@@ -198,7 +207,7 @@ def project_section(project: Project, result: dict | None, page_dir: Path, embed
         )
         parts += [f'<p class="warning">{html.escape(w)}</p>' for w in details.get("warnings", [])]
     parts.append(costs_part(project))
-    figures = sorted(project.paths.figures.glob("*.png"))
+    figures = ordered_figures(project)
     if figures:
         parts.append('<div class="figures">')
         parts += [figure(name, f, page_dir, embed) for f in figures]

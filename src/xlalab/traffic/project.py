@@ -183,6 +183,7 @@ ROC, PR, RECALL_PER_CATEGORY, FEATURE_SETS = (
 ANOMALIES, DISTRIBUTIONS = "anomalies_over_time.png", "score_distributions.png"
 CATEGORY_CHART, FEATURE_SET_CHART = "recall_per_category.png", "feature_sets.png"
 TRAINING_CHART, REPORT = "autoencoder_training.png", "report.md"
+ROC_PR_CHART = "roc_pr.png"
 PROJECT = Project(
     "traffic",
     params={
@@ -193,6 +194,7 @@ PROJECT = Project(
         "plot": PlotParams,
     },
     inputs={"evaluate": ("features", "model"), "plot": ("predictions", "details", "live")},
+    key_figures=(ROC_PR_CHART, CATEGORY_CHART, DISTRIBUTIONS),
     plots=(
         {
             "traffic_roc": {
@@ -241,6 +243,8 @@ PROJECT = Project(
                 },
             }
         },
+        PATHS.figure(ROC_PR_CHART),
+        PATHS.figure(CATEGORY_CHART),
         PATHS.figure(ANOMALIES),
         PATHS.figure(DISTRIBUTIONS),
     ),
