@@ -88,7 +88,7 @@ def traffic(params: dict):
 
     train, inputs = params["traffic"]["train"], 120  # NSL-KDD, feature_set all, one-hot encoded
     torch.manual_seed(0)
-    model = Autoencoder(inputs, train["hidden"], train["dropout"])
+    model = Autoencoder(inputs, train["hidden_choices"][0], train["dropout"])  # the first candidate
     return (
         model,
         autoencoder_task(),

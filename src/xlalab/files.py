@@ -107,9 +107,10 @@ def read_json(path: str | os.PathLike) -> Any:
         ) from None
 
 
-# Significant digits of every number in the git-tracked results (metrics/, plots/): enough for any
-# score a test set of these sizes can resolve, and few enough that float32 training on another
-# thread count or CPU (which moves values in the 7th digit) leaves the files as committed.
+# Significant digits of every number in the git-tracked results (metrics/, reports/<project>/,
+# plots/): enough for any score a test set of these sizes can resolve, and few enough that float32
+# training on another thread count or CPU (which moves values in the 7th digit) leaves the files as
+# committed.
 # docs/sharing.md has the measurements.
 REPORTED_DIGITS = 4
 
@@ -144,7 +145,7 @@ def to_jsonable(obj: Any, digits: int | None = None) -> Any:
 
 
 def is_timing(key: str) -> bool:
-    """Whether a metrics key is a time or a speed (``seconds``, ``train_seconds``,
+    """Whether a result's key is a time or a speed (``seconds``, ``train_seconds``,
     ``samples_per_sec``, ...): a property of the machine and its load, not of the result."""
     return key == "seconds" or key.endswith(("_seconds", "per_sec"))
 
@@ -165,16 +166,6 @@ def split_timing(obj: Any) -> tuple[Any, Any]:
         if rest != {} or value == {}:
             kept[key] = rest
     return kept, timing
-
-
-def publish_metrics(metrics_file: Path, timing_file: Path) -> None:
-    """Rewrite a stage's metrics file as the git-tracked result: the timing keys moved to
-    ``timing_file`` (an untracked DVC output, same keys and nesting), every number rounded to
-    REPORTED_DIGITS. So a re-run of the same code and params on any machine leaves metrics/ as
-    committed."""
-    kept, timing = split_timing(read_json(metrics_file))
-    write_json(metrics_file, kept, digits=REPORTED_DIGITS)
-    write_json(timing_file, timing or {}, digits=3)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

@@ -92,6 +92,7 @@ class EvaluateParams(Params):
 class PlotParams(Params):
     seed: Seed
     plot: Plot
+    evaluate: Evaluate  # how many confident mistakes and confused pairs to show, as the metrics
 
 
 PROJECT = Project(
@@ -104,6 +105,7 @@ PROJECT = Project(
         "plot": PlotParams,
     },
     inputs={"evaluate": ("features", "model", "raw"), "plot": ("predictions", "live", "features")},
+    key_figures=("confident_mistakes.png", "confused_pairs.png", "confusion.png"),
     plots=(
         {
             "cifar10_confusion": {
@@ -135,7 +137,13 @@ PROJECT = Project(
         # refused as "only JSON, YAML, CSV and TSV"), so these are paths, each under plots/cifar10/.
         *(
             PATHS.figure(f"{name}.png")
-            for name in ("confusion", "training_curves", "sample_predictions")
+            for name in (
+                "confident_mistakes",
+                "confused_pairs",
+                "confusion",
+                "training_curves",
+                "sample_predictions",
+            )
         ),
     ),
 )

@@ -7,10 +7,11 @@ calls the function with (params, paths) whose outputs are temporary siblings of 
 (``paths.staged`` names them): they are moved into place only when the stage succeeds, so a failed
 or interrupted stage leaves the previous outputs as they were. The exception is DVCLive's folder
 (contract.WRITTEN_IN_PLACE), written at its real path so that its curves can be watched during
-training; the previous one is kept aside meanwhile and put back if the stage fails. A metrics
-file is published on the way (files.py ``publish_metrics``): its times and speeds go to the
-stage's timing file, its numbers are rounded.
-With the outputs it writes what the stage cost (seconds, peak memory; pipeline/cost.py) to
+training; the previous one is kept aside meanwhile and put back if the stage fails. An evaluate
+stage returns its result, a ``Report``, which the runner writes (pipeline/report.py): the headline
+numbers to the metrics file, the rest to the details file, their times and speeds to the timing
+file, every number rounded. With the outputs it writes what the stage cost (seconds, peak memory;
+pipeline/cost.py) to
 ``timing/cost/<project>-<stage>.json``, and says it in the log.
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import UserError
-from ..files import atomic_path, publish_metrics, written_in_place
+from ..files import atomic_path, written_in_place
 from ..pipeline import cost, launch, log
 from ..pipeline.contract import (
     WRITTEN_IN_PLACE,
@@ -40,6 +41,7 @@ from ..pipeline.contract import (
     load_project,
 )
 from ..pipeline.params import load_params, parse
+from ..pipeline.report import publish
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +166,15 @@ def run_stage(
                     stack.enter_context(written_in_place(path))
                 else:
                     staged[name] = stack.enter_context(atomic_path(path, is_dir=not path.suffix))
-            function(config, final.staging(staged))
-            if "metrics" in staged and staged["metrics"].exists():
-                publish_metrics(staged["metrics"], staged["timing"])
+            result = function(config, final.staging(staged))
+            if "metrics" in staged:
+                publish(
+                    result,
+                    staged["metrics"],
+                    staged["details"],
+                    staged["timing"],
+                    f"{project.name} {stage.name}",
+                )
             for name, tmp in staged.items():
                 if not tmp.exists():
                     raise RuntimeError(
