@@ -160,12 +160,7 @@ def run_stage(
         with contextlib.ExitStack() as stack:
             # Entered first, so moved into place last: a cost file means every output is in place.
             cost_tmp = stack.enter_context(atomic_path(cost_file))
-            staged = {}
-            for name, path in zip(stage.outs, outputs):
-                if name in WRITTEN_IN_PLACE:
-                    stack.enter_context(written_in_place(path))
-                else:
-                    staged[name] = stack.enter_context(atomic_path(path, is_dir=not path.suffix))
+            staged = open_outputs(stack, stage, final)
             result = function(config, final.staging(staged))
             if "metrics" in staged:
                 publish(
@@ -191,6 +186,20 @@ def run_stage(
     # means the stage's success.
     _wait_for_other_processes()
     return [*outputs, cost_file]
+
+
+def open_outputs(stack: contextlib.ExitStack, stage: Stage, final: Paths) -> dict[str, Path]:
+    """The temporary sibling of each of the stage's outputs (by field), open on ``stack`` until
+    the stage ends; those written in place (WRITTEN_IN_PLACE) are opened at their real path, with
+    the previous ones kept aside, and are not in the result."""
+    staged = {}
+    for name in stage.outs:
+        path = getattr(final, name)
+        if name in WRITTEN_IN_PLACE:
+            stack.enter_context(written_in_place(path))
+        else:
+            staged[name] = stack.enter_context(atomic_path(path, is_dir=not path.suffix))
+    return staged
 
 
 def parse_stage_params(project: Project, stage: Stage, params: dict[str, Any] | str | Path) -> Any:
