@@ -431,10 +431,11 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     errors = (np.log1p(predictions_of("blend")) - np.log1p(predictions_of("actual"))) ** 2
     heaviest = pd.read_csv("data/housing/predictions.csv")["Id"][int(np.argmax(errors))]
     assert without["left_out_id"] == heaviest
-    assert without["share_of_squared_error"] == pytest.approx(errors.max() / errors.sum())
+    # (the metrics keep four significant digits)
+    assert without["share_of_squared_error"] == pytest.approx(errors.max() / errors.sum(), 1e-3)
     assert set(without["baselines"]) == set(verdict["baselines"])
     rest = np.sqrt(np.delete(errors, np.argmax(errors)).mean())
-    assert without["score"] == pytest.approx(rest, rel=1e-6)
+    assert without["score"] == pytest.approx(rest, rel=1e-3)
     low, high = verdict["difference_interval"]
     assert low < high and (verdict["verdict"] == "ties") == (low < 0 < high)
     assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
