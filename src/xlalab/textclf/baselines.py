@@ -26,7 +26,6 @@ does.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 import torch
-from joblib import Memory
 from safetensors.torch import load_file, save_file
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -85,25 +84,39 @@ def cv_search(
     groups: np.ndarray | None,
     scoring: str,
     seed: int,
-    c_param: str = f"{CLASSIFIER}__C",
+    c_param: str = "C",
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """``pipeline`` with the ``C`` of ``C_GRID`` that scores best (``scoring``, a scikit-learn
-    scorer name) in stratified ``FOLDS``-fold cross-validation on the training rows, the whole
-    pipeline fitted in every fold, then refitted on all the rows.
+    """``pipeline`` with the ``C`` of ``C_GRID`` (``c_param`` of its classifier step) that scores
+    best (``scoring``, a scikit-learn scorer name) in stratified ``FOLDS``-fold cross-validation on
+    the training rows, then refitted whole on all of them.
 
-    The fitted feature steps are cached per fold (``Pipeline(memory=)``) while ``C`` varies, so a
-    fold's vocabulary is learned once, not once per ``C``: the cache is keyed by the step and its
-    input rows, so it never mixes folds."""
+    In every fold the feature steps are fitted on the fold's training rows alone and then serve
+    every ``C``: the same search as ``GridSearchCV`` over the whole pipeline (ties go to the
+    smaller ``C``, as there), without refitting a fold's vocabulary once per ``C`` (55 vectorizer
+    fits instead of 5) or reloading it from ``Pipeline(memory=)``'s disk cache, whose unpickling of
+    the vocabularies took longer than fitting them (measured: 11 s of CPU for imdb's TF-IDF search
+    with the cache, 18 s without it, 4 s this way)."""
     folds, n_splits = folds_for(y, groups, seed)
-    with tempfile.TemporaryDirectory() as cache, threadpool_limits(ONE_THREAD):
-        pipeline.set_params(memory=Memory(cache, verbose=0))
-        search = GridSearchCV(pipeline, {c_param: list(C_GRID)}, scoring=scoring, cv=folds)
-        search.fit(x, y, groups=groups)
-        fitted = search.best_estimator_.set_params(memory=None)
+    rows = np.asarray(x, dtype=object) if isinstance(x, list) else np.asarray(x)
+    features, (_, classifier) = Pipeline(pipeline.steps[:-1]), pipeline.steps[-1]
+    scorer = get_scorer(scoring)
+    scores = np.zeros((n_splits, len(C_GRID)))
+    with threadpool_limits(ONE_THREAD):
+        for k, (fit_rows, val_rows) in enumerate(folds.split(rows, y, groups)):
+            fold_features = clone(features)
+            fit_x = fold_features.fit_transform(rows[fit_rows], y[fit_rows])
+            val_x = fold_features.transform(rows[val_rows])
+            for j, c in enumerate(C_GRID):
+                fold_classifier = clone(classifier).set_params(**{c_param: c})
+                fold_classifier.fit(fit_x, y[fit_rows])
+                scores[k, j] = scorer(fold_classifier, val_x, y[val_rows])
+        best = int(np.argmax(scores.mean(axis=0)))  # the first (smallest C) of equal scores
+        fitted = clone(pipeline).set_params(**{f"{CLASSIFIER}__{c_param}": C_GRID[best]})
+        fitted.fit(rows, y)
     grouped = "grouped by movie, " if groups is not None else ""
     return fitted, {
-        "C": float(search.best_params_[c_param]),
-        "cv_score": float(search.best_score_),
+        "C": float(C_GRID[best]),
+        "cv_score": float(scores.mean(axis=0)[best]),
         "cv": f"{n_splits}-fold stratified, {grouped}on the training rows, {scoring}; "
         "features refitted in every fold",
     }
@@ -240,7 +253,7 @@ def nbsvm(
         groups=groups,
         scoring=scoring,
         seed=seed,
-        c_param=f"{CLASSIFIER}__estimator__C",
+        c_param="estimator__C",
     )
     features = len(fitted.named_steps["counts"].vocabulary_)
     return fitted.predict(list(test_texts)), {**chosen, "features": features}
