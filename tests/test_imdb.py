@@ -20,6 +20,7 @@ from xlalab.errors import UserError
 from xlalab.imdb.project import DownloadConfig
 from xlalab.imdb.sources import SOURCES
 from xlalab.pipeline.runner import run_stage
+from xlalab.textclf import corpus
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
 
@@ -181,6 +182,9 @@ def test_offline_default_is_rotten_tomatoes_split_by_movie():
     assert 9000 < len(splits["train"]) < 11000 and not set(splits["train"]["text"]) & set(
         splits["test"]["text"]
     )
+    # each row names its movie, kept for the grouped validation split and the baselines' folds
+    movies = {name: set(split[corpus.GROUP]) for name, split in splits.items()}
+    assert len(movies["train"]) > 300 and not movies["train"] & movies["test"]
 
 
 @pytest.mark.parametrize(

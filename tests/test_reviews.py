@@ -19,6 +19,7 @@ from xlalab.pipeline.runner import run_stage
 from xlalab.reviews.project import DownloadConfig, DownloadParams
 from xlalab.reviews.sources import SOURCES
 from xlalab.reviews.sources.stars import stars_to_frame
+from xlalab.textclf import corpus
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
 
@@ -184,6 +185,12 @@ def test_offline_default_is_three_real_classes():
         and counts["neutral"] < counts["negative"]
     )
     assert "objective plot description" in card["what"]
+    # the movie of every row (plot summaries and reviews alike) goes with it, on one side only
+    movies = {name: set(split[corpus.GROUP]) for name, split in splits.items()}
+    assert not movies["train"] & movies["test"]
+    train = splits["train"]
+    plots = set(train.loc[train["label"] == "neutral", corpus.GROUP])
+    assert plots & set(train.loc[train["label"] != "neutral", corpus.GROUP])
 
 
 FINE_FOOD = Path(__file__).parent / "fixtures" / "amazon_fine_food_reviews.csv"

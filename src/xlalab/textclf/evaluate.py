@@ -6,7 +6,10 @@ The headline metric follows from the data and is one a constant answer cannot re
 a binary project (imdb; the published IMDb results are accuracies on a balanced test set, and the
 majority baseline shows what answering one class scores), macro-F1 for a project with more classes
 (reviews, where a skewed test set would let accuracy reward ignoring a small class). A binary
-project also gets the F1 of its positive class (the second class name) judged the same way.
+project also gets the F1 of its positive class (the second class name) judged the same way, and a
+project with a neutral class the macro-F1 of its other classes (reviews: negative and positive,
+the two-class sentiment verdict; its offline "neutral" is plot summaries, which a model can tell
+from opinions by their style alone).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from . import model as textmodel
 logger = logging.getLogger(__name__)
 
 MODEL = "finetuned"
+NEUTRAL = "neutral"
 
 
 def headline(labels: Sequence[str]) -> tuple[str, str, evidence.Metric, str]:
@@ -67,25 +71,39 @@ def finetuned_probabilities(
     return torch.softmax(logits, -1).numpy(), time.perf_counter() - start
 
 
+TEXT_BASELINES = {
+    "tfidf_logreg": (
+        baselines.tfidf_logreg,
+        "TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf, stop words kept) + logistic "
+        "regression",
+    ),
+    "nbsvm": (
+        baselines.nbsvm,
+        "NB-SVM (Wang and Manning 2012): binarized word 1-2-grams scaled by the naive-Bayes "
+        "log-count ratio + logistic regression, one against the rest",
+    ),
+}
+
+
 def run_baselines(p: EvaluateParams, paths: Paths, backend, data, texts, meta, balanced: bool):
     """Every baseline's test predictions, and what each is and chose (on the training rows)."""
     y_train, n_test = data["train"]["labels"].numpy(), len(data["test"]["labels"])
     scoring = headline(meta["labels"])[3]
+    train_texts = corpus.split_texts(texts, "train")
+    groups = corpus.groups_of(train_texts)  # each training row's movie, where the data has one
     scored = {"majority": reports.majority_predictions(y_train, n_test)}
     notes = {"majority": {"what": "always the most frequent training class"}}
-    scored["tfidf_logreg"], chosen = baselines.tfidf_logreg(
-        corpus.split_texts(texts, "train")["text"].tolist(),
-        y_train,
-        corpus.split_texts(texts, "test")["text"].tolist(),
-        balanced=balanced,
-        scoring=scoring,
-        seed=p.seed,
-    )
-    notes["tfidf_logreg"] = {
-        "what": "TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf, stop words kept) "
-        "+ logistic regression",
-        **chosen,
-    }
+    for name, (fit_predict, what) in TEXT_BASELINES.items():
+        scored[name], chosen = fit_predict(
+            train_texts["text"].tolist(),
+            y_train,
+            corpus.split_texts(texts, "test")["text"].tolist(),
+            groups=groups,
+            balanced=balanced,
+            scoring=scoring,
+            seed=p.seed,
+        )
+        notes[name] = {"what": what, **chosen}
     if p.evaluate.embedding_baseline:
         emb = baselines.frozen_embeddings(
             textmodel.pretrained(p.model, p.revision),
@@ -101,6 +119,7 @@ def run_baselines(p: EvaluateParams, paths: Paths, backend, data, texts, meta, b
             emb["train"].numpy(),
             y_train,
             emb["test"].numpy(),
+            groups=groups,
             balanced=balanced,
             scoring=scoring,
             seed=p.seed,
@@ -109,8 +128,29 @@ def run_baselines(p: EvaluateParams, paths: Paths, backend, data, texts, meta, b
     return scored, notes
 
 
+def sentiment_classes(labels: Sequence[str]) -> list[int] | None:
+    """The ids of the opinion classes of a project with a ``neutral`` class besides them (reviews:
+    negative and positive; its offline neutral class is plot summaries, easy to tell apart by
+    style), or None."""
+    if len(labels) <= 2 or NEUTRAL not in labels:
+        return None
+    return [i for i, name in enumerate(labels) if name != NEUTRAL]
+
+
+def mean_f1_of(classes: Sequence[int]) -> evidence.Metric:
+    """The F1 of each of ``classes``, averaged: macro-F1 over those classes only, on every row."""
+    per_class = [evidence.f1_of_class(c) for c in classes]
+
+    def mean_f1(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
+        return float(np.mean([f1(y, pred, w) for f1 in per_class]))
+
+    return mean_f1
+
+
 def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: int) -> dict:
-    """The headline verdict, and for a binary project the F1 of its positive class the same way."""
+    """The headline verdict; for a binary project the F1 of its positive class the same way, and
+    for a project with a neutral class the macro-F1 of its opinion classes alone (two-class
+    sentiment), each against its own strongest baseline on the same rows."""
     _, name, metric, _ = headline(labels)
     rivals = [b for b in predictions if b != MODEL]
     verdicts = {
@@ -125,6 +165,18 @@ def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: in
             seed=seed,
         )
     }
+    sentiment = sentiment_classes(labels)
+    if sentiment:  # does the model read opinions better, not just tell plots from reviews?
+        verdicts["verdict_sentiment"] = evidence.compare(
+            MODEL,
+            predictions,
+            y_test,
+            mean_f1_of(sentiment),
+            metric_name="macro-F1 of " + " and ".join(labels[c] for c in sentiment),
+            higher_is_better=True,
+            baselines=rivals,
+            seed=seed,
+        )
     if len(labels) == 2:
         verdicts["verdict_f1_positive"] = evidence.compare(
             MODEL,
@@ -166,8 +218,9 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     warnings = result.pop("warnings")
     for warning in warnings:
         logger.warning(f"{paths.project} evaluate: {warning}")
-    if "verdict_f1_positive" in verdicts:
-        logger.info(f"{paths.project} evaluate: {verdicts['verdict_f1_positive']['line']}")
+    for extra in ("verdict_f1_positive", "verdict_sentiment"):
+        if extra in verdicts:
+            logger.info(f"{paths.project} evaluate: {verdicts[extra]['line']}")
     reports.announce(verdicts["verdict"])  # last: the log ends with the verdict
     return Report.judged(
         result.pop("verdict"),
@@ -216,7 +269,15 @@ def details(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds) 
 
 
 def data_section(meta: dict) -> dict:
-    keys = ("source", "labels", "rows", "class_counts", "max_length", "max_length_param")
+    keys = (
+        "source",
+        "labels",
+        "rows",
+        "class_counts",
+        "max_length",
+        "max_length_param",
+        "validation_grouped_by",
+    )
     return {
         **{key: meta.get(key) for key in keys},
         **{key: meta[key] for key in ("buckets", "padding", "share_truncated")},
