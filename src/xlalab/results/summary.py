@@ -93,7 +93,8 @@ def with_interval(value: float, interval: Sequence[float], sign: bool = False) -
 
 
 def trained_on(runtime: dict | None) -> str:
-    """``accelerate, 1 cpu``; ``accelerate, 2 cpu, 2 processes``; ``xla, 4 cpu (spmd)``."""
+    """``accelerate, 1 cpu``; ``accelerate, 2 cpu, 2 processes``; ``xla, 4 cpu (spmd)``;
+    ``accelerate, 1 cuda, fp16`` (mixed precision is named; float32 is not)."""
     if not runtime:
         return "-"
     text = (
@@ -103,6 +104,8 @@ def trained_on(runtime: dict | None) -> str:
         text += f", {runtime['processes']} processes"
     if runtime.get("spmd"):
         text += " (spmd)"
+    if runtime.get("precision", "no") != "no":
+        text += f", {runtime['precision']}"
     return text
 
 
