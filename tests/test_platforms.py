@@ -7,6 +7,7 @@ on XLA a re-run looks up every graph the first run compiled in the persistent ca
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -207,7 +208,25 @@ def test_the_suite_runs_without_torch_xla_with_its_xla_tests_skipped():
     assert "torch_xla is not installed here" in proc.stdout
 
 
-# --- several processes -------------------------------------------------------------------------
+# --- two bad inputs: one line, exit 2, said once -------------------------------------------------
+
+
+def test_a_truncated_kdd_cup_gz_is_one_line(tmp_path):
+    """KDD Cup 1999 (42 fields a line) cut short in the middle of its gzip stream, as an
+    interrupted download leaves it."""
+    shipped = SRC / "xlalab/traffic/nsl_kdd/KDDTrain+_20Percent.txt.gz"
+    with gzip.open(shipped, "rt") as f:  # NSL-KDD lines without their difficulty: KDD Cup's
+        lines = [line.rsplit(",", 1)[0] + "\n" for _, line in zip(range(20_000), f)]
+    whole = gzip.compress("".join(lines).encode())
+    archive = tmp_path / "kddcup.data_10_percent.gz"
+    archive.write_bytes(whole[: len(whole) // 2])
+    cwd = params_dir(
+        tmp_path, {}, **{"traffic.download.source": "kdd99", "traffic.download.path": str(archive)}
+    )
+    line = one_line(stage(cwd, "xlalab.traffic.download"))
+    assert line.startswith(f"error: traffic download: {archive}")
+    assert "truncated" in line and "download it again" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name, "params.yaml"]
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_said_once(tmp_path):

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import logging
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,6 +244,10 @@ def _read_chunks(path: Path, chunk_rows: int, **kwargs) -> Iterator[pd.DataFrame
         ) from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path} is not text in the expected encoding ({e.reason})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # pandas decompresses .gz as it reads
+        raise UserError(
+            f"{path} is a truncated or corrupt gzip file ({e}); download it again"
+        ) from None
 
 
 def _check_fields(chunk: pd.DataFrame, expected: int, path: Path, start_line: int) -> None:
