@@ -37,6 +37,7 @@ from ..errors import UserError
 from .settings import (
     XLA_CACHE,
     Runtime,
+    check_batch_split,
     resolve_backend,
     resolve_precision,
     resolve_xla_precision,
@@ -147,17 +148,6 @@ class Backend(abc.ABC):
     def barrier(self, tag: str) -> None: ...
     def compile_count(self) -> int | None:
         return None
-
-
-def check_batch_split(batch_size: int, devices: int, processes: int, what: str) -> None:
-    """A training batch must split evenly over the devices, so the global batch stays what params
-    say. Also checked before several processes are started (pipeline/launch.py), so the problem is
-    said once rather than by every process."""
-    if batch_size % devices:
-        raise UserError(
-            f"{what} {batch_size} does not split evenly over {devices} devices "
-            f"({processes} processes); make it a multiple of {devices}"
-        )
 
 
 class AccelerateBackend(Backend):

@@ -169,3 +169,14 @@ def resolve_xla_precision(asked: str, device: str) -> str:
     if asked == "auto":
         return "bf16" if device == "tpu" else "no"
     return asked
+
+
+def check_batch_split(batch_size: int, devices: int, processes: int, what: str) -> None:
+    """A training batch must split evenly over the devices, so the global batch stays what params
+    say. Also checked before several processes are started (pipeline/launch.py), so the problem is
+    said once rather than by every process."""
+    if batch_size % devices:
+        raise UserError(
+            f"{what} {batch_size} does not split evenly over {devices} devices "
+            f"({processes} processes); make it a multiple of {devices}"
+        )

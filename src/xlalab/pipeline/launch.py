@@ -27,6 +27,7 @@ from ..engine.settings import (
     Params,
     Runtime,
     TrainConfig,
+    check_batch_split,
     on_tpu_host,
     resolve_backend,
     resolve_precision,
@@ -146,8 +147,6 @@ def check_runtime(runtime: Runtime) -> str:
 def check_batches_split(stage: Stage, params_file: str, processes: int) -> None:
     """Every training batch of the stage splits over ``processes`` processes (one device each),
     checked once here rather than by every process after the launch."""
-    from ..engine.runtime import check_batch_split
-
     config = parse(stage.params, load_params(params_file), stage.project)
     for key, train in _train_configs(config, stage.project):
         check_batch_split(train.batch_size, processes, processes, f"{key}.batch_size")
