@@ -11,7 +11,7 @@ eval graphs and any recompile); and the training samples after which compiling p
 overhead ("never" when compiled is not faster). Inductor's caches are emptied first, so every
 compile is cold, as in a fresh stage process.
 
-    nice python bench/bench_compile.py                  # every project, 3 epochs each
+    nice python bench/bench_compile.py                  # every project, 3 epochs each, 1 thread
     nice python bench/bench_compile.py --projects lstm housing --epochs 4
 """
 
@@ -175,8 +175,16 @@ def main() -> None:
     )
     parser.add_argument("--projects", nargs="*", default=list(PROJECTS), choices=list(PROJECTS))
     parser.add_argument("--epochs", type=int, default=3, help="per fit; at least 2")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared machine two threads' OpenMP barriers stall "
+        "whenever another job holds a core, which swamps what compiling changes)",
+    )
     parser.add_argument("--out", default="bench/results/bench_compile.json")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU", flush=True)
     rows = []
     for name in args.projects:
