@@ -157,7 +157,16 @@ def host_ms(model, task, cfg: TrainConfig, batch: dict, backend, steps: int) -> 
 
 def xla_backend(cpu_threads: int):
     os.environ.setdefault("PJRT_DEVICE", "CPU")
-    return make_backend(Runtime(backend="xla", bf16=False, cpu_threads=cpu_threads, processes=1))
+    return make_backend(
+        Runtime(
+            backend="xla",
+            precision="no",
+            compile=False,
+            xla_cache=False,
+            cpu_threads=cpu_threads,
+            processes=1,
+        )
+    )
 
 
 def main() -> None:

@@ -25,7 +25,14 @@ from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 
 SMALL = {
-    "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
+    "runtime": {
+        "backend": "accelerate",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    },
     "cifar10": {
         "seed": 3,
         "backbone": "efficientnet_lite0",
@@ -387,7 +394,14 @@ def xla_run(chain, tmp_path_factory):
     data reduced: a tiny slice of 100 training and 20 validation images."""
     repo = yaml.safe_load(REPO_PARAMS.read_text())
     params = copy.deepcopy(SMALL)
-    params["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
+    params["runtime"] = {
+        "backend": "xla",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     params["cifar10"]["backbone"] = repo["cifar10"]["backbone"]
     params["cifar10"]["train"] = {
         **repo["cifar10"]["train"],

@@ -60,7 +60,14 @@ def write_kaggle_zip(path: Path, folder: Path) -> Path:
 def params(**housing):
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = {
-        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
+        "runtime": {
+            "backend": "accelerate",
+            "precision": "no",
+            "compile": False,
+            "xla_cache": False,
+            "cpu_threads": None,
+            "processes": 1,
+        },
         "housing": copy.deepcopy(p["housing"]),
     }
     h = p["housing"]["train"]
@@ -480,6 +487,7 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     ] == (first)
 
 
+@pytest.mark.xla
 def test_mlp_train_stage_on_xla_compiles_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = write_kaggle_folder(tmp_path / "kaggle", train_rows=120, test_rows=5)

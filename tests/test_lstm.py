@@ -61,7 +61,14 @@ def params(tmp_path, **overrides):
     """A small, fast lstm section; ``overrides`` are dotted keys inside it
     (``train.cell="gru"``)."""
     p = {
-        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": 1, "processes": 1},
+        "runtime": {
+            "backend": "accelerate",
+            "precision": "no",
+            "compile": False,
+            "xla_cache": False,
+            "cpu_threads": 1,
+            "processes": 1,
+        },
         "lstm": {
             "seed": 0,
             "window": 10,
@@ -717,6 +724,7 @@ def test_same_params_same_metrics_on_cpu(workdir):
     assert torch.get_num_threads() == 1  # runtime.cpu_threads reached torch
 
 
+@pytest.mark.xla
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_xla_train_with_default_settings_compiles_and_lowers_loops_only_at_first(
     workdir, cell, monkeypatch

@@ -400,7 +400,14 @@ def toy_params(project, model_dir, data_file, **train):
     """The project's params.yaml section with a local toy file, the tiny model and small slices; the
     train section keeps params.yaml's optimizer settings unless ``train`` overrides them."""
     p = copy.deepcopy(REPO_PARAMS)
-    p["runtime"] = {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1}
+    p["runtime"] = {
+        "backend": "accelerate",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     section = p[project]
     section["model"] = str(model_dir)
     section["download"].update(source="local", path=str(data_file), test_fraction=0.3)
@@ -590,6 +597,7 @@ def xla_train(p, featurize) -> tuple[list[int], int]:
     return counts, counts[-1] - before
 
 
+@pytest.mark.xla
 def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     tmp_path, monkeypatch, tiny_model_dir
 ):
@@ -601,7 +609,14 @@ def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     p = prepared(
         "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=2, batch_size=8, eval_batch_size=8
     )
-    p["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
+    p["runtime"] = {
+        "backend": "xla",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     for key in (
         "lr",
         "weight_decay",

@@ -818,6 +818,7 @@ def test_shuffled_test_labels_change_the_scores_alone(workdir):
 
 
 @pytest.mark.slow
+@pytest.mark.xla
 def test_autoencoder_on_xla_compiles_once(workdir):
     p = _slice(workdir)
     p["runtime"]["backend"] = "xla"

@@ -150,7 +150,8 @@ def _pair(values: Sequence[float]) -> tuple[float, float]:
 
 
 def trained_on(runtime: Mapping[str, Any] | None) -> str:
-    """``accelerate, 1 cpu``; ``accelerate, 2 cpu, 2 processes``; ``xla, 4 tpu (spmd)``."""
+    """``accelerate, 1 cpu``; ``accelerate, 2 cpu, 2 processes``; ``xla, 4 tpu (spmd)``;
+    ``accelerate, 1 cuda, fp16`` (mixed precision is named; float32 is not)."""
     if not runtime:
         return "-"
     text = (
@@ -160,6 +161,8 @@ def trained_on(runtime: Mapping[str, Any] | None) -> str:
         text += f", {runtime['processes']} processes"
     if runtime.get("spmd"):
         text += " (spmd)"
+    if runtime.get("precision", "no") != "no":
+        text += f", {runtime['precision']}"
     return text
 
 

@@ -148,6 +148,7 @@ def run_stage(
         _run_thrown_away(function, config, project.paths, stage)
         return []
     final = project.paths
+    xla_before = cost.xla_counts()
     outputs = [getattr(final, name) for name in stage.outs]
     cost_file = final.cost(stage.name)
     # Folders this run creates for its outputs: a failed run removes them again if they stay empty.
@@ -175,7 +176,11 @@ def run_stage(
                     raise RuntimeError(
                         f"{project.name} {stage.name} did not write its output {name}"
                     )
-            spent = cost.measure(started, cost.every_process(cost.peak_memory_mb()))
+            spent = cost.measure(
+                started,
+                cost.every_process(cost.peak_memory_mb()),
+                cost.xla_compilation(xla_before),
+            )
             cost_tmp.write_text(json.dumps(spent, indent=2) + "\n")
     except BaseException:
         for folder in new_folders:

@@ -42,8 +42,9 @@ class FeaturizeConfig(Params):
     # training texts, capped by the model's maximum
     max_length: int | Literal["auto"]
     # shorter fixed lengths below max_length: each text is padded only to the shortest that holds
-    # it, so XLA compiles one graph per length; []: every text padded to max_length
-    buckets: list[int]
+    # it, so XLA compiles one graph per length; []: every text padded to max_length; auto: the
+    # (at most three) lengths that pad the training texts least, chosen as max_length: auto is
+    buckets: list[int] | Literal["auto"]
     val_fraction: float = Field(
         ge=0.01, le=0.5
     )  # stratified share of train held out for validation
@@ -62,14 +63,22 @@ class FeaturizeConfig(Params):
 
     @field_validator("buckets")
     @classmethod
-    def _increasing_lengths(cls, value: list[int]) -> list[int]:
+    def _increasing_lengths(cls, value: list[int] | str) -> list[int] | str:
+        if value == "auto":
+            return value
         if any(not 8 <= n <= 512 for n in value) or value != sorted(set(value)):
-            raise ValueError("must be increasing token lengths from 8 to 512, e.g. [128, 256]")
+            raise ValueError(
+                "must be auto or increasing token lengths from 8 to 512, e.g. [128, 256]"
+            )
         return value
 
     @model_validator(mode="after")
     def _buckets_below_max_length(self) -> FeaturizeConfig:
-        if isinstance(self.max_length, int) and any(n >= self.max_length for n in self.buckets):
+        if (
+            isinstance(self.max_length, int)
+            and isinstance(self.buckets, list)
+            and any(n >= self.max_length for n in self.buckets)
+        ):
             raise ValueError(
                 f"`buckets` {self.buckets} must be below `max_length` ({self.max_length}), "
                 "which is the longest bucket"
