@@ -141,6 +141,7 @@ def stage_lines(project: Project, stage: Stage) -> list[str]:
             outs.append(path)
     metrics.append(paths.cost(stage.name).as_posix())  # by the runner; DVC-cached, as timing
     inputs = [getattr(paths, name).as_posix() for name in stage.inputs]
+    inputs += project.files.get(stage.name, [])
     lines = [
         f"  {project.name}-{stage.name}:",
         f"    desc: {flow(describe(stage))}",
