@@ -69,10 +69,16 @@ def run_stage(stage: str, params_file: Path) -> tuple[float, float]:
     return time.perf_counter() - start, cpu_seconds_of_children() - cpu
 
 
-def recipe_params(name: str, epochs: int | None) -> dict:
+def repo_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def recipe_params(name: str, epochs: int | None, seed: int | None) -> dict:
     mode, size = RECIPES[name]
     freeze, blocks, _ = MODES[mode]
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = repo_params()
+    if seed is not None:
+        params["cifar10"]["seed"] = seed
     train = params["cifar10"]["train"]
     train.update(image_size=size, freeze_backbone=freeze, unfreeze_blocks=blocks)
     if epochs is not None:
@@ -81,16 +87,18 @@ def recipe_params(name: str, epochs: int | None) -> dict:
     return params
 
 
-def default_epochs() -> int:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())["cifar10"]["train"]["epochs"]
-
-
-def measure(name: str, epochs: int | None) -> dict:
-    params = recipe_params(name, epochs)
+def measure(name: str, epochs: int | None, seed: int | None) -> dict:
+    """One recipe's train and evaluate stages; with another ``seed`` than params.yaml's, download
+    and featurize first, as ``xlalab seeds`` does (the seed re-draws the validation and test rows
+    too)."""
+    params = recipe_params(name, epochs, seed)
     mode, size = RECIPES[name]
     with tempfile.TemporaryDirectory() as tmp:
         params_file = Path(tmp) / "params.yaml"
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        if params["cifar10"]["seed"] != repo_params()["cifar10"]["seed"]:
+            run_stage("download", params_file)
+            run_stage("featurize", params_file)
         load_before = os.getloadavg()[0]
         train_wall, train_cpu = run_stage("train", params_file)
         load_after = os.getloadavg()[0]
@@ -100,12 +108,13 @@ def measure(name: str, epochs: int | None) -> dict:
     train = params["cifar10"]["train"]
     return {
         "recipe": name,
+        "seed": params["cifar10"]["seed"],
         "trains": MODES[mode][2],
         "image_size": size,
         "freeze_backbone": train["freeze_backbone"],
         "unfreeze_blocks": train["unfreeze_blocks"],
         "epochs": train["epochs"],
-        "epochs_reduced": epochs is not None and epochs < default_epochs(),
+        "epochs_reduced": train["epochs"] < repo_params()["cifar10"]["train"]["epochs"],
         "best_epoch": metrics["train"]["best_epoch"],
         "best_val_accuracy": metrics["train"]["best_val_accuracy"],
         "model": metrics["model_name"],
@@ -132,16 +141,20 @@ def commit() -> str:
 
 
 def merge(record: dict) -> None:
-    """Add or replace the recipe's record in OUT, keeping the others."""
-    recipes = json.loads(OUT.read_text())["recipes"] if OUT.exists() else []
+    """Add or replace the recipe's record in OUT, keeping the others: under ``recipes`` at
+    params.yaml's seed, under ``other_seeds`` at any other."""
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    main_seed = record["seed"] == repo_params()["cifar10"]["seed"]
+    part = "recipes" if main_seed else "other_seeds"
     how = {
         "command": "nice -n 10 python bench/cifar10_frontier.py <recipe> ...",
         "what": (
             "each recipe is one run of cifar10's train and evaluate stages on the offline digits "
             "(3,600 train, 400 validation, 1,000 test), params.yaml's cifar10 section with the "
-            "recipe's image_size, freeze_backbone, unfreeze_blocks and epochs, seed 42; accuracy "
-            "and intervals from evaluate's verdict (1,000 bootstrap resamples of the test rows, "
-            "paired difference against the strongest baseline)"
+            "recipe's image_size, freeze_backbone, unfreeze_blocks and epochs, at its seed; "
+            "accuracy and intervals from evaluate's verdict (1,000 bootstrap resamples of the test "
+            "rows, paired difference against the strongest baseline); other_seeds: the same at "
+            "other seeds (download and featurize re-run at that seed, as xlalab seeds does)"
         ),
         "cost": (
             "train_cpu_seconds: user + system CPU seconds of the train stage's process at one "
@@ -150,16 +163,24 @@ def merge(record: dict) -> None:
         ),
         "code": commit(),
     }
-    recipes = [r for r in recipes if r["recipe"] != record["recipe"]] + [record]
+    key = (record["recipe"], record["seed"])
+    records = [r for r in data.get(part, []) if (r["recipe"], r["seed"]) != key]
     order = {name: i for i, name in enumerate(RECIPES)}
-    recipes.sort(key=lambda r: order[r["recipe"]])
-    OUT.write_text(json.dumps({"how": how, "recipes": recipes}, indent=2) + "\n")
+    records = sorted([*records, record], key=lambda r: (order[r["recipe"]], r["seed"]))
+    data = {
+        "how": how,
+        "recipes": data.get("recipes", []),
+        "other_seeds": data.get("other_seeds", []),
+    }
+    data[part] = records
+    OUT.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipes", nargs="*", metavar="RECIPE", help="e.g. frozen_32 (see --list)")
     parser.add_argument("--epochs", type=int, help="fewer epochs than params.yaml (say so)")
+    parser.add_argument("--seed", type=int, help="another seed than params.yaml's cifar10.seed")
     parser.add_argument("--list", action="store_true", help="the recipes and stop")
     args = parser.parse_args()
     if args.list or not args.recipes:
@@ -173,7 +194,7 @@ def main() -> int:
         print("error: no cifar10 features; run cifar10's download and featurize stages first")
         return 2
     for name in args.recipes:
-        record = measure(name, args.epochs)
+        record = measure(name, args.epochs, args.seed)
         merge(record)
         print(
             f"{name}: accuracy {record['test_accuracy']} {record['interval']}, "
@@ -182,6 +203,9 @@ def main() -> int:
             f"({record['train_wall_seconds']} s wall)",
             flush=True,
         )
+    if args.seed is not None and args.seed != repo_params()["cifar10"]["seed"]:
+        for stage in ("download", "featurize"):  # the worktree's data back at params.yaml's seed
+            run_stage(stage, ROOT / "params.yaml")
     return 0
 
 

@@ -609,13 +609,23 @@ def test_the_frontier_names_the_cheapest_recipe_that_beats_the_baseline(tmp_path
         recipe("full_32", 0.97, 150, "beats"),
         recipe("full_64", 0.988, 400, "beats"),
         recipe("last2_32", 0.96, 100, "ties"),
+        recipe("frozen_96", 0.92, 240, "loses"),
     ]
     assert frontier.cheapest_winner(recipes)["recipe"] == "full_32"
     assert frontier.cheapest_winner(recipes[:1]) is None
     path = tmp_path / "frontier.json"
     path.write_text(json.dumps({"how": {}, "recipes": recipes}))
     figure = frontier.frontier_figure(frontier.read(path))
-    assert "full_32" in figure.axes[0].get_legend().get_texts()[0].get_text()
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "cheapest that beats the SVM: full_32" in legend
+    # frozen_96 costs more than last2_64 and full_32 and is less accurate than both
+    assert [r["recipe"] for r in frontier.pareto(recipes)] == [
+        "frozen_64",
+        "last2_32",
+        "full_32",
+        "last2_64",
+        "full_64",
+    ]
     path.write_text(json.dumps({"recipes": [{"recipe": "frozen_64"}]}))  # no accuracy, no cost
     with pytest.raises(UserError, match="does not hold the frontier's measurements") as error:
         frontier.read(path)

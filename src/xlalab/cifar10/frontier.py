@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import ticker
 
 from ..errors import UserError
 from ..results import plots
@@ -39,6 +40,16 @@ def cheapest_winner(recipes: list[dict]) -> dict | None:
     its whole interval above 0 (verdict ``beats``); None when none does."""
     winners = [r for r in recipes if r.get("verdict") == "beats"]
     return min(winners, key=lambda r: r["train_cpu_seconds"], default=None)
+
+
+def pareto(recipes: list[dict]) -> list[dict]:
+    """The frontier: by cost, each recipe more accurate than every cheaper one."""
+    best, front = -1.0, []
+    for r in sorted(recipes, key=lambda r: (r["train_cpu_seconds"], -r["test_accuracy"])):
+        if r["test_accuracy"] > best:
+            best = r["test_accuracy"]
+            front.append(r)
+    return front
 
 
 def frontier_figure(data: dict[str, Any]) -> plt.Figure:
@@ -78,6 +89,16 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
             textcoords="offset points",
             fontsize=7,
         )
+    front = pareto(recipes)
+    ax.step(
+        [r["train_cpu_seconds"] for r in front],
+        [r["test_accuracy"] for r in front],
+        where="post",
+        color="0.6",
+        linewidth=1,
+        zorder=2,
+        label="frontier: the best accuracy at that cost or less",
+    )
     winner = cheapest_winner(recipes)
     if winner is not None:
         ax.scatter(
@@ -95,6 +116,12 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
         what = {"frozen": "head only", "last": "head + last stages", "full": "everything"}[kind]
         ax.plot([], [], marker, color="0.3", label=what)
     ax.set_xscale("log")
+    costs = [r["train_cpu_seconds"] for r in recipes]
+    ax.set_xticks(
+        [t for t in (25, 50, 100, 200, 400, 800, 1600) if min(costs) / 2 <= t <= max(costs) * 2]
+    )
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("train stage, CPU seconds (one thread; log scale)")
     ax.set_ylabel("test accuracy, 95 % interval")
     ax.set_title("cifar10 (offline digits): accuracy against training cost")
