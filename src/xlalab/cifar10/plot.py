@@ -20,6 +20,7 @@ from ..pipeline import runner
 from ..pipeline.contract import Paths
 from ..results import plots
 from ..results.reports import confusion, confusion_rows
+from . import frontier
 from .featurize import load_split
 from .project import PROB_PREFIX, PROJECT, PlotParams
 
@@ -215,6 +216,7 @@ def plot(p: PlotParams, paths: Paths) -> None:
         sample_grid(images, y_true, probs, classes, p.plot.samples, p.seed),
         figure("sample_predictions.png"),
     )
+    plots.save_figure(frontier.frontier_figure(frontier.read()), figure("frontier.png"))
 
 
 if __name__ == "__main__":

@@ -169,6 +169,8 @@ class Project:
     the module named after it: ``download`` in the project's ``download.py``, ``train`` in
     ``train.py``, ...
     ``inputs``: for a stage that reads more (or less) than the previous stage's outputs (DEPS).
+    ``files``: git-tracked files of the repository a stage reads besides those (paths from the
+    repository's root), e.g. measurements kept under docs/ that a plot stage draws.
     ``shared``: the package whose modules run every stage but download, where a family of
     projects shares them (``textclf`` for imdb and reviews); None: the project's own package.
     ``key_figures``: the images a reader should see first, in order.
@@ -177,6 +179,7 @@ class Project:
     name: str
     params: dict[str, type[Params]]
     inputs: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    files: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     plots: tuple[Any, ...] = ()  # dvc.yaml plot entries; ids start with the project name
     shared: str | None = None
     # The plot stage's images (names under ``Paths.figures``) that answer the project's question,
@@ -189,7 +192,7 @@ class Project:
                 f"{self.name} must declare the stages {STAGE_NAMES} in order, not "
                 f"{tuple(self.params)}"
             )
-        unknown = set(self.inputs) - set(STAGE_NAMES)
+        unknown = (set(self.inputs) | set(self.files)) - set(STAGE_NAMES)
         if unknown:
             raise ValueError(f"{self.name} declares inputs for unknown stages {sorted(unknown)}")
 

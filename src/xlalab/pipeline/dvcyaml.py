@@ -143,6 +143,7 @@ def stage_lines(project: Project, stage: Stage) -> list[str]:
     # holds makes `dvc metrics diff` in a fresh clone fail to load it (`xlalab costs` shows them).
     outs.append(paths.cost(stage.name).as_posix())
     inputs = [getattr(paths, name).as_posix() for name in stage.inputs]
+    inputs += project.files.get(stage.name, [])
     lines = [
         f"  {project.name}-{stage.name}:",
         f"    desc: {flow(describe(stage))}",
