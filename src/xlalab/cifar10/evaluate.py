@@ -149,16 +149,22 @@ def training_record(entry: dict, summary: dict) -> dict:
     }
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> Report:
-    e = p.evaluate
+def data_record(card: dict) -> dict:
+    """What the details say of the data: the card's description and the archive's checksum."""
+    keys = ("source", "description", "note", "test_split", "image_shape")
+    return {k: card.get(k) for k in keys} | {"checksum": (card.get("checksum") or {}).get("value")}
+
+
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
+    e = params.evaluate
     splits = {s: load_split(paths.features, s) for s in SPLITS}
-    backend = make_backend(p.runtime)
+    backend = make_backend(params.runtime)
     start = time.perf_counter()
     probs, entry = test_probabilities(paths, splits["test"], backend, e.batch_size)
     predict_seconds = time.perf_counter() - start
     options, classes = entry["config"]["options"], entry["config"]["classes"]
     y_true, y_pred = splits["test"]["y"].numpy(), probs.argmax(-1)
-    fitted = fit_baselines(p, paths, splits, entry, backend)
+    fitted = fit_baselines(params, paths, splits, entry, backend)
 
     name = model_name(options)
     verdict = evidence.compare(
@@ -169,7 +175,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
         metric_name="accuracy",
         higher_is_better=True,
         baselines=list(fitted),
-        seed=p.seed,
+        seed=params.seed,
     )
     write_predictions(paths, probs, y_true, classes)
     report = reports.classification(y_true, y_pred, classes)
@@ -198,11 +204,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
             ),
             "train": training_record(entry, summary),
             "model": {**options, "weights": entry["config"]["weights"]},
-            "data": {
-                k: card.get(k)
-                for k in ("source", "description", "note", "test_split", "image_shape")
-            }
-            | {"checksum": (card.get("checksum") or {}).get("value")},
+            "data": data_record(card),
             "seconds": {
                 "predict": predict_seconds,
                 **{f"baseline {b}": f.seconds for b, f in fitted.items()},

@@ -70,25 +70,7 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
             color="0.3",
         )
     for r in recipes:
-        lo, hi = r["interval"]
-        kind = next((k for k in MARKERS if r["recipe"].startswith(k)), "full")
-        ax.errorbar(
-            r["train_cpu_seconds"],
-            r["test_accuracy"],
-            yerr=[[r["test_accuracy"] - lo], [hi - r["test_accuracy"]]],
-            fmt=MARKERS[kind],
-            color=colours[r["image_size"]],
-            capsize=3,
-            zorder=3,
-        )
-        note = f"{r['recipe']}" + (f" ({r['epochs']} ep)" if r.get("epochs_reduced") else "")
-        ax.annotate(
-            note,
-            (r["train_cpu_seconds"], r["test_accuracy"]),
-            xytext=(5, -10),
-            textcoords="offset points",
-            fontsize=7,
-        )
+        draw_recipe(ax, r, colours)
     front = pareto(recipes)
     ax.step(
         [r["train_cpu_seconds"] for r in front],
@@ -128,3 +110,26 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     return fig
+
+
+def draw_recipe(ax: plt.Axes, r: dict[str, Any], colours: dict) -> None:
+    """One recipe: its accuracy with the interval, at its cost, named."""
+    lo, hi = r["interval"]
+    kind = next((k for k in MARKERS if r["recipe"].startswith(k)), "full")
+    ax.errorbar(
+        r["train_cpu_seconds"],
+        r["test_accuracy"],
+        yerr=[[r["test_accuracy"] - lo], [hi - r["test_accuracy"]]],
+        fmt=MARKERS[kind],
+        color=colours[r["image_size"]],
+        capsize=3,
+        zorder=3,
+    )
+    note = f"{r['recipe']}" + (f" ({r['epochs']} ep)" if r.get("epochs_reduced") else "")
+    ax.annotate(
+        note,
+        (r["train_cpu_seconds"], r["test_accuracy"]),
+        xytext=(5, -10),
+        textcoords="offset points",
+        fontsize=7,
+    )

@@ -170,7 +170,7 @@ def confused_pairs_figure(
     return fig
 
 
-def plot(p: PlotParams, paths: Paths) -> None:
+def plot(params: PlotParams, paths: Paths) -> None:
     table = pd.read_csv(paths.predictions, dtype={"actual": str, "predicted": str})
     prob_columns = [c for c in table.columns if c.startswith(PROB_PREFIX)]
     classes = [c[len(PROB_PREFIX) :] for c in prob_columns]
@@ -192,12 +192,12 @@ def plot(p: PlotParams, paths: Paths) -> None:
     plots.write_rows(figure("confusion.json"), confusion_rows(y_true, y_pred, classes))
     cm = confusion(y_true, y_pred, len(classes))
     plots.save_figure(
-        mistakes_grid(images, y_true, probs, classes, p.evaluate.top_confident_mistakes),
+        mistakes_grid(images, y_true, probs, classes, params.evaluate.top_confident_mistakes),
         figure("confident_mistakes.png"),
     )
     plots.save_figure(
         confused_pairs_figure(
-            cm, classes, p.evaluate.top_confused_pairs, images, y_true, probs.argmax(-1)
+            cm, classes, params.evaluate.top_confused_pairs, images, y_true, probs.argmax(-1)
         ),
         figure("confused_pairs.png"),
     )
@@ -213,7 +213,7 @@ def plot(p: PlotParams, paths: Paths) -> None:
         figure("training_curves.png"),
     )
     plots.save_figure(
-        sample_grid(images, y_true, probs, classes, p.plot.samples, p.seed),
+        sample_grid(images, y_true, probs, classes, params.plot.samples, params.seed),
         figure("sample_predictions.png"),
     )
     plots.save_figure(frontier.frontier_figure(frontier.read()), figure("frontier.png"))

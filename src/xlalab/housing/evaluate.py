@@ -89,13 +89,13 @@ def training_warnings(summary: dict) -> list[str]:
     ]
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> Report:
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
     summary = read_summary(paths)
     train = pd.read_parquet(paths.features / "train.parquet", columns=[TARGET])
     test = pd.read_parquet(paths.features / "test.parquet")
     x = load_estimator(paths.model, "preprocessor").transform(test)
     actual = test[TARGET].to_numpy(float)
-    logs = candidate_log_prices(paths, summary, x, make_backend(p.runtime))
+    logs = candidate_log_prices(paths, summary, x, make_backend(params.runtime))
     logs[MEAN_PRICE] = np.log1p(mean_price(train[TARGET].to_numpy(float), len(test)))
     table = score_table(actual, logs, summary["cv"])
     headline = summary["headline"]
@@ -103,9 +103,9 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     # mean price as the floor; paired bootstrap over the held-out houses. Beside it, the same
     # without the house that weighs most on the headline's error.
     rivals = baselines.rivals([name for name in logs if name != MEAN_PRICE], headline)
-    verdict = baselines.judge(headline, logs, np.log1p(actual), rivals, p.seed)
+    verdict = baselines.judge(headline, logs, np.log1p(actual), rivals, params.seed)
     without_heaviest = baselines.judge_without_heaviest_house(
-        headline, logs, np.log1p(actual), test[ID].to_numpy(), rivals, p.seed
+        headline, logs, np.log1p(actual), test[ID].to_numpy(), rivals, params.seed
     )
     candidates = [name for name in table if name != MEAN_PRICE]
     losers = [n for n in candidates if table[n]["rmse_log"] >= table[MEAN_PRICE]["rmse_log"]]

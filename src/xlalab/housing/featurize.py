@@ -201,16 +201,16 @@ def preprocessor() -> ColumnTransformer:
     )
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
     card = read_json(paths.card)
     houses = read_houses((paths.raw / "train.csv").read_bytes(), "train.csv", with_price=True)
-    f = p.featurize
+    f = params.featurize
     if len(houses) < 20:
         raise UserError(
             f"train.csv has {len(houses)} houses; the split and cross-validation need at least 20"
         )
     train, test = train_test_split(
-        houses, test_size=f.test_fraction, random_state=p.seed, shuffle=True
+        houses, test_size=f.test_fraction, random_state=params.seed, shuffle=True
     )
     # The rule reads SalePrice: it is applied after the split, to training houses only.
     outlier = (train["GrLivArea"] > f.outlier_area) & (train[TARGET] < f.outlier_price)

@@ -42,7 +42,7 @@ from .project import BLEND, PROJECT, PlotParams
 logger = logging.getLogger(__name__)
 
 
-def plot(p: PlotParams, paths: Paths) -> None:
+def plot(params: PlotParams, paths: Paths) -> None:
     predictions = pd.read_csv(paths.predictions)
     summary = read_summary(paths)
     headline = summary["headline"]
@@ -83,9 +83,9 @@ def plot(p: PlotParams, paths: Paths) -> None:
         .loc[predictions[ID]]
         .reset_index()
     )
-    explain_with_shap(p, shap_estimators(p, paths, summary), prep, train, test, out)
+    explain_with_shap(params, shap_estimators(params, paths, summary), prep, train, test, out)
     explain_with_lime(
-        p,
+        params,
         prep,
         train,
         test,

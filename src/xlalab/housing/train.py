@@ -117,12 +117,12 @@ def mlp_log_prices(
     return out * config["target_std"] + config["target_mean"]
 
 
-def train(p: TrainParams, paths: Paths) -> None:
+def train(params: TrainParams, paths: Paths) -> None:
     # The models are small (about a thousand rows): one OpenMP thread per fit loses little, while
     # OpenMP's spin-waiting threads slow boosting and the MLP many times over on a busy CPU.
     # The forest still runs its trees in parallel (joblib threads, n_jobs=-1).
     with threadpool_limits(limits=1, user_api="openmp"):
-        _train(p, paths)
+        _train(params, paths)
 
 
 def _train(p: TrainParams, paths: Paths) -> None:

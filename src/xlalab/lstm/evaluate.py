@@ -163,17 +163,17 @@ def training_warnings(training: dict[str, dict], summary: dict) -> list[str]:
     return warnings
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> Report:
-    backend = make_backend(p.runtime)
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
+    backend = make_backend(params.runtime)
     summary = read_summary(paths)
     headline = summary["headline"]
     days, card = load_test_days(paths)
     forecasts, training = recurrent_forecasts(paths, summary, days, backend)
-    baselines, arima_info = baseline_forecasts(p.evaluate, days)
+    baselines, arima_info = baseline_forecasts(params.evaluate, days)
     forecasts.update(baselines)
     models = score_models(forecasts, days)
     models["arima"].update(arima_info)
-    block = evidence.block_length(len(days.target), p.evaluate.block)
+    block = evidence.block_length(len(days.target), params.evaluate.block)
     verdict = evidence.compare(
         headline,
         forecasts,
@@ -182,11 +182,11 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
         metric_name="mae",
         higher_is_better=False,
         baselines=list(BASELINES),
-        seed=p.seed,
+        seed=params.seed,
         block=block,
     )
     verdict["bootstrap"]["block_rule"] = (
-        "round(n ** (1/3))" if p.evaluate.block is None else "lstm.evaluate.block"
+        "round(n ** (1/3))" if params.evaluate.block is None else "lstm.evaluate.block"
     )
     dm_against(models, forecasts, days, verdict["best_baseline"])
     warnings = training_warnings(training, summary)

@@ -315,8 +315,8 @@ def read_forecasts(paths: Paths, headline: str) -> tuple[pd.DataFrame, list[str]
     return rows, models
 
 
-def plot(p: PlotParams, paths: Paths) -> None:
-    headline = p.train.cell
+def plot(params: PlotParams, paths: Paths) -> None:
+    headline = params.train.cell
     rows, models = read_forecasts(paths, headline)
     # The recurrent models are those with training curves; the rest are the baselines.
     histories = {m: read_live_history(paths.live / m) for m in models if (paths.live / m).is_dir()}
@@ -326,8 +326,8 @@ def plot(p: PlotParams, paths: Paths) -> None:
             "`dvc repro lstm-train`"
         )
     compared = [m for m in models if m != NAIVE]
-    block = evidence.block_length(len(rows), p.evaluate.block)
-    against = against_naive(rows, compared, headline, block, p.seed)
+    block = evidence.block_length(len(rows), params.evaluate.block)
+    against = against_naive(rows, compared, headline, block, params.seed)
 
     # DVC's linear template wants a numeric x: the test day's number, with its date beside it.
     rows.insert(0, "day", np.arange(1, len(rows) + 1))

@@ -163,19 +163,7 @@ def run_stage(
             cost_tmp = stack.enter_context(atomic_path(cost_file))
             staged = open_outputs(stack, stage, final)
             result = function(config, final.staging(staged))
-            if "metrics" in staged:
-                publish(
-                    result,
-                    staged["metrics"],
-                    staged["details"],
-                    staged["timing"],
-                    f"{project.name} {stage.name}",
-                )
-            for name, tmp in staged.items():
-                if not tmp.exists():
-                    raise RuntimeError(
-                        f"{project.name} {stage.name} did not write its output {name}"
-                    )
+            _check_written(result, staged, f"{project.name} {stage.name}")
             spent = cost.measure(
                 started,
                 cost.every_process(cost.peak_memory_mb()),
@@ -191,6 +179,15 @@ def run_stage(
     # means the stage's success.
     _wait_for_other_processes()
     return [*outputs, cost_file]
+
+
+def _check_written(result: Any, staged: dict[str, Path], stage: str) -> None:
+    """An evaluate stage's Report written out (metrics, details, timing); every output there."""
+    if "metrics" in staged:
+        publish(result, staged["metrics"], staged["details"], staged["timing"], stage)
+    for name, tmp in staged.items():
+        if not tmp.exists():
+            raise RuntimeError(f"{stage} did not write its output {name}")
 
 
 def open_outputs(stack: contextlib.ExitStack, stage: Stage, final: Paths) -> dict[str, Path]:

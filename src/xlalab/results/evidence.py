@@ -210,17 +210,16 @@ def compare(
             b: {"score": scores[b], "interval": interval(drawn[:, i + 1])}
             for i, b in enumerate(baselines)
         },
-        "bootstrap": {
-            "resamples": count,
-            "level": LEVEL,
-            "seed": seed,
-            "unit": f"circular blocks of {block} consecutive rows"
-            if block and block > 1
-            else "rows",
-        },
+        "bootstrap": bootstrap_record(count, seed, block),
     }
     result["line"] = describe(result)
     return result
+
+
+def bootstrap_record(count: int, seed: int, block: int | None) -> dict:
+    """How a verdict's resamples were drawn, for its record."""
+    unit = f"circular blocks of {block} consecutive rows" if block and block > 1 else "rows"
+    return {"resamples": count, "level": LEVEL, "seed": seed, "unit": unit}
 
 
 def outcome(low: float, high: float, higher_is_better: bool) -> str:

@@ -191,8 +191,8 @@ def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: in
     return verdicts
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> Report:
-    backend = make_backend(p.runtime)
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
+    backend = make_backend(params.runtime)
     splits, texts, meta = tokens.read_features(paths.features)
     labels, summary = meta["labels"], read_summary(paths)
     data = {
@@ -200,13 +200,13 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
         for split in ("train", "test")
     }
     probs, seconds = finetuned_probabilities(
-        paths, backend, data["test"], tokens.buckets(meta["buckets"]), p.evaluate.batch_size
+        paths, backend, data["test"], tokens.buckets(meta["buckets"]), params.evaluate.batch_size
     )
     y_test, y_pred = data["test"]["labels"].numpy(), probs.argmax(-1)
     balanced = summary["balance"]["method"] != "none"  # the baselines balance when the model did
-    scored, notes = run_baselines(p, paths, backend, data, texts, meta, balanced)
-    verdicts = judge({MODEL: y_pred, **scored}, y_test, labels, p.seed)
-    result = details(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds)
+    scored, notes = run_baselines(params, paths, backend, data, texts, meta, balanced)
+    verdicts = judge({MODEL: y_pred, **scored}, y_test, labels, params.seed)
+    result = details(params, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds)
     result["runtime"] = backend.describe()
     pd.DataFrame(
         {

@@ -239,11 +239,11 @@ def write_tokens(
     }
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    f = p.featurize
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
+    f = params.featurize
     raw, card = corpus.read_raw(paths.raw)
     labels = card["classes"]
-    model = textmodel.pretrained(p.model, p.revision)
+    model = textmodel.pretrained(params.model, params.revision)
     tokenizer = textmodel.load_tokenizer(model)
     splits = make_splits(
         raw["train"],
@@ -252,7 +252,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         max_train=f.max_train,
         max_val=f.max_val,
         max_test=f.max_test,
-        seed=p.seed,
+        seed=params.seed,
     )
     start = time.perf_counter()
     max_length = (
@@ -269,7 +269,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         f"max_length={max_length} in {time.perf_counter() - start:.1f} s"
     )
     meta = features_meta(
-        p, paths.project, model, tokenizer, splits, labels, lengths, max_length, buckets
+        params, paths.project, model, tokenizer, splits, labels, lengths, max_length, buckets
     )
     meta["source"] = card.get("source")
     report(paths.project, meta, longest(tokenizer))

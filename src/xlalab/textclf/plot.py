@@ -214,7 +214,7 @@ def read_predictions(path, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarra
     )
 
 
-def plot(p: PlotParams, paths: Paths) -> None:
+def plot(params: PlotParams, paths: Paths) -> None:
     name, out = paths.project, paths.figures
     card = read_json(paths.card)
     texts, meta = corpus.read_texts(paths.features)
@@ -261,15 +261,15 @@ def plot(p: PlotParams, paths: Paths) -> None:
     train = corpus.split_texts(texts, "train")
     ids = {lab: i for i, lab in enumerate(labels)}
     terms = separating_terms(
-        train["text"].tolist(), train["label"].map(ids).to_numpy(), labels, p.plot.top_terms
+        train["text"].tolist(), train["label"].map(ids).to_numpy(), labels, params.plot.top_terms
     )
     core_plots.write_rows(
         out / "top_terms.json",
         [{"label": lab, "rank": r, **t} for lab, ts in terms.items() for r, t in enumerate(ts, 1)],
     )
     core_plots.save_figure(separating_terms_figure(name, terms), out / "top_terms.png")
-    if p.plot.word_clouds:
-        core_plots.save_figure(word_cloud_figure(name, terms, p.seed), out / "word_clouds.png")
+    if params.plot.word_clouds:
+        core_plots.save_figure(word_cloud_figure(name, terms, params.seed), out / "word_clouds.png")
 
 
 if __name__ == "__main__":

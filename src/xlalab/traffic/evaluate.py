@@ -326,27 +326,29 @@ def judge_detectors(p: EvaluateParams, scored: dict, y, info, unseen) -> tuple[d
     return reports, alarms
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> Report:
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
     return_freed_memory()
     meta = read_json(paths.features / "meta.json")
     info = read_test_rows(paths, meta["categorical"])
     y = info["is_attack"].to_numpy().astype(bool)
     unseen = ~info["attack"].isin(meta["train_attacks"]).to_numpy()
-    headline = p.evaluate.headline
+    headline = params.evaluate.headline
     with tempfile.TemporaryDirectory(prefix=".scores-", dir=paths.predictions.parent) as scratch:
-        scored = score_everything(p, paths, meta, Path(scratch))
-        detectors, alarms = judge_detectors(p, scored, y, info, unseen)
-        base, base_alarms, base_scores = baselines.reports(p, y, info, unseen, meta["rows"]["val"])
-        result, operating_point = verdicts(p, y, scored, base_scores, alarms | base_alarms)
+        scored = score_everything(params, paths, meta, Path(scratch))
+        detectors, alarms = judge_detectors(params, scored, y, info, unseen)
+        base, base_alarms, base_scores = baselines.reports(
+            params, y, info, unseen, meta["rows"]["val"]
+        )
+        result, operating_point = verdicts(params, y, scored, base_scores, alarms | base_alarms)
         del base_alarms, base_scores
-        checks = diagnostics(p, y, scored, detectors, scored["validation"])
-        write_predictions(paths.predictions, info, scored["test"], alarms, p.evaluate)
+        checks = diagnostics(params, y, scored, detectors, scored["validation"])
+        write_predictions(paths.predictions, info, scored["test"], alarms, params.evaluate)
         analysis = error_analysis(
-            info, y, test_scores(scored, headline, p), alarms[headline], meta["categorical"],
-            p.evaluate.top_false_alarms,
+            info, y, test_scores(scored, headline, params), alarms[headline], meta["categorical"],
+            params.evaluate.top_false_alarms,
         )  # fmt: skip
     val = np.load(paths.features / "val.npy")
-    study = feature_set_study(p, paths, meta, scored.pop("fit"), val, y, scored["settings"])
+    study = feature_set_study(params, paths, meta, scored.pop("fit"), val, y, scored["settings"])
     announce(result)
     return Report.judged(
         result,
@@ -357,8 +359,8 @@ def evaluate(p: EvaluateParams, paths: Paths) -> Report:
             "source": meta["source"],
             "feature_set": meta["feature_set"],
             "fit_on": meta["fit_on"],
-            "threshold_percentile": p.evaluate.threshold_percentile,
-            "fixed_false_alarm_rate": p.evaluate.fixed_false_alarm_rate,
+            "threshold_percentile": params.evaluate.threshold_percentile,
+            "fixed_false_alarm_rate": params.evaluate.fixed_false_alarm_rate,
             "test": test_card(y, info, unseen, meta),
             "detectors": detectors,
             "baselines": base,

@@ -246,16 +246,16 @@ def attack_counts(rows: pd.DataFrame) -> dict[str, int]:
     return {str(name): int(n) for name, n in counts.items()}
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    f = p.featurize
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
+    f = params.featurize
     card = read_json(paths.card)
     if f.feature_set not in card["groups"]:
         raise UserError(
             f"traffic.featurize.feature_set {f.feature_set!r} is not defined for {card['source']}; "
             f"it has {', '.join(card['groups'])}"
         )
-    train, seen = read_training(paths, card, f, p.seed)
-    splits = split_training(train, f, p.seed)
+    train, seen = read_training(paths, card, f, params.seed)
+    splits = split_training(train, f, params.seed)
     transformer, log_columns, categories = fit_transformer(
         train, splits["fit_normal"], seen, card, f
     )

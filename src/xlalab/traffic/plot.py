@@ -345,12 +345,12 @@ def figure_facts(metrics: dict) -> tuple[list[str], str, int, list[dict]]:
     )
 
 
-def plot(p: PlotParams, paths: Paths) -> None:
+def plot(params: PlotParams, paths: Paths) -> None:
     details = read_json(paths.details)  # evaluate's details: every detector's report
     detectors, headline, rows, study = figure_facts(details)
     columns = [*(f"flag_{d}" for d in detectors), *(f"score_{d}" for d in detectors)]
     predictions = read_predictions(paths, columns, rows)
-    roc, pr = curve_rows(predictions, detectors, p.plot.curve_points)
+    roc, pr = curve_rows(predictions, detectors, params.plot.curve_points)
     write_rows(Path(paths.figure(ROC)), roc)
     write_rows(Path(paths.figure(PR)), pr)
     points = operating_points(predictions, detectors)
@@ -365,7 +365,7 @@ def plot(p: PlotParams, paths: Paths) -> None:
         [{"run": f"{r['feature_set']} / {r['detector']}", **r} for r in study],
     )
     has_time = predictions["time"].notna().any()
-    figure = time_figure(predictions, headline, has_time, p.plot.window)
+    figure = time_figure(predictions, headline, has_time, params.plot.window)
     save_figure(figure, Path(paths.figure(ANOMALIES)))
     save_figure(distributions_figure(predictions, detectors), Path(paths.figure(DISTRIBUTIONS)))
     if study:

@@ -65,24 +65,24 @@ def keep_curves(paths: Paths, chosen: str, candidates: list[str]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def train(p: TrainParams, paths: Paths) -> None:
+def train(params: TrainParams, paths: Paths) -> None:
     meta = read_json(paths.features / "meta.json")
     columns = meta["selected"]
     fit_x, val_x = load_matrix(paths, "fit", columns), load_matrix(paths, "val", columns)
     val = {"val": val_x, "val_attacks": load_matrix(paths, "val_attacks", columns)}
-    cfg = p.train.seeded(p.seed)
+    cfg = params.train.seeded(params.seed)
     if len(fit_x) < cfg.batch_size:
         raise UserError(
             f"{len(fit_x)} training rows is less than one batch of {cfg.batch_size}; lower "
             "traffic.train.batch_size"
         )
-    backend = make_backend(p.runtime)
+    backend = make_backend(params.runtime)
     entries, scores, states = {}, {}, {}
-    for hidden in p.train.hidden_choices:
+    for hidden in params.train.hidden_choices:
         name = label(hidden)
-        backend.seed(p.seed)  # the initial weights: every candidate starts from the same seed
-        model = Autoencoder(len(columns), hidden, p.train.dropout)
-        config = {"n_inputs": len(columns), "hidden": hidden, "dropout": p.train.dropout}
+        backend.seed(params.seed)  # the initial weights: every candidate starts from the same seed
+        model = Autoencoder(len(columns), hidden, params.train.dropout)
+        config = {"n_inputs": len(columns), "hidden": hidden, "dropout": params.train.dropout}
         entries[name] = fit_and_save(
             name,
             model,
@@ -94,7 +94,7 @@ def train(p: TrainParams, paths: Paths) -> None:
             paths,
             config=config,
             fingerprint=fingerprint(
-                p.model_dump(),
+                params.model_dump(),
                 config,
                 meta["selected"],
                 files=(paths.features / "fit.npy", paths.features / "val.npy"),
@@ -103,16 +103,7 @@ def train(p: TrainParams, paths: Paths) -> None:
         )
         scores[name] = validation_roc_auc(model, val, backend, cfg.eval_batch_size or 4096)
         states[name] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    if any(score is None for score in scores.values()):
-        chosen, rule = next(iter(entries)), "the first choice: no labelled validation traffic"
-        logger.warning(f"no attack types were held out for validation: keeping {chosen}")
-    else:
-        chosen, rule = max(scores, key=scores.get), "validation ROC-AUC"
-    logger.info(
-        f"autoencoder: {chosen} chosen by {rule} ("
-        + ", ".join(f"{n} {s:.4f}" for n, s in scores.items() if s is not None)
-        + ")"
-    )
+    chosen, rule = choose_autoencoder(scores)
     if backend.is_main:
         save_weights(states[chosen], weights_file(paths.model, "autoencoder"))
         for name in entries:
@@ -127,17 +118,33 @@ def train(p: TrainParams, paths: Paths) -> None:
         autoencoder_choice={
             "chosen": chosen,
             "rule": rule,
-            "candidates": {
-                name: {
-                    "hidden": entries[name]["config"]["hidden"],
-                    "val_roc_auc": scores[name],
-                    "best_epoch": entries[name]["best_epoch"],
-                    "train_seconds": entries[name]["train_seconds"],
-                }
-                for name in entries
-            },
+            "candidates": candidates(entries, scores),
         },
     )
+
+
+def choose_autoencoder(scores: dict[str, float | None]) -> tuple[str, str]:
+    """The candidate with the best ROC-AUC on labelled validation traffic, and the rule used."""
+    if any(score is None for score in scores.values()):
+        chosen, rule = next(iter(scores)), "the first choice: no labelled validation traffic"
+        logger.warning(f"no attack types were held out for validation: keeping {chosen}")
+        return chosen, rule
+    chosen = max(scores, key=lambda name: scores[name] or 0.0)
+    listed = ", ".join(f"{n} {s:.4f}" for n, s in scores.items() if s is not None)
+    logger.info(f"autoencoder: {chosen} chosen by validation ROC-AUC ({listed})")
+    return chosen, "validation ROC-AUC"
+
+
+def candidates(entries: dict[str, dict], scores: dict[str, float | None]) -> dict[str, dict]:
+    return {
+        name: {
+            "hidden": entries[name]["config"]["hidden"],
+            "val_roc_auc": scores[name],
+            "best_epoch": entries[name]["best_epoch"],
+            "train_seconds": entries[name]["train_seconds"],
+        }
+        for name in entries
+    }
 
 
 if __name__ == "__main__":
