@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.housing.download import OFFLINE_TRAIN_MD5, read_houses
+from xlalab.housing.download import read_houses
 from xlalab.housing.featurize import prepare
+from xlalab.housing.sources.offline import OFFLINE_TRAIN_MD5
 from xlalab.pipeline.runner import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]

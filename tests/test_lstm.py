@@ -14,12 +14,12 @@ import yaml
 
 from xlalab.cli import main
 from xlalab.errors import UserError
-from xlalab.lstm import download as data
 from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
 from xlalab.lstm.evaluate import training_warnings
 from xlalab.lstm.featurize import add_indicators, clean_prices, featurize_prices, indicator_columns
 from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
+from xlalab.lstm.sources import local, offline, yahoo, yfinance
 from xlalab.pipeline.params import parse
 from xlalab.pipeline.runner import run_stage
 from xlalab.results import reports
@@ -376,8 +376,8 @@ def recorded_download():
     "frame", [recorded_history(), recorded_download()], ids=["history", "download"]
 )
 def test_both_yfinance_shapes_normalise_to_the_same_prices(frame):
-    out = data.normalise_yahoo_frame(frame, "msft")
-    assert list(out.columns) == data.COLUMNS
+    out = yahoo.normalise_yahoo_frame(frame, "msft")
+    assert list(out.columns) == yahoo.COLUMNS
     assert out["Date"].dt.strftime("%Y-%m-%d").tolist()[0] == "2017-11-06"
     assert out["Close"].tolist() == [84.47, 84.26, 84.56, 84.09, 83.87]
 
@@ -406,7 +406,7 @@ def fake_yfinance(monkeypatch, responses):
 def test_yfinance_retries_network_errors_with_back_off(monkeypatch):
     fake_yfinance(monkeypatch, [ConnectionError("reset"), TimeoutError("slow"), recorded_history()])
     waits = []
-    out = data.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
+    out = yfinance.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
     assert waits == [1.0, 2.0] and len(out) == 5
     assert (
         FakeTicker.calls[-1]["auto_adjust"] is True and FakeTicker.calls[-1]["end"] == "2017-11-11"
@@ -458,14 +458,14 @@ def test_yahoo_export_csv_uses_adjusted_close(tmp_path):
         "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,10,11,9,10,5,100\n"
         "2020-01-03,null,null,null,null,null,null\n2020-01-06,12,12,10,11,5.5,80\n"
     )
-    out = data.read_yahoo_csv(path)
+    out = local.read_yahoo_csv(path)
     assert out["Close"].tolist()[::2] == [5.0, 5.5] and out["Open"].iloc[0] == 5.0
     clean, report = clean_prices(out)
     assert report["missing_values"]["Close"] == 1 and clean["Close"].iloc[1] == 5.0
 
 
 def test_offline_source_is_real_msft():
-    out = data.load_prices("offline", "MSFT", "2017-11-01", "2017-11-11", "")
+    out = yahoo.select_range(offline.load_offline(), "2017-11-01", "2017-11-11", "MSFT", "")
     assert out["Date"].iloc[-1] == pd.Timestamp("2017-11-10") and out["Close"].iloc[
         -1
     ] == pytest.approx(83.87)

@@ -15,16 +15,16 @@ import yaml
 
 from xlalab.cli import main
 from xlalab.pipeline.runner import run_stage
-from xlalab.traffic import download as data
+from xlalab.traffic.sources import kdd, offline, unsw_nb15
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-NSL = data.OFFLINE_DIR
+NSL = offline.OFFLINE_DIR
 
 
 def nsl_lines(split: str, n: int) -> list[str]:
     """The first n normal and n attack lines of the shipped NSL-KDD file (its published layout)."""
-    with gzip.open(NSL / data.OFFLINE_FILES[split], "rt") as f:
+    with gzip.open(NSL / offline.OFFLINE_FILES[split], "rt") as f:
         lines = f.read().splitlines()
     normal = [x for x in lines if x.split(",")[41] == "normal"][:n]
     attack = [x for x in lines if x.split(",")[41] != "normal"][:n]
@@ -135,8 +135,8 @@ def test_kdd99_sklearn_fetch_mocked(workdir, monkeypatch, subset):
             }
         )
     else:
-        frame = pd.DataFrame({c: rng.random(n) for c in data.KDD_FEATURES})
-        for c in data.KDD_CATEGORICAL:
+        frame = pd.DataFrame({c: rng.random(n) for c in kdd.KDD_FEATURES})
+        for c in kdd.KDD_CATEGORICAL:
             frame[c] = np.array([b"tcp", b"udp"], dtype=object)[rng.integers(0, 2, n)]
         frame["labels"] = labels
     calls = []
@@ -149,7 +149,7 @@ def test_kdd99_sklearn_fetch_mocked(workdir, monkeypatch, subset):
     assert calls[0]["subset"] == subset
     c = card()
     assert set(c["splits"]["train"]["labels"]) == {"normal", "smurf"}
-    assert c["categorical"] == ([] if subset == "http" else list(data.KDD_CATEGORICAL))
+    assert c["categorical"] == ([] if subset == "http" else list(kdd.KDD_CATEGORICAL))
     if subset == "SA":
         train = pd.read_csv("data/traffic/raw/train.csv")
         assert set(train.protocol_type) == {"tcp", "udp"}  # bytes decoded
@@ -208,7 +208,7 @@ def test_unsw_partition(workdir):
     folder = workdir / "unsw"
     folder.mkdir()
     rng = np.random.default_rng(1)
-    for name, n in zip(data.UNSW_PARTITION, (80, 40)):
+    for name, n in zip(unsw_nb15.UNSW_PARTITION, (80, 40)):
         rows = []
         for i in range(n):
             attack = i % 3 == 0

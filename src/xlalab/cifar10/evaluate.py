@@ -1,4 +1,7 @@
-"""The evaluate stage: test predictions of the trained model, the baselines (baselines.py) on the
+"""The evaluate stage: the fine-tuned network and its baselines scored on the same test images, with
+the verdict.
+
+Test predictions of the trained model, the baselines (baselines.py) on the
 same rows, the report and the verdict (core.evidence: the model against its strongest baseline,
 with 95 % bootstrap intervals for both scores and their paired difference).
 

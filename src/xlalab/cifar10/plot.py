@@ -1,4 +1,6 @@
-"""The plot stage: everything goes to ``paths.figures``: the confusion matrix (png, and its rows
+"""The plot stage: confusion matrix, training curves and a grid of test predictions.
+
+Everything goes to ``paths.figures``: the confusion matrix (png, and its rows
 for DVC's confusion template), the training curves and a grid of test predictions."""
 
 from __future__ import annotations

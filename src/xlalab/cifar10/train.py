@@ -1,4 +1,6 @@
-"""The train stage: a pretrained backbone with a new head, through the core loop; the best epoch's
+"""The train stage: a pretrained backbone with a new head, trained through the engine's loop.
+
+A pretrained backbone with a new head, through the core loop; the best epoch's
 weights (by validation accuracy) go to ``paths.model`` with the summary that rebuilds the model and
 says where its pretrained weights came from (the hub revision they resolved to)."""
 

@@ -1,4 +1,6 @@
-"""The featurize stage, and the preprocessing every model is fitted with.
+"""The featurize stage: the held-out split and the engineered features every model is fitted on.
+
+, and the preprocessing every model is fitted with.
 
 Two parts, by whether a step learns from data:
 

@@ -1,4 +1,7 @@
-"""The train stage: shuffled, seeded K-fold cross-validation of every candidate on the training
+"""The train stage: every candidate model cross-validated on the training part, then fitted on all
+of it.
+
+Shuffled, seeded K-fold cross-validation of every candidate on the training
 part, then each candidate fitted on the whole training part, and Kaggle's test.csv priced for a
 submission.
 

@@ -19,8 +19,8 @@ from ..errors import UserError
 from ..files import read_json, write_json
 from ..pipeline import runner
 from ..pipeline.contract import Paths
-from .download import COLUMNS
 from .project import PROJECT, SPLITS, FeaturizeParams
+from .sources.yahoo import COLUMNS
 
 
 def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame, dict]:

@@ -1,4 +1,7 @@
-"""The train stage: the headline cell and every cell compared with it, each through the shared loop,
+"""The train stage: the headline recurrent cell and every cell compared with it, through the
+engine's loop.
+
+The headline cell and every cell compared with it, each through the shared loop,
 from the same seed, with its own DVCLive curves (``paths.live / cell``)."""
 
 from __future__ import annotations

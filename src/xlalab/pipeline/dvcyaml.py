@@ -116,6 +116,8 @@ def describe(stage: Stage) -> str:
     first = re.sub(r"^The (\w+ )?\w+ stage[:.,]?\s*", "", first).replace("``", "")
     if len(first) > 110:  # a long first sentence: its first clause
         first = re.split(r"[;(]", first)[0].strip().rstrip(",:")
+    if len(first) > 110:  # still long: up to the last comma that keeps it short
+        first = first[: max(first.rfind(", ", 0, 110), 40)]
     return first[:1].upper() + first[1:]
 
 

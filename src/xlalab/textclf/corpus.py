@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..files import file_digest, read_json, write_json
+from ..pipeline import sources
 
 SPLITS = ("train", "test")
 FEATURE_SPLITS = ("train", "val", "test")
@@ -54,12 +55,14 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        table = pd.read_csv(path)
     except Exception as e:
         raise UserError(
             f"{what} file {path} is not a readable CSV/parquet file ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''})"
         ) from None
+    sources.header_row(path, "check the path in params.yaml")  # a column named twice stops here
+    return table
 
 
 def require_columns(

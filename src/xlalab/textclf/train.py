@@ -1,4 +1,6 @@
-"""The train stage: balance the classes if asked, fine-tune through core's loop (batches in the
+"""The train stage: fine-tune the pretrained encoder through the engine's loop, with early stopping.
+
+Balance the classes if asked, fine-tune through core's loop (batches in the
 features' length buckets, at most ``epochs``, stopped by ``patience``), save.
 
 Saving goes through ``core.training.fit_and_save``: the best weights (by validation accuracy) become

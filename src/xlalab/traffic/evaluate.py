@@ -1,4 +1,7 @@
-"""The evaluate stage. Every detector scores the test traffic in one streamed pass (``chunk_rows``
+"""The evaluate stage: every detector scored on the test traffic, beside its baselines, with the
+verdict.
+
+Every detector scores the test traffic in one streamed pass (``chunk_rows``
 rows at a time, so memory stays flat however long the test file is); its alarm threshold is taken
 from the scores of NORMAL validation traffic only. The same detectors are scored on labelled
 validation traffic (the normal validation rows and the training attacks held out by featurize):

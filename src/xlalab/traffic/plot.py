@@ -1,4 +1,7 @@
-"""The plot stage: anomalies over time (record order where the source has no timestamps, and
+"""The plot stage: anomalies over time, score distributions, ROC and PR curves and recall per attack
+category.
+
+Anomalies over time (record order where the source has no timestamps, and
 labelled so), score distributions of normal and attack traffic with each threshold, ROC and PR
 curves as DVC plot data, recall per attack category, the feature-set table as a chart, the
 training curve, and ``report.md``: the verdict with its intervals, what the headline detector
