@@ -117,8 +117,9 @@ def run(rows: int, chunk_rows: int, workdir: Path) -> dict:
         module = PROJECT.stage(stage).module
         results[stage] = measure([sys.executable, "-m", module], workdir, workdir / f"{stage}.log")
         print(f"{stage}: {results[stage]}", file=sys.stderr, flush=True)
-    metrics = json.loads((workdir / "metrics" / "traffic.json").read_text())
-    # the scorers' times are in the timing file (kept out of the git-tracked metrics)
+    details = workdir / "reports" / "traffic" / "details.json"  # evaluate's, beside the metrics
+    metrics = json.loads(details.read_text())
+    # the scorers' times are in the timing file (kept out of the git-tracked details)
     timing = json.loads((workdir / "timing" / "traffic.json").read_text())["scoring"]
     results["scoring"] = {"seconds": sum(timing["seconds"].values())}
     results["detectors"] = {**metrics["scoring"], **timing}

@@ -19,6 +19,7 @@ from xlalab.cli import main
 from xlalab.housing.download import read_houses
 from xlalab.housing.featurize import prepare
 from xlalab.housing.sources.offline import OFFLINE_TRAIN_MD5
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,14 @@ def write_kaggle_zip(path: Path, folder: Path) -> Path:
 def params(**housing):
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = {
-        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
+        "runtime": {
+            "backend": "accelerate",
+            "precision": "no",
+            "compile": False,
+            "xla_cache": False,
+            "cpu_threads": None,
+            "processes": 1,
+        },
         "housing": copy.deepcopy(p["housing"]),
     }
     h = p["housing"]["train"]
@@ -222,7 +230,7 @@ def test_shuffled_test_prices_change_the_scores_and_nothing_chosen(tmp_path, mon
                 "test": pd.read_parquet("data/housing/features/test.parquet"),
                 "card": json.loads(Path("data/housing/features/card.json").read_text()),
                 "summary": json.loads(Path("models/housing/summary.json").read_text()),
-                "metrics": json.loads(Path("metrics/housing.json").read_text()),
+                "metrics": json.loads(Path("reports/housing/details.json").read_text()),
                 "predictions": pd.read_csv("data/housing/predictions.csv"),
             }
         )
@@ -402,8 +410,8 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     p = params(download={"source": "kaggle", "path": str(folder)})
     for stage in ("download", "featurize", "train", "evaluate"):
         run_stage("housing", stage, p)
-    metrics = json.loads(Path("metrics/housing.json").read_text())
-    first = Path("metrics/housing.json").read_text()
+    metrics = json.loads(Path("reports/housing/details.json").read_text())
+    first = [Path(f).read_text() for f in ("metrics/housing.json", "reports/housing/details.json")]
     assert set(metrics["models"]) == {"linear", "forest", "boosting", "mlp", "blend"}
     for row in metrics["models"].values():
         assert {
@@ -440,6 +448,10 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     low, high = verdict["difference_interval"]
     assert low < high and (verdict["verdict"] == "ties") == (low < 0 < high)
     assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
+    published = json.loads(first[0])  # the headline alone, under every project's keys
+    assert tuple(published) == METRIC_KEYS and published["better"] == "lower"
+    assert (published["model"], published["baseline"]) == ("blend", metrics["baseline_model"])
+    assert [published["diff_low"], published["diff_high"]] == [low, high]
     predictions = pd.read_csv("data/housing/predictions.csv")
     assert list(predictions.columns) == [
         "Id",
@@ -470,9 +482,12 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     # deterministic on CPU: the same params give the same metrics
     run_stage("housing", "train", p)
     run_stage("housing", "evaluate", p)
-    assert Path("metrics/housing.json").read_text() == first
+    assert [
+        Path(f).read_text() for f in ("metrics/housing.json", "reports/housing/details.json")
+    ] == (first)
 
 
+@pytest.mark.xla
 def test_mlp_train_stage_on_xla_compiles_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = write_kaggle_folder(tmp_path / "kaggle", train_rows=120, test_rows=5)

@@ -24,6 +24,7 @@ from xlalab.engine.batches import LENGTH, Batches
 from xlalab.engine.loop import predict
 from xlalab.errors import UserError
 from xlalab.pipeline.contract import Paths
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 from xlalab.textclf import baselines, corpus, featurize, tokens
 from xlalab.textclf import model as textmodel
@@ -399,7 +400,14 @@ def toy_params(project, model_dir, data_file, **train):
     """The project's params.yaml section with a local toy file, the tiny model and small slices; the
     train section keeps params.yaml's optimizer settings unless ``train`` overrides them."""
     p = copy.deepcopy(REPO_PARAMS)
-    p["runtime"] = {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1}
+    p["runtime"] = {
+        "backend": "accelerate",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     section = p[project]
     section["model"] = str(model_dir)
     section["download"].update(source="local", path=str(data_file), test_fraction=0.3)
@@ -449,7 +457,7 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
     run_stage("imdb", "train", p)
     assert (paths.model / "model.safetensors").exists() and not list(paths.checkpoints.glob("*"))
     run_stage("imdb", "evaluate", p)
-    result = json.loads(paths.metrics.read_text())
+    result = json.loads(paths.details.read_text())
     assert result["headline"] == "accuracy"  # binary: accuracy, with the positive F1 beside it
     assert result["finetuned"]["f1"] == result["finetuned"]["per_class"]["positive"]["f1"]
     assert set(result["baselines"]) == {"majority", "tfidf_logreg", "nbsvm", "embedding_logreg"}
@@ -470,9 +478,12 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
         sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values())
         == meta["rows"]["test"]
     )
-    # the toy test split is far too small to trust, and the metrics say so
+    # the toy test split is far too small to trust, and the details say so
     assert result["warnings"][0].startswith(f"the test split has only {meta['rows']['test']} rows")
     assert result["warnings"][: len(meta["warnings"])] == meta["warnings"]
+    published = json.loads(paths.metrics.read_text())  # the headline, every project's keys
+    assert tuple(published) == METRIC_KEYS and published["warnings"] == len(result["warnings"])
+    assert published["score"] == verdict["score"] and published["source"] == meta["source"]
     predictions = pd.read_csv(paths.predictions)
     assert list(predictions.columns) == ["actual", "predicted", "confidence"]
     assert (
@@ -488,12 +499,14 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
         "confusion.json",
         "confusion.png",
         "training_curves.png",
-    }  # word clouds are off for imdb
+        "top_terms.json",
+        "top_terms.png",
+    }  # word clouds are off for imdb; the separating terms are drawn as bars
     assert len(json.loads((paths.figures / "confusion.json").read_text())) == meta["rows"]["test"]
-    # the same params give the same metrics
-    first = paths.metrics.read_text()
+    # the same params give the same details
+    first = paths.details.read_text()
     run_stage("imdb", "evaluate", p)
-    again = json.loads(paths.metrics.read_text())
+    again = json.loads(paths.details.read_text())
     assert (
         again["finetuned"] == json.loads(first)["finetuned"]
         and again["verdict"] == result["verdict"]
@@ -506,7 +519,7 @@ def test_reviews_is_judged_by_macro_f1_and_plots_word_clouds(tmp_path, monkeypat
     for stage in ("train", "evaluate", "plot"):
         run_stage("reviews", stage, p)
     paths = Paths.of("reviews")
-    result = json.loads(paths.metrics.read_text())
+    result = json.loads(paths.details.read_text())
     assert result["headline"] == "macro_f1" and result["verdict"]["metric"] == "macro-F1"
     assert "verdict_f1_positive" not in result
     assert set(result["finetuned"]["per_class"]) == {"negative", "neutral", "positive"}
@@ -520,6 +533,10 @@ def test_reviews_is_judged_by_macro_f1_and_plots_word_clouds(tmp_path, monkeypat
     )
     terms = json.loads((paths.figures / "top_terms.json").read_text())
     assert {r["label"] for r in terms} == {"negative", "neutral", "positive"}
+    for label in ("negative", "neutral", "positive"):  # ranked by z, most separating first
+        ranked = [r for r in terms if r["label"] == label]
+        assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+        assert [r["z"] for r in ranked] == sorted((r["z"] for r in ranked), reverse=True)
     assert (paths.figures / "word_clouds.png").stat().st_size > 1000
 
 
@@ -550,7 +567,7 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     log = io.StringIO()  # stdout and stderr in the order a terminal shows them
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         assert main(["imdb", "evaluate"]) == 0
-    verdict = json.loads(Paths.of("imdb").metrics.read_text())["verdict"]
+    verdict = json.loads(Paths.of("imdb").details.read_text())["verdict"]
     assert verdict["verdict"] == "loses" and verdict["best_baseline"] == "tfidf_logreg"
     assert verdict["difference_interval"][1] < 0 and verdict["line"].endswith(": loses")
     err = log.getvalue().strip().splitlines()
@@ -559,8 +576,8 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
         err[-1] == f"verdict: {verdict['line']}"
     )  # after the warnings and the outputs: the log ends with it
     # one epoch cannot show that training settled: the training's warning is carried into the
-    # metrics
-    warnings = json.loads(Paths.of("imdb").metrics.read_text())["warnings"]
+    # details
+    warnings = json.loads(Paths.of("imdb").details.read_text())["warnings"]
     assert any(w.startswith("training ran one epoch") for w in warnings)
     assert f"warning: imdb evaluate: {warnings[-1]}" in err
 
@@ -580,6 +597,7 @@ def xla_train(p, featurize) -> tuple[list[int], int]:
     return counts, counts[-1] - before
 
 
+@pytest.mark.xla
 def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     tmp_path, monkeypatch, tiny_model_dir
 ):
@@ -591,7 +609,14 @@ def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     p = prepared(
         "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=2, batch_size=8, eval_batch_size=8
     )
-    p["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
+    p["runtime"] = {
+        "backend": "xla",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     for key in (
         "lr",
         "weight_decay",
@@ -733,7 +758,7 @@ def test_shuffled_test_labels_change_the_scores_and_nothing_that_is_chosen(
             run_stage("imdb", stage, p)
         texts, meta = corpus.read_texts(paths.features)
         entry = json.loads(paths.summary.read_text())["models"][textmodel.WEIGHTS]
-        metrics = json.loads(paths.metrics.read_text())
+        metrics = json.loads(paths.details.read_text())
         chosen = {
             "max_length": meta["max_length"],
             "rows": meta["rows"],
@@ -826,7 +851,7 @@ def test_every_hub_load_passes_the_revision_and_the_commit_is_recorded(
     recorded = [
         json.loads((paths.features / "meta.json").read_text())["pretrained"],
         json.loads(paths.summary.read_text())["pretrained"],
-        json.loads(paths.metrics.read_text())["model"]["pretrained"],
+        json.loads(paths.details.read_text())["model"]["pretrained"],
     ]
     assert (
         recorded

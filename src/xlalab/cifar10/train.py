@@ -26,6 +26,7 @@ def train(p: TrainParams, paths: Paths) -> None:
         "image_size": p.train.image_size,
         "pretrained": p.train.pretrained,
         "freeze_backbone": p.train.freeze_backbone,
+        "unfreeze_blocks": p.train.unfreeze_blocks,
     }
     backend = make_backend(p.runtime)
 

@@ -19,10 +19,11 @@ import pandas as pd
 
 from ..engine.loop import predict
 from ..engine.runtime import make_backend
-from ..files import read_json, write_json
+from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
+from ..pipeline.report import Report
 from ..results import reports
 from . import baselines
 from .baselines import MEAN_PRICE, mean_price
@@ -88,7 +89,7 @@ def training_warnings(summary: dict) -> list[str]:
     ]
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
+def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     summary = read_summary(paths)
     train = pd.read_parquet(paths.features / "train.parquet", columns=[TARGET])
     test = pd.read_parquet(paths.features / "test.parquet")
@@ -116,9 +117,21 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
     for warning in warnings:
         logger.warning(warning)
     features_card = read_json(paths.features / "card.json")
-    write_json(
-        paths.metrics,
-        {
+    write_predictions(paths, test[ID], actual, logs)
+    for name, row in table.items():
+        logger.info(
+            f"housing {name:>10}: RMSE(log) {row['rmse_log']:.4f}  RMSE "
+            f"${row['rmse_dollars']:,.0f}  MAE ${row['mae_dollars']:,.0f}  R² {row['r2']:.3f}"
+        )
+    logger.info(f"without house {without_heaviest['left_out_id']}: {without_heaviest['line']}")
+    reports.announce(verdict)
+    return Report.judged(
+        verdict,
+        test_rows=len(test),
+        source=features_card["source"],
+        runtime=summary["runtime"],  # what trained the MLP
+        warnings=warnings,
+        details={
             "headline": headline,
             "best_by_cv": summary["best_by_cv"],
             "every_model_beats_mean_price": not losers,
@@ -130,20 +143,10 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "outliers": features_card["outliers"],
             "outliers_dropped": features_card["outliers_dropped"],
             "data": {"source": features_card["source"]},
-            "runtime": summary["runtime"],  # what trained the MLP
-            "warnings": warnings,
-            "verdict": verdict,
+            "runtime": summary["runtime"],
             "verdict_without_heaviest_house": without_heaviest,
         },
     )
-    write_predictions(paths, test[ID], actual, logs)
-    for name, row in table.items():
-        logger.info(
-            f"housing {name:>10}: RMSE(log) {row['rmse_log']:.4f}  RMSE "
-            f"${row['rmse_dollars']:,.0f}  MAE ${row['mae_dollars']:,.0f}  R² {row['r2']:.3f}"
-        )
-    logger.info(f"without house {without_heaviest['left_out_id']}: {without_heaviest['line']}")
-    reports.announce(verdict)
 
 
 def write_predictions(

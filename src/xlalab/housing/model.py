@@ -56,6 +56,15 @@ def forest_model(p: Forest, seed: int) -> RandomForestRegressor:
     )
 
 
+def predicting_in_one_thread(estimator):
+    """``estimator``, fitted, set to predict in one thread. A forest predicting in several adds its
+    trees' outputs up in the order its threads finish, so a price's last bits changed from run to
+    run (measured); its trees are the same whatever the threads (each is seeded up front)."""
+    if "n_jobs" in estimator.get_params():
+        estimator.set_params(n_jobs=1)
+    return estimator
+
+
 # The settings the boosting search draws from: tree size and leaf size (how much one tree can
 # fit), the share of the inputs and of the rows each tree sees (the subsampling that the tuned
 # Kaggle kernels lean on with 240-odd one-hot inputs), and the L2 penalty on leaf values. The

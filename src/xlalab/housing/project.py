@@ -145,6 +145,13 @@ PROJECT = Project(
         "plot": PlotParams,
     },
     inputs={"plot": ("predictions", "live", "model", "features")},
+    # SHAP's tree model is plot.tree_model's: the page shows whichever was drawn
+    key_figures=(
+        "predicted_vs_actual.png",
+        "shap_boosting_importance.png",
+        "shap_forest_importance.png",
+        "lime_worst.png",
+    ),
     plots=(
         {
             "housing_predicted_vs_actual": {

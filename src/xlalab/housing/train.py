@@ -45,6 +45,7 @@ from .model import (
     linear_model,
     mlp_config,
     mlp_task,
+    predicting_in_one_thread,
     save_estimator,
     tensors,
 )
@@ -56,12 +57,18 @@ SUBMISSION = "submission.csv"
 
 
 def sklearn_candidate(name: str, p: TrainParams):
+    """The scikit-learn candidate ``name``, unfitted (``fit_sklearn`` fits it)."""
     builders = {
         "linear": lambda: linear_model(p.train.linear, p.seed),
         "forest": lambda: forest_model(p.train.forest, p.seed),
         "boosting": lambda: boosting_model(p.train.boosting, p.seed),
     }
     return builders[name]()
+
+
+def fit_sklearn(name: str, p: TrainParams, x: np.ndarray, y: np.ndarray):
+    """Candidate ``name`` fitted on every core, predicting in one (the same prices every run)."""
+    return predicting_in_one_thread(sklearn_candidate(name, p).fit(x, y))
 
 
 def fit_mlp(
@@ -181,7 +188,7 @@ def cross_validate(
                 )
                 predicted[name] = mlp_log_prices(model, config, val_x, backend, eval_bs)
             else:
-                predicted[name] = sklearn_candidate(name, p).fit(fit_x, y[fit_rows]).predict(val_x)
+                predicted[name] = fit_sklearn(name, p, fit_x, y[fit_rows]).predict(val_x)
         if p.train.blend:
             predicted[BLEND] = np.mean([predicted[m] for m in p.train.blend], axis=0)
         for name, values in predicted.items():
@@ -222,7 +229,7 @@ def fit_every_candidate(
             final_models[name] = (model, config)
             entries[name] = {"kind": "torch", **entry, "cv": cv[name]}
         else:
-            estimator = sklearn_candidate(name, p).fit(train_x, y)
+            estimator = fit_sklearn(name, p, train_x, y)
             save_estimator(estimator, paths.model, name)
             final_models[name] = estimator
             entries[name] = {

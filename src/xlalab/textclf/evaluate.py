@@ -24,10 +24,10 @@ import torch
 
 from ..engine.loop import predict
 from ..engine.runtime import make_backend
-from ..files import write_json
 from ..pipeline import runner
 from ..pipeline.artifacts import read_summary
 from ..pipeline.contract import Paths
+from ..pipeline.report import Report
 from ..results import evidence, reports
 from . import EvaluateParams, baselines, corpus, tokens
 from . import model as textmodel
@@ -191,7 +191,7 @@ def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: in
     return verdicts
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
+def evaluate(p: EvaluateParams, paths: Paths) -> Report:
     backend = make_backend(p.runtime)
     splits, texts, meta = tokens.read_features(paths.features)
     labels, summary = meta["labels"], read_summary(paths)
@@ -206,7 +206,7 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
     balanced = summary["balance"]["method"] != "none"  # the baselines balance when the model did
     scored, notes = run_baselines(p, paths, backend, data, texts, meta, balanced)
     verdicts = judge({MODEL: y_pred, **scored}, y_test, labels, p.seed)
-    result = metrics(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds)
+    result = details(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds)
     result["runtime"] = backend.describe()
     pd.DataFrame(
         {
@@ -215,17 +215,25 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "confidence": probs[np.arange(len(y_pred)), y_pred].round(6),
         }
     ).to_csv(paths.predictions, index=False)
-    write_json(paths.metrics, result)
-    for warning in result["warnings"]:
+    warnings = result.pop("warnings")
+    for warning in warnings:
         logger.warning(f"{paths.project} evaluate: {warning}")
     for extra in ("verdict_f1_positive", "verdict_sentiment"):
         if extra in verdicts:
             logger.info(f"{paths.project} evaluate: {verdicts[extra]['line']}")
     reports.announce(verdicts["verdict"])  # last: the log ends with the verdict
+    return Report.judged(
+        result.pop("verdict"),
+        test_rows=len(y_test),
+        source=meta.get("source") or "-",
+        runtime=summary["runtime"],
+        warnings=warnings,
+        details=result,
+    )
 
 
-def metrics(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds) -> dict:
-    """``metrics/<project>.json``: the model and every baseline, the verdicts, and what to trust."""
+def details(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds) -> dict:
+    """The model and every baseline, the verdicts, and what to trust (the details file)."""
     labels = meta["labels"]
     finetuned = report(y_test, y_pred, labels)
     cm = reports.confusion(y_test, y_pred, len(labels))
