@@ -450,7 +450,7 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
     published = json.loads(first[0])  # the headline alone, under every project's keys
     assert tuple(published) == METRIC_KEYS and published["better"] == "lower"
-    assert (published["model"], published["baseline"]) == ("blend", metrics["baseline_model"])
+    assert (published["model"], published["baseline"]) == ("blend", verdict["best_baseline"])
     assert [published["diff_low"], published["diff_high"]] == [low, high]
     predictions = pd.read_csv("data/housing/predictions.csv")
     assert list(predictions.columns) == [
