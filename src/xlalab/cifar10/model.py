@@ -145,6 +145,26 @@ def load_backbone(
     return _resnet(backbone, pretrained, revision)
 
 
+def last_stages(net: nn.Module, backbone: Backbone, n: int) -> list[nn.Module]:
+    """The last ``n`` stages of the backbone and the layers after them: what ``unfreeze_blocks``
+    trains on a frozen backbone. A stage is a group of blocks at one resolution: timm's
+    EfficientNet has 7 (``blocks``, then ``conv_head`` and ``bn2``), its ResNets 4 (``layer1`` to
+    ``layer4``). The late stages hold most of the weights but little of the compute (their
+    feature maps are small), so unfreezing them costs far less than fine-tuning everything."""
+    if n == 0:
+        return []
+    if backbone == "efficientnet_lite0":
+        stages, after = list(net.blocks), [net.conv_head, net.bn2]
+    else:
+        stages, after = [net.layer1, net.layer2, net.layer3, net.layer4], []
+    if n > len(stages):
+        raise UserError(
+            f"cifar10.train.unfreeze_blocks is {n} but {backbone} has {len(stages)} stages; "
+            f"set it to at most {len(stages)}, or freeze_backbone: false to train everything"
+        )
+    return stages[-n:] + after
+
+
 class TransferClassifier(nn.Module):
     def __init__(
         self,
@@ -154,6 +174,7 @@ class TransferClassifier(nn.Module):
         pretrained: bool = True,
         freeze_backbone: bool = False,
         revision: str | None = None,
+        unfreeze_blocks: int = 0,
     ):
         super().__init__()
         self.backbone, features, self.weights = load_backbone(backbone, pretrained, revision)
@@ -163,13 +184,19 @@ class TransferClassifier(nn.Module):
         self.image_size = image_size
         self.head = nn.Linear(features, num_classes)
         self.frozen = freeze_backbone
+        # unfreeze_blocks > 0 on a frozen backbone: its last stages train with the head
+        self.unfrozen = last_stages(self.backbone, backbone, unfreeze_blocks)
         if freeze_backbone:
             self.backbone.requires_grad_(False)
+            for stage in self.unfrozen:
+                stage.requires_grad_(True)
 
     def train(self, mode: bool = True) -> TransferClassifier:
         super().train(mode)
         if self.frozen:
             self.backbone.eval()  # a frozen backbone keeps its ImageNet batch-norm statistics
+            for stage in self.unfrozen:  # the stages that train update theirs
+                stage.train(mode)
         return self
 
     def resize(self, images: torch.Tensor) -> torch.Tensor:

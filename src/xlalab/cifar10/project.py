@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from ..engine.settings import Params, Runtime, TrainConfig
 from ..pipeline.contract import Paths, Project
-from ..pipeline.params import Field, Seed, Unique
+from ..pipeline.params import Field, Seed, Unique, model_validator
 
 NAME = "cifar10"
 Backbone = Literal["efficientnet_lite0", "resnet18", "resnet50"]
@@ -17,6 +17,9 @@ Backbone = Literal["efficientnet_lite0", "resnet18", "resnet50"]
 Revision = Annotated[str, Field(min_length=1, pattern=r"^[\w.\-/]+$")] | None
 PATHS = Paths.of(NAME)
 PROB_PREFIX = "prob_"  # the predictions CSV has one probability column per class: prob_<class>
+# The measured accuracy and training cost of each recipe (bench/cifar10_frontier.py), git-tracked;
+# the plot stage draws it (frontier.py)
+FRONTIER = "docs/cifar10_frontier.json"
 
 
 class Download(Params):
@@ -39,8 +42,19 @@ class Train(TrainConfig):
     image_size: int = Field(ge=8, le=512)  # pixels per side the model resizes each batch to
     pretrained: bool
     freeze_backbone: bool
+    # with freeze_backbone: the backbone's last stages that train with the head (0: none)
+    unfreeze_blocks: int = Field(ge=0, le=7)
     augment_crop: bool
     augment_flip: bool
+
+    @model_validator(mode="after")
+    def _unfreeze_only_a_frozen_backbone(self) -> Train:
+        if self.unfreeze_blocks and not self.freeze_backbone:
+            raise ValueError(
+                f"unfreeze_blocks is {self.unfreeze_blocks} but freeze_backbone is false (every "
+                "stage trains already); set unfreeze_blocks: 0 or freeze_backbone: true"
+            )
+        return self
 
 
 class Baselines(Params):
@@ -92,6 +106,7 @@ class EvaluateParams(Params):
 class PlotParams(Params):
     seed: Seed
     plot: Plot
+    evaluate: Evaluate  # how many confident mistakes and confused pairs to show, as the metrics
 
 
 PROJECT = Project(
@@ -104,6 +119,8 @@ PROJECT = Project(
         "plot": PlotParams,
     },
     inputs={"evaluate": ("features", "model", "raw"), "plot": ("predictions", "live", "features")},
+    key_figures=("confident_mistakes.png", "confused_pairs.png", "confusion.png"),
+    files={"plot": (FRONTIER,)},
     plots=(
         {
             "cifar10_confusion": {
@@ -135,7 +152,14 @@ PROJECT = Project(
         # refused as "only JSON, YAML, CSV and TSV"), so these are paths, each under plots/cifar10/.
         *(
             PATHS.figure(f"{name}.png")
-            for name in ("confusion", "training_curves", "sample_predictions")
+            for name in (
+                "confident_mistakes",
+                "confused_pairs",
+                "confusion",
+                "training_curves",
+                "sample_predictions",
+            )
         ),
+        PATHS.figure("frontier.png"),  # drawn from FRONTIER
     ),
 )

@@ -1,21 +1,14 @@
-"""Two runtime backends behind one small interface, so the training loop is written once.
+"""Two runtime backends behind one small abstract interface, so the training loop is written once.
 
-* ``XlaBackend``: native torch_xla (TPU, or CPU with ``PJRT_DEVICE=CPU``). Steps are traced and
-  compiled with ``torch_xla.compile``; values reach the host through step closures.
-* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several GPUs. Several processes
-  (``runtime.processes``, or ``accelerate launch`` across machines) split every batch between them
-  (gloo on CPU, NCCL on GPUs); core/launch.py starts them.
-
-Data parallelism keeps the global batch what params say: ``Backend.local_batch_size`` gives each
-process its share. On XLA, several devices in one process (a TPU host, or ``CPU_NUM_DEVICES`` on
-CPU) run as one SPMD program over a 1-D ``data`` mesh: each batch is split along its first
-dimension and the compiler inserts the gradient all-reduce.
+* ``XlaBackend``: native torch_xla (TPU, or CPU with ``PJRT_DEVICE=CPU``): steps compiled with
+  ``torch_xla.compile``, values read through step closures; several devices of a host as one SPMD
+  program over a 1-D ``data`` mesh (the compiler inserts the gradient all-reduce).
+* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several processes
+  (``runtime.processes``, started by pipeline/launch.py, or ``accelerate launch`` across machines).
 
 Precision (``runtime.precision``) and ``torch.compile`` (``runtime.compile``) are the backends'
-business: the loop only enters ``Backend.autocast`` and calls ``Backend.backward``. ``Backend`` is
-abstract, so a backend that lacks one of the methods the loop calls fails when it is built.
-
-Projects never import torch_xla or accelerate; they ask ``make_backend`` for one.
+business: the loop enters ``Backend.autocast`` and calls ``Backend.backward``. A backend lacking a
+method fails when built. Projects never import torch_xla or accelerate; they ask ``make_backend``.
 """
 
 from __future__ import annotations
@@ -52,7 +45,6 @@ def make_backend(runtime: Runtime) -> Backend:
         torch.set_num_threads(runtime.cpu_threads)
     name = resolve_backend(runtime.backend)
     if runtime.processes > 1 and "WORLD_SIZE" not in os.environ:
-        # Reached when a stage is run in-process (run_stage from Python) instead of through the CLI.
         raise UserError(
             f"runtime.processes is {runtime.processes} but this process was not started by a "
             "launcher; run the stage with `dvc repro` (or `python -m xlalab.<project>.<module>`), "
@@ -96,9 +88,8 @@ class Backend(abc.ABC):
         }
 
     def local_batch_size(self, batch_size: int, what: str, exact: bool = True) -> int:
-        """This process's share of a global batch of ``batch_size`` rows. Training (``exact``)
-        needs it to split evenly over the devices, so the global batch stays what params say;
-        evaluation rounds up (its padded rows weigh nothing)."""
+        """This process's share of a global batch: training (``exact``) needs an even split over
+        the devices; evaluation rounds up (its padded rows weigh nothing)."""
         if exact:
             check_batch_split(batch_size, self.device_count, self.num_replicas, what)
         per_device = -(-batch_size // self.device_count)
@@ -301,7 +292,7 @@ class XlaBackend(Backend):
             self._xs = xs
             self.mesh = xs.Mesh(np.arange(devices), (devices,), ("data",))
         self.device = torch_xla.device()  # under SPMD the one virtual device standing for all
-        self.device_type = xr.device_type().lower()
+        self.device_type = (xr.device_type() or "cpu").lower()  # None before a device is set up
         self.precision = resolve_xla_precision(precision, self.device_type)
         self.num_replicas = xr.world_size()  # processes: 1 under SPMD
         self.device_count = devices if self.mesh is not None else self.num_replicas

@@ -73,8 +73,8 @@ def every_process(value: float) -> list[float]:
     dist = sys.modules.get("torch.distributed")
     if dist is None or not dist.is_available() or not dist.is_initialized():
         return [value]
-    gathered: list[float | None] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, value)
+    gathered: list[float] = [0.0] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)  # fills every slot
     return [float(v) for v in gathered]
 
 

@@ -25,7 +25,7 @@ Modules:
 - ``baselines``: TF-IDF (words and characters) + logistic regression, frozen embeddings + logistic
   regression, each with C chosen by cross-validation on the training rows.
 - ``evaluate``: the evaluate stage (predictions, baselines, report, verdicts with intervals).
-- ``figures``: the plot stage.
+- ``plot``: the plot stage.
 """
 
 from __future__ import annotations
@@ -123,8 +123,10 @@ class EvaluateParams(Params):
 
 
 class PlotConfig(Params):
-    top_terms: int = Field(ge=5)  # terms per class in top_terms.json / the word clouds
-    word_clouds: bool
+    # terms per class in top_terms.json (the words that separate the classes: log-odds with an
+    # informative Dirichlet prior)
+    top_terms: int = Field(ge=5)
+    word_clouds: bool  # those terms as word clouds too (top_terms.png always shows them as bars)
 
 
 class PlotParams(Params):
@@ -147,6 +149,7 @@ def text_project(name: str, download_params: type[Params], word_clouds: bool) ->
         inputs={"plot": ("raw", "features", "predictions", "live")},
         plots=dvc_plots(name, word_clouds),
         shared="textclf",
+        key_figures=("confusion.png", "top_terms.png"),
     )
 
 
@@ -154,7 +157,7 @@ def dvc_plots(project: str, word_clouds: bool) -> tuple:
     """The dvc.yaml plots of a text project: data plots by id, images by their path (DVC's id for
     an image), all under plots/<project>/."""
     paths = Paths.of(project)
-    images = ["label_distribution", "predictions", "confusion", "training_curves"] + (
+    images = ["label_distribution", "predictions", "confusion", "training_curves", "top_terms"] + (
         ["word_clouds"] if word_clouds else []
     )
     return (
@@ -180,6 +183,14 @@ def dvc_plots(project: str, word_clouds: bool) -> tuple:
                 "y": {paths.series("val/acc"): "acc"},
                 "x_label": "epoch",
                 "title": f"{project}: validation accuracy",
+            }
+        },
+        {
+            f"{project}_top_terms": {
+                "template": "bar_horizontal",
+                "x": "z",
+                "y": {paths.figure("top_terms.json"): "term"},
+                "title": f"{project}: the terms that separate each class (z of the log-odds)",
             }
         },
         {

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ..errors import UserError
 from ..pipeline import runner
@@ -113,6 +113,29 @@ def stratified_split(df: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFra
     return taken.reset_index(drop=True), rest.reset_index(drop=True)
 
 
+def validation_split(
+    train: pd.DataFrame, size: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(about ``size`` validation rows, the rest), stratified by class. Where the rows name their
+    movie (``corpus.GROUP``), grouped too: no movie on both sides, so the epoch chosen on
+    validation is not chosen on movies the model trained on. The grouped split is one fold of a
+    stratified group K-fold with ``len(train) / size`` folds, so its size is close to ``size``,
+    not exact (whole movies move)."""
+    if corpus.GROUP not in train.columns:
+        return stratified_split(train, size, seed)
+    folds = max(2, round(len(train) / size))
+    movies = train[corpus.GROUP].nunique()
+    if movies < folds:
+        raise UserError(
+            f"the training rows name only {movies} different {corpus.GROUP}(s), too few to hold "
+            f"out {size} rows for validation without a {corpus.GROUP} on both sides; lower "
+            "`val_fraction` or add data"
+        )
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    rest, val = next(splitter.split(train, train["label"], train[corpus.GROUP]))
+    return train.iloc[val].reset_index(drop=True), train.iloc[rest].reset_index(drop=True)
+
+
 def subsample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
     """At most ``limit`` rows, stratified by class (training rows only)."""
     if limit is None or len(df) <= limit:
@@ -139,15 +162,15 @@ def make_splits(
     max_test: int | None,
     seed: int,
 ) -> dict[str, pd.DataFrame]:
-    """Validation comes out of the training data, never out of the test split; the test rows kept
-    are drawn blind to their labels."""
+    """Validation comes out of the training data (grouped by movie where the data names movies),
+    never out of the test split; the test rows kept are drawn blind to their labels."""
     n_val = max(1, int(round(val_fraction * len(train))))
     if n_val >= len(train):
         raise UserError(
             f"the training data has {len(train)} rows, too few to hold out "
             f"{val_fraction:.0%} for validation; lower `val_fraction` or add data"
         )
-    val, rest = stratified_split(train, n_val, seed)
+    val, rest = validation_split(train, n_val, seed)
     return {
         "train": subsample(rest, max_train, seed),
         "val": subsample(val, max_val, seed),
@@ -216,11 +239,11 @@ def write_tokens(
     }
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    f = p.featurize
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
+    f = params.featurize
     raw, card = corpus.read_raw(paths.raw)
     labels = card["classes"]
-    model = textmodel.pretrained(p.model, p.revision)
+    model = textmodel.pretrained(params.model, params.revision)
     tokenizer = textmodel.load_tokenizer(model)
     splits = make_splits(
         raw["train"],
@@ -229,7 +252,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         max_train=f.max_train,
         max_val=f.max_val,
         max_test=f.max_test,
-        seed=p.seed,
+        seed=params.seed,
     )
     start = time.perf_counter()
     max_length = (
@@ -246,7 +269,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         f"max_length={max_length} in {time.perf_counter() - start:.1f} s"
     )
     meta = features_meta(
-        p, paths.project, model, tokenizer, splits, labels, lengths, max_length, buckets
+        params, paths.project, model, tokenizer, splits, labels, lengths, max_length, buckets
     )
     meta["source"] = card.get("source")
     report(paths.project, meta, longest(tokenizer))
@@ -268,6 +291,7 @@ def features_meta(
         "pad_token_id": int(tokenizer.pad_token_id or 0),
         "token_dtype": tokens.id_dtype(len(tokenizer)).name,
         "labels": list(labels),
+        "validation_grouped_by": corpus.GROUP if corpus.GROUP in splits["val"].columns else None,
         "rows": {name: len(df) for name, df in splits.items()},
         "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
         # A text as long as max_length was (probably) cut: the share tells whether it fits the data.
