@@ -24,7 +24,7 @@ from xlalab.engine.runtime import AccelerateBackend, Backend, XlaBackend, make_b
 from xlalab.engine.settings import Runtime, resolve_precision, resolve_xla_precision
 from xlalab.engine.task import Task
 from xlalab.errors import UserError
-from xlalab.results.summary import trained_on
+from xlalab.pipeline.report import trained_on
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
