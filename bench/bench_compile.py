@@ -70,7 +70,13 @@ def cifar10(epochs: int):
 
     def model():
         return TransferClassifier(
-            p["backbone"], 10, t["image_size"], t["pretrained"], t["freeze_backbone"]
+            p["backbone"],
+            10,
+            t["image_size"],
+            pretrained=t["pretrained"],
+            freeze_backbone=t["freeze_backbone"],
+            revision=p["revision"],
+            unfreeze_blocks=t["unfreeze_blocks"],
         )
 
     return model, data, task(t["augment_crop"], t["augment_flip"]), loop(t, epochs)
