@@ -119,3 +119,26 @@ def caption(project: str, name: str) -> str | None:
 
 def caption_or_name(project: str, name: str) -> str:
     return caption(project, name) or name.replace("_", " ")
+
+
+# The figures that answer each project's question (their plot stages' key figures).
+CAPTIONS["cifar10"].update(
+    confident_mistakes="The test images the model got wrong with the highest confidence, each "
+    "with its true class, the class read and the confidence.",
+    confused_pairs="The most frequent (true, read) class pairs among the mistakes, with counts "
+    "and one image of each.",
+    frontier="Test accuracy against the train stage's CPU seconds for each measured recipe "
+    "(frozen, last stages, everything; three image sizes) beside the RBF SVM on pixels.",
+)
+CAPTIONS["imdb"]["top_terms"] = (
+    "The terms that separate each class from the others: log-odds with an informative "
+    "Dirichlet prior, as z-scores, on the training texts."
+)
+CAPTIONS["lstm"]["error_vs_naive"] = (
+    "Each model's absolute error minus the naive forecast's, summed over the test days, with "
+    "the band a no-edge model would stay in (block bootstrap)."
+)
+CAPTIONS["traffic"]["roc_pr"] = (
+    "ROC and precision-recall curves of every detector on the test traffic, a dot where its "
+    "alarms operate."
+)
