@@ -82,10 +82,11 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
             zorder=3,
         )
         note = f"{r['recipe']}" + (f" ({r['epochs']} ep)" if r.get("epochs_reduced") else "")
+        below = kind == "full"  # the fine-tuned recipes sit beside others of about their cost
         ax.annotate(
             note,
             (r["train_cpu_seconds"], r["test_accuracy"]),
-            xytext=(5, -10),
+            xytext=(6, -11 if below else 4),
             textcoords="offset points",
             fontsize=7,
         )
@@ -108,7 +109,20 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
             facecolors="none",
             edgecolors="red",
             zorder=4,
-            label=f"cheapest that beats the SVM: {winner['recipe']}",
+            label=f"cheapest that beats the SVM here: {winner['recipe']}",
+        )
+    chosen = data.get("default_check", {}).get("chosen")
+    default = next((r for r in recipes if r["recipe"] == chosen), None)
+    if default is not None:
+        ax.scatter(
+            default["train_cpu_seconds"],
+            default["test_accuracy"],
+            s=200,
+            marker="D",
+            facecolors="none",
+            edgecolors="black",
+            zorder=4,
+            label=f"the default (params.yaml): {chosen}",
         )
     for size in sizes:
         ax.plot([], [], "o", color=colours[size], label=f"{size} px")
@@ -117,6 +131,7 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
         ax.plot([], [], marker, color="0.3", label=what)
     ax.set_xscale("log")
     costs = [r["train_cpu_seconds"] for r in recipes]
+    ax.set_xlim(min(costs) / 1.3, max(costs) * 1.5)
     ax.set_xticks(
         [t for t in (25, 50, 100, 200, 400, 800, 1600) if min(costs) / 2 <= t <= max(costs) * 2]
     )
