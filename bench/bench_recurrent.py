@@ -142,7 +142,9 @@ def main() -> None:
     train, window = params["lstm"]["train"], params["lstm"]["window"]
     features = 9  # the default featurize.features: eight indicators, macd with its signal
     data = windows(args.train_rows, window, features, seed=0)
-    runtime = dict(bf16=False, cpu_threads=args.cpu_threads, processes=1)
+    runtime = dict(
+        precision="no", compile=False, xla_cache=False, cpu_threads=args.cpu_threads, processes=1
+    )
     backends = {
         name: make_backend(Runtime(backend=name, **runtime)) for name in ("accelerate", "xla")
     }

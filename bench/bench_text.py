@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np
 import torch
 
-from xlalab.engine.loop import TrainConfig, build_optimizer, fit
+from xlalab.engine.loop import TrainConfig, fit
+from xlalab.engine.optimizer import build_optimizer
 from xlalab.engine.runtime import make_backend
 from xlalab.engine.settings import Runtime
 from xlalab.pipeline.params import tokens
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--freeze-layers", type=int, default=4)
     parser.add_argument("--backend", default="accelerate", choices=("accelerate", "xla", "auto"))
-    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--precision", default="no", choices=("no", "bf16", "fp16", "auto"))
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs of each")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args(argv)
@@ -217,7 +218,14 @@ def main(argv: list[str] | None = None) -> None:
     train = data(args.rows, args.max_length, args.imdb_lengths)
     val = {k: v[: args.batch_size] for k, v in train.items()}
     backend = make_backend(
-        Runtime(backend=args.backend, bf16=args.bf16, cpu_threads=None, processes=1)
+        Runtime(
+            backend=args.backend,
+            precision=args.precision,
+            compile=False,
+            xla_cache=False,
+            cpu_threads=None,
+            processes=1,
+        )
     )
     print(
         f"device: {backend.describe()}  threads: {torch.get_num_threads()}  rows: {args.rows}  "

@@ -33,8 +33,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.core import loop  # noqa: E402
-
+from xlalab.engine import loop  # noqa: E402
+from xlalab.engine.optimizer import Schedule, build_optimizer, lr_schedule  # noqa: E402
 from xlalab.engine.runtime import make_backend  # noqa: E402
 from xlalab.engine.settings import Runtime, TrainConfig  # noqa: E402
 
@@ -88,7 +88,7 @@ def traffic(params: dict):
 
     train, inputs = params["traffic"]["train"], 120  # NSL-KDD, feature_set all, one-hot encoded
     torch.manual_seed(0)
-    model = Autoencoder(inputs, train["hidden"], train["dropout"])
+    model = Autoencoder(inputs, train["hidden_choices"][0], train["dropout"])  # the first candidate
     return (
         model,
         autoencoder_task(),
@@ -126,8 +126,8 @@ def host_ms(model, task, cfg: TrainConfig, batch: dict, backend, steps: int) -> 
     import torch_xla.debug.metrics as met
 
     model = backend.prepare_model(model)
-    schedule = loop._Schedule(loop.lr_schedule(cfg, 10 * steps), backend)
-    optimizer = loop.build_optimizer(model.parameters(), cfg, schedule.holder)
+    schedule = Schedule(lr_schedule(cfg, 10 * steps), backend)
+    optimizer = build_optimizer(model.parameters(), cfg, schedule.holder)
     compiled = loop._Steps(model, optimizer, task, cfg, backend, "host")
     batch = {k: v.to(backend.device) for k, v in batch.items()}
     loss_sum = torch.zeros((), device=backend.device)
@@ -157,7 +157,16 @@ def host_ms(model, task, cfg: TrainConfig, batch: dict, backend, steps: int) -> 
 
 def xla_backend(cpu_threads: int):
     os.environ.setdefault("PJRT_DEVICE", "CPU")
-    return make_backend(Runtime(backend="xla", bf16=False, cpu_threads=cpu_threads, processes=1))
+    return make_backend(
+        Runtime(
+            backend="xla",
+            precision="no",
+            compile=False,
+            xla_cache=False,
+            cpu_threads=cpu_threads,
+            processes=1,
+        )
+    )
 
 
 def main() -> None:

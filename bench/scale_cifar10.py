@@ -36,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.cifar10.download import CLASSES_CIFAR10 as CLASSES  # noqa: E402
+from xlalab.cifar10.sources.raw import CLASSES_CIFAR10 as CLASSES  # noqa: E402
 
 WRITES_AT_MOST_MB, PEAKS_AT_MOST_MB = 400, 2048  # featurize at 224 px, 50,000 images
 

@@ -32,8 +32,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xlalab.traffic import download as data  # noqa: E402
 from xlalab.traffic.project import PROJECT  # noqa: E402
+from xlalab.traffic.sources import offline  # noqa: E402
 
 STAGES = ("download", "featurize", "train", "evaluate", "plot")
 BASELINE = "import sys, pandas as pd; pd.read_csv(sys.argv[1], header=None, low_memory=False)"
@@ -42,9 +42,9 @@ BASELINE = "import sys, pandas as pd; pd.read_csv(sys.argv[1], header=None, low_
 def generate(folder: Path, rows: int) -> Path:
     """KDDTrain+.txt (the shipped 20 % file) and a KDDTest+.txt of ``rows`` test records."""
     folder.mkdir(parents=True)
-    with gzip.open(data.OFFLINE_DIR / data.OFFLINE_FILES["train"], "rb") as f:
+    with gzip.open(offline.OFFLINE_DIR / offline.OFFLINE_FILES["train"], "rb") as f:
         (folder / "KDDTrain+.txt").write_bytes(f.read())
-    with gzip.open(data.OFFLINE_DIR / data.OFFLINE_FILES["test"], "rb") as f:
+    with gzip.open(offline.OFFLINE_DIR / offline.OFFLINE_FILES["test"], "rb") as f:
         block = f.read()
     lines = block.splitlines(keepends=True)
     test = folder / "KDDTest+.txt"
@@ -117,8 +117,9 @@ def run(rows: int, chunk_rows: int, workdir: Path) -> dict:
         module = PROJECT.stage(stage).module
         results[stage] = measure([sys.executable, "-m", module], workdir, workdir / f"{stage}.log")
         print(f"{stage}: {results[stage]}", file=sys.stderr, flush=True)
-    metrics = json.loads((workdir / "metrics" / "traffic.json").read_text())
-    # the scorers' times are in the timing file (kept out of the git-tracked metrics)
+    details = workdir / "reports" / "traffic" / "details.json"  # evaluate's, beside the metrics
+    metrics = json.loads(details.read_text())
+    # the scorers' times are in the timing file (kept out of the git-tracked details)
     timing = json.loads((workdir / "timing" / "traffic.json").read_text())["scoring"]
     results["scoring"] = {"seconds": sum(timing["seconds"].values())}
     results["detectors"] = {**metrics["scoring"], **timing}

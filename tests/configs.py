@@ -21,5 +21,13 @@ def train_config(**values) -> TrainConfig:
 
 def runtime(**values) -> Runtime:
     return Runtime(
-        **{"backend": "auto", "bf16": False, "cpu_threads": None, "processes": 1, **values}
+        **{
+            "backend": "auto",
+            "precision": "no",
+            "compile": False,
+            "xla_cache": False,
+            "cpu_threads": None,
+            "processes": 1,
+            **values,
+        }
     )

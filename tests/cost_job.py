@@ -20,10 +20,10 @@ class DownloadParams(Params):
     fail: bool
 
 
-def download(p: DownloadParams, paths: Paths) -> None:
-    block = np.ones(p.megabytes * 1_000_000, dtype=np.uint8)  # written, so resident
-    time.sleep(p.sleep)
-    if p.fail:
+def download(params: DownloadParams, paths: Paths) -> None:
+    block = np.ones(params.megabytes * 1_000_000, dtype=np.uint8)  # written, so resident
+    time.sleep(params.sleep)
+    if params.fail:
         raise UserError("the source went away half-way; try again")
     (paths.raw / "rows.txt").write_text(f"{int(block.sum())}\n")
 
@@ -31,4 +31,4 @@ def download(p: DownloadParams, paths: Paths) -> None:
 PROJECT = Project("toy", dict.fromkeys(STAGE_NAMES, DownloadParams))
 
 if __name__ == "__main__":
-    runner.main(PROJECT, "download", download)
+    runner.main(download, PROJECT)

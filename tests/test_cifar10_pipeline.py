@@ -22,10 +22,18 @@ from PIL import Image
 
 from xlalab.cifar10.project import FRONTIER
 from xlalab.cli import main
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 
 SMALL = {
-    "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
+    "runtime": {
+        "backend": "accelerate",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    },
     "cifar10": {
         "seed": 3,
         "backbone": "efficientnet_lite0",
@@ -97,10 +105,11 @@ def chain(tmp_path_factory):
 
 
 BASELINES = ("majority_class", "svm_rbf", "knn", "logreg", "linear_probe")
+DETAILS = "reports/cifar10/details.json"  # what evaluate found; metrics/ has the headline alone
 
 
 def test_offline_chain_is_judged_against_its_strongest_baseline_with_intervals(chain):
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     baselines = metrics["baselines"]
     assert set(baselines) == set(BASELINES)
     assert baselines["majority_class"]["score"] == pytest.approx(0.1)  # a balanced test split
@@ -142,8 +151,12 @@ def test_offline_chain_is_judged_against_its_strongest_baseline_with_intervals(c
     assert [m["confidence"] for m in mistakes] == sorted(
         (m["confidence"] for m in mistakes), reverse=True
     )
-    # Two epochs do not settle: the metrics say so.
+    # Two epochs do not settle: the details say so, and the metrics count it.
     assert metrics["train"]["settled"] is False and "had not settled" in metrics["warnings"][0]
+    published = json.loads((chain / "metrics/cifar10.json").read_text())
+    assert tuple(published) == METRIC_KEYS and published["warnings"] == len(metrics["warnings"])
+    assert (published["score"], published["baseline"]) == (verdict["score"], strongest)
+    assert published["diff"] == verdict["difference"] and published["test_rows"] == 1000
 
 
 def test_baselines_see_the_models_training_rows_and_predict_the_same_test_rows(chain):
@@ -153,7 +166,7 @@ def test_baselines_see_the_models_training_rows_and_predict_the_same_test_rows(c
 
     from xlalab.cifar10.featurize import load_split
 
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     train = load_split(chain / "data/cifar10/features", "train")
     test = load_split(chain / "data/cifar10/features", "test")
 
@@ -182,9 +195,7 @@ def test_shuffled_test_labels_change_the_scores_but_nothing_that_was_chosen(chai
     for split in ("train", "val"):  # the rows kept for training and validation
         path = f"data/cifar10/features/{split}.safetensors"
         assert (tmp_path / path).read_bytes() == (chain / path).read_bytes()
-    before, after = (
-        json.loads((root / "metrics/cifar10.json").read_text()) for root in (chain, tmp_path)
-    )
+    before, after = (json.loads((root / DETAILS).read_text()) for root in (chain, tmp_path))
     for key in ("best_epoch", "epochs_run", "best_val_accuracy"):
         assert after["train"][key] == before["train"][key]
     for name in BASELINES:
@@ -198,7 +209,7 @@ def test_predictions_have_one_row_per_test_image(chain):
     table = pd.read_csv(
         chain / "data/cifar10/predictions.csv", dtype={"actual": str, "predicted": str}
     )
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     classes = [str(d) for d in range(10)]
     assert list(table.columns) == [
         "test_index",
@@ -217,7 +228,7 @@ def test_predictions_have_one_row_per_test_image(chain):
 
 def test_confusion_plot_data_has_one_row_per_test_image(chain):
     rows = json.loads((chain / "plots/cifar10/figures/confusion.json").read_text())
-    metrics = json.loads((chain / "metrics/cifar10.json").read_text())
+    metrics = json.loads((chain / DETAILS).read_text())
     assert len(rows) == metrics["test_examples"]
     assert sum(r["actual"] == r["predicted"] for r in rows) / len(rows) == pytest.approx(
         metrics["accuracy"]
@@ -225,7 +236,8 @@ def test_confusion_plot_data_has_one_row_per_test_image(chain):
 
 
 def test_plot_stage_draws_readable_images(chain):
-    for name in ("confusion.png", "training_curves.png", "sample_predictions.png", "frontier.png"):
+    names = ("confident_mistakes.png", "confused_pairs.png", "confusion.png")
+    for name in (*names, "training_curves.png", "sample_predictions.png", "frontier.png"):
         with Image.open(chain / "plots/cifar10/figures" / name) as im:
             assert im.format == "PNG" and min(im.size) > 200
 
@@ -259,10 +271,12 @@ def test_same_params_give_the_same_metrics(chain, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("train", "evaluate"):
         run_stage("cifar10", name, copy.deepcopy(SMALL))
-    first = json.loads((chain / "metrics/cifar10.json").read_text())
-    second = json.loads((tmp_path / "metrics/cifar10.json").read_text())
+    first = json.loads((chain / DETAILS).read_text())
+    second = json.loads((tmp_path / DETAILS).read_text())
     assert "samples_per_sec" not in first["train"] and "seconds" not in first  # in timing/
     assert first == second
+    metrics = [(root / "metrics/cifar10.json").read_text() for root in (chain, tmp_path)]
+    assert metrics[0] == metrics[1]
 
 
 @pytest.mark.parametrize(
@@ -385,7 +399,14 @@ def xla_run(chain, tmp_path_factory):
     data reduced: a tiny slice of 100 training and 20 validation images."""
     repo = yaml.safe_load(REPO_PARAMS.read_text())
     params = copy.deepcopy(SMALL)
-    params["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
+    params["runtime"] = {
+        "backend": "xla",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     params["cifar10"]["backbone"] = repo["cifar10"]["backbone"]
     params["cifar10"]["train"] = {
         **repo["cifar10"]["train"],
@@ -539,7 +560,7 @@ def test_hub_weights_are_loaded_at_the_revision_asked_and_the_commit_is_recorded
     assert calls[1:] == [
         {"repo": "timm/resnet18.tv_in1k", "file": "model.safetensors", "revision": COMMIT}
     ]
-    metrics = json.loads((tmp_path / "metrics/cifar10.json").read_text())
+    metrics = json.loads((tmp_path / DETAILS).read_text())
     assert metrics["model"]["weights"]["revision"] == COMMIT
     assert metrics["model_name"] == "resnet18_frozen"
 

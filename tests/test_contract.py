@@ -116,20 +116,35 @@ def test_stage_code_lives_where_the_file_roles_say():
         inputs={"plot": ("raw", "predictions")},
     )
     assert [s.module for s in project.stages] == [
-        "xlalab.p.data",
-        "xlalab.p.features",
+        "xlalab.p.download",
+        "xlalab.p.featurize",
         "xlalab.p.train",
         "xlalab.p.evaluate",
-        "xlalab.p.figures",
+        "xlalab.p.plot",
     ]
     assert project.stage("plot").inputs == ("raw", "predictions")
     assert project.stage("evaluate").inputs == ("features", "model")
+    assert project.stage("train").command == ["-m", "xlalab.p.train"]
+
+
+def test_a_family_of_projects_shares_the_stages_after_download():
+    stages = dict.fromkeys(("download", "featurize", "train", "evaluate", "plot"), AnyParams)
+    project = Project("p", stages, shared="family")
+    assert [s.module for s in project.stages] == [
+        "xlalab.p.download",
+        "xlalab.family.featurize",
+        "xlalab.family.train",
+        "xlalab.family.evaluate",
+        "xlalab.family.plot",
+    ]
+    assert project.stage("train").command == ["-m", "xlalab.family.train", "p"]
+    assert project.stage("download").command == ["-m", "xlalab.p.download"]
 
 
 def test_every_stage_module_runs_its_own_function_from_its_main_block():
     """``python -m <module>`` is the stage: its __main__ block hands the function named like the
-    stage, of this very project, to the runner (or to the launcher, for stages that read
-    ``runtime``), with no lookup by name in between."""
+    stage, and this very project (none for a module several projects share: the command names
+    the project), to the runner, with no lookup by name in between."""
     for project in built_projects():
         for stage in project.stages:
             path = ROOT / "src" / (stage.module.replace(".", "/") + ".py")
@@ -139,10 +154,13 @@ def test_every_stage_module_runs_its_own_function_from_its_main_block():
             ]
             assert len(main_blocks) == 1, stage.module
             call = ast.unparse(main_blocks[0].body[0])
-            entry = "launch" if stage.reads_runtime else "runner"
-            assert call == f"{entry}.main(PROJECT, '{stage.name}', {stage.name})", stage.module
             module = importlib.import_module(stage.module)
-            assert module.PROJECT is project and callable(getattr(module, stage.name))
+            assert callable(getattr(module, stage.name))
+            if stage.shared:
+                assert call == f"runner.main({stage.name})", stage.module
+            else:
+                assert call == f"runner.main({stage.name}, PROJECT)", stage.module
+                assert module.PROJECT is project
 
 
 def test_every_param_has_its_default_in_params_yaml_alone():

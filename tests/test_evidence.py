@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from xlalab.results import evidence
+from xlalab.results import evidence, numbers
 
 
 def test_weighted_metrics_agree_with_scikit_learn():
@@ -29,6 +29,13 @@ def test_weighted_metrics_agree_with_scikit_learn():
     assert evidence.rmse(a, b, w) == pytest.approx(
         skm.root_mean_squared_error(a, b, sample_weight=w)
     )
+    # ROC-AUC of continuous scores and of scores with many ties (ties count half)
+    for scores in (rng.normal(size=500) + yb, np.round(rng.normal(size=500) + yb, 1)):
+        expected = skm.roc_auc_score(yb, scores, sample_weight=w)
+        assert evidence.roc_auc(yb, scores, w) == pytest.approx(expected)
+        ranks = np.unique(scores, return_inverse=True)[1]
+        assert evidence.roc_auc_of_ranks(yb, ranks, w) == pytest.approx(expected)
+    assert np.isnan(evidence.roc_auc(np.ones(5, int), np.arange(5.0), np.ones(5)))
 
 
 def test_resamples_draw_n_rows_and_blocks_keep_neighbours_together():
@@ -41,6 +48,27 @@ def test_resamples_draw_n_rows_and_blocks_keep_neighbours_together():
     same = np.corrcoef(draws[:, 50], draws[:, 51])[0, 1]
     rows = np.array(list(evidence.resamples(200, count=300, seed=2)))
     assert same > 0.5 > abs(np.corrcoef(rows[:, 50], rows[:, 51])[0, 1])
+    # The last row's block goes on with the first rows (circular), so they are drawn together.
+    assert np.corrcoef(draws[:, -1], draws[:, 0])[0, 1] > 0.5
+
+
+def test_circular_blocks_draw_the_first_and_last_rows_as_often_as_the_middle():
+    """Moving blocks that stop at the last row would draw the first and last rows about
+    1/block as often as a middle row; circular blocks draw every row equally often."""
+    n, block = 100, 10
+    draws = np.array(list(evidence.resamples(n, count=4000, seed=3, block=block)))
+    per_row = draws.mean(axis=0)  # 1 for every row if none is favoured
+    assert per_row[0] == pytest.approx(1, abs=0.1) and per_row[-1] == pytest.approx(1, abs=0.1)
+    assert per_row[:block].mean() == pytest.approx(per_row[40:60].mean(), abs=0.05)
+
+
+def test_blocks_leave_the_row_bootstrap_as_it_was():
+    """Only resampling in blocks changed: a row bootstrap draws what it always drew (the rows
+    of ``rng.integers``), so no project without blocks sees other intervals."""
+    rng = np.random.default_rng(7)
+    expected = [np.bincount(rng.integers(0, 50, 50), minlength=50) for _ in range(3)]
+    drawn = list(evidence.resamples(50, count=3, seed=7))
+    assert all((a == b).all() for a, b in zip(drawn, expected))
 
 
 def verdict(model_correct: float, baseline_correct: float, n: int = 400, **kw) -> dict:
@@ -74,6 +102,13 @@ def test_the_three_outcomes_follow_the_interval_of_the_difference():
     assert verdict(0.8, 0.8)["verdict"] == "ties"
     assert verdict(0.6, 0.9)["verdict"] == "loses"
     assert "(95 %): beats" in clear["line"]
+    # the log's line prints its numbers as `xlalab summary` and the results page do
+    difference = numbers.with_interval(clear["difference"], clear["difference_interval"], sign=True)
+    assert (
+        f"accuracy ↑ {numbers.with_interval(clear['score'], clear['interval'])} vs"
+        in (clear["line"])
+    )
+    assert f": difference {difference} (95 %)" in clear["line"]
 
 
 def test_lower_is_better_and_identical_predictions_tie():

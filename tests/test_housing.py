@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from xlalab.cli import main
-from xlalab.housing.download import OFFLINE_TRAIN_MD5, read_houses
+from xlalab.housing.download import read_houses
 from xlalab.housing.featurize import prepare
+from xlalab.housing.sources.offline import OFFLINE_TRAIN_MD5
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +60,14 @@ def write_kaggle_zip(path: Path, folder: Path) -> Path:
 def params(**housing):
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = {
-        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1},
+        "runtime": {
+            "backend": "accelerate",
+            "precision": "no",
+            "compile": False,
+            "xla_cache": False,
+            "cpu_threads": None,
+            "processes": 1,
+        },
         "housing": copy.deepcopy(p["housing"]),
     }
     h = p["housing"]["train"]
@@ -66,11 +75,11 @@ def params(**housing):
         cv_folds=2,
         forest={"n_estimators": 10, "max_features": 0.5, "min_samples_leaf": 1},
         boosting={
-            "max_iter": 30,
             "learning_rate": 0.1,
-            "max_leaf_nodes": 8,
-            "min_samples_leaf": 5,
-            "l2_regularization": 0.0,
+            "max_rounds": 60,
+            "patience": 10,
+            "candidates": 2,
+            "inner_folds": 3,
         },
         linear={"kind": "lasso", "alphas": 10, "l1_ratio": 0.5},
     )
@@ -202,8 +211,9 @@ def shuffle_prices_of(csv: Path, ids: set[int], seed: int) -> None:
 @pytest.mark.slow
 def test_shuffled_test_prices_change_the_scores_and_nothing_chosen(tmp_path, monkeypatch):
     """A label-shuffle test: the held-out houses' prices permuted among them in train.csv itself.
-    Every choice (kept rows, the split, CV scores, the lasso's penalty, the MLP's best epoch, the
-    best model by CV and so the verdict's baseline) must stay; only the held-out scores move."""
+    Every choice (kept rows, the split, CV scores, the lasso's penalty, the boosting's settings
+    and trees, the MLP's best epoch, the best model by CV) must stay; only the held-out scores
+    move."""
     monkeypatch.chdir(tmp_path)
     p = params(models=["linear", "boosting", "mlp"], blend=["linear", "mlp"])
     run_stage("housing", "download", p)
@@ -220,7 +230,7 @@ def test_shuffled_test_prices_change_the_scores_and_nothing_chosen(tmp_path, mon
                 "test": pd.read_parquet("data/housing/features/test.parquet"),
                 "card": json.loads(Path("data/housing/features/card.json").read_text()),
                 "summary": json.loads(Path("models/housing/summary.json").read_text()),
-                "metrics": json.loads(Path("metrics/housing.json").read_text()),
+                "metrics": json.loads(Path("reports/housing/details.json").read_text()),
                 "predictions": pd.read_csv("data/housing/predictions.csv"),
             }
         )
@@ -232,18 +242,20 @@ def test_shuffled_test_prices_change_the_scores_and_nothing_chosen(tmp_path, mon
     pd.testing.assert_frame_equal(before["train"], after["train"])
     assert before["card"] == after["card"]
     assert list(before["test"]["Id"]) == list(after["test"]["Id"])
-    chosen = ("cv", "best_by_cv", "baseline_model", "headline", "blend", "training_rows")
+    chosen = ("cv", "best_by_cv", "headline", "blend", "training_rows")
     assert {k: before["summary"][k] for k in chosen} == {k: after["summary"][k] for k in chosen}
-    for name in ("linear", "mlp"):
+    for name in ("linear", "boosting", "mlp"):
         a, b = before["summary"]["models"][name], after["summary"]["models"][name]
-        assert a.get("alpha") == b.get("alpha") and a.get("best_epoch") == b.get("best_epoch")
+        for key in ("alpha", "chosen", "best_epoch"):
+            assert a.get(key) == b.get(key)
+    assert before["summary"]["models"]["boosting"]["chosen"]["trees"] >= 1
     # the models predict the same prices for the same houses; only the actual prices moved
     models = ["linear", "boosting", "mlp", "blend", "mean_price"]
     pd.testing.assert_frame_equal(before["predictions"][models], after["predictions"][models])
     assert sorted(before["predictions"]["actual"]) == sorted(after["predictions"]["actual"])
     v0, v1 = before["metrics"]["verdict"], after["metrics"]["verdict"]
     assert v0["model"] == v1["model"] and set(v0["baselines"]) == set(v1["baselines"])
-    assert v0["best_baseline"] == before["summary"]["baseline_model"]  # a fitted model
+    assert set(v0["baselines"]) == {"linear", "boosting", "mlp", "mean_price"}
     assert v1["score"] > 2 * v0["score"]  # the same predictions, scored against shuffled prices
 
 
@@ -339,8 +351,58 @@ def test_a_headline_without_a_fitted_model_to_judge_it_against_is_a_params_error
     assert len(err.splitlines()) == 1 and "housing.train" in err and expected in err, err
 
 
+# --- the verdict's baselines and the tuned boosting
+# -------------------------------------------------------------------------------------------
+def test_every_fitted_model_is_a_baseline_and_the_strongest_on_the_houses_is_taken():
+    from xlalab.housing import baselines
+
+    rng = np.random.default_rng(0)
+    actual = rng.normal(12, 0.4, 300)
+    noise = {"linear": 0.16, "forest": 0.12, "boosting": 0.13, "mlp": 0.16, "blend": 0.14}
+    logs = {name: actual + rng.normal(0, sd, 300) for name, sd in noise.items()}
+    logs["blend"][7] = actual[7] + 3.0  # one house the blend prices far off
+    logs["mean_price"] = np.full(300, actual.mean())
+    rivals = baselines.rivals(list(logs), "blend")
+    assert rivals == ["linear", "forest", "boosting", "mlp", "mean_price"]
+    assert baselines.rivals(list(logs), "linear")[:4] == ["forest", "boosting", "mlp", "blend"]
+    verdict = baselines.judge("blend", logs, actual, rivals, seed=0)
+    assert verdict["best_baseline"] == "forest" and set(verdict["baselines"]) == set(rivals)
+    without = baselines.judge_without_heaviest_house(
+        "blend", logs, actual, np.arange(1000, 1300), rivals, seed=0
+    )
+    assert without["left_out_id"] == 1007 and without["share_of_squared_error"] > 0.5
+    others = np.delete(logs["blend"] - actual, 7)
+    assert without["score"] == pytest.approx(np.sqrt(np.mean(others**2)))
+    assert without["score"] < 0.7 * verdict["score"]
+
+
+def test_boosting_chooses_its_settings_by_inner_cv_and_loads_back_as_text(tmp_path):
+    from xlalab.housing.model import TunedBoosting, load_estimator, save_estimator
+    from xlalab.housing.project import Boosting
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6))
+    y = x[:, 0] + np.sin(2 * x[:, 1]) + rng.normal(0, 0.1, 200)
+    p = Boosting(learning_rate=0.1, max_rounds=200, patience=20, candidates=3, inner_folds=3)
+    model = TunedBoosting(p, seed=0).fit(x, y)
+    chosen = model.chosen_
+    assert chosen["settings_tried"] == 3 and 1 <= chosen["trees"] <= 200
+    assert {"num_leaves", "min_data_in_leaf", "feature_fraction", "lambda_l2"} <= set(chosen)
+    assert chosen == TunedBoosting(p, seed=0).fit(x, y).chosen_  # seeded: the same search
+    noisier = TunedBoosting(p, seed=0).fit(x, y + rng.normal(0, 1.0, 200)).chosen_
+    assert noisier["inner_cv_rmse_log"] > chosen["inner_cv_rmse_log"]
+    assert np.sqrt(np.mean((model.predict(x) - y) ** 2)) < 0.5 * y.std()
+    path = save_estimator(model, tmp_path, "boosting")
+    assert path.name == "boosting.lightgbm.txt" and path.read_text().startswith("tree")
+    np.testing.assert_allclose(load_estimator(tmp_path, "boosting").predict(x), model.predict(x))
+
+
 # --- the chain
 # -------------------------------------------------------------------------------------------
+def predictions_of(column: str) -> np.ndarray:
+    return pd.read_csv("data/housing/predictions.csv")[column].to_numpy(float)
+
+
 @pytest.mark.slow
 def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -348,8 +410,8 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     p = params(download={"source": "kaggle", "path": str(folder)})
     for stage in ("download", "featurize", "train", "evaluate"):
         run_stage("housing", stage, p)
-    metrics = json.loads(Path("metrics/housing.json").read_text())
-    first = Path("metrics/housing.json").read_text()
+    metrics = json.loads(Path("reports/housing/details.json").read_text())
+    first = [Path(f).read_text() for f in ("metrics/housing.json", "reports/housing/details.json")]
     assert set(metrics["models"]) == {"linear", "forest", "boosting", "mlp", "blend"}
     for row in metrics["models"].values():
         assert {
@@ -362,17 +424,34 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
         } <= set(row)
         assert row["rmse_log"] < metrics["baseline"]["mean_price"]["rmse_log"]
     verdict = metrics["verdict"]
-    # the blend against the best other single model by CV (a fitted model), the mean price beside
+    # the blend against every fitted model and the mean price, the strongest on these houses taken
     assert verdict["model"] == "blend" and verdict["verdict"] in ("beats", "ties", "loses")
     singles = ("linear", "forest", "boosting", "mlp")
-    by_cv = min(singles, key=lambda n: metrics["models"][n]["cv_rmse_log_mean"])
-    assert metrics["baseline_model"] == by_cv
-    assert verdict["best_baseline"] == metrics["baseline_model"]
-    assert set(verdict["baselines"]) == {metrics["baseline_model"], "mean_price"}
+    assert set(verdict["baselines"]) == {*singles, "mean_price"}
+    strongest = min(singles, key=lambda n: metrics["models"][n]["rmse_log"])
+    assert verdict["best_baseline"] == strongest
     assert verdict["score"] == pytest.approx(metrics["models"]["blend"]["rmse_log"], abs=1e-6)
+    for name in singles:
+        assert verdict["baselines"][name]["score"] == pytest.approx(
+            metrics["models"][name]["rmse_log"], abs=1e-6
+        )
+    # the same verdict without the house that carries most of the blend's squared error
+    without = metrics["verdict_without_heaviest_house"]
+    errors = (np.log1p(predictions_of("blend")) - np.log1p(predictions_of("actual"))) ** 2
+    heaviest = pd.read_csv("data/housing/predictions.csv")["Id"][int(np.argmax(errors))]
+    assert without["left_out_id"] == heaviest
+    # (the metrics keep four significant digits)
+    assert without["share_of_squared_error"] == pytest.approx(errors.max() / errors.sum(), 1e-3)
+    assert set(without["baselines"]) == set(verdict["baselines"])
+    rest = np.sqrt(np.delete(errors, np.argmax(errors)).mean())
+    assert without["score"] == pytest.approx(rest, rel=1e-3)
     low, high = verdict["difference_interval"]
     assert low < high and (verdict["verdict"] == "ties") == (low < 0 < high)
     assert metrics["runtime"]["backend"] == "accelerate" and metrics["runtime"]["device_count"] == 1
+    published = json.loads(first[0])  # the headline alone, under every project's keys
+    assert tuple(published) == METRIC_KEYS and published["better"] == "lower"
+    assert (published["model"], published["baseline"]) == ("blend", verdict["best_baseline"])
+    assert [published["diff_low"], published["diff_high"]] == [low, high]
     predictions = pd.read_csv("data/housing/predictions.csv")
     assert list(predictions.columns) == [
         "Id",
@@ -403,9 +482,12 @@ def test_whole_chain_on_a_slice(tmp_path, monkeypatch):
     # deterministic on CPU: the same params give the same metrics
     run_stage("housing", "train", p)
     run_stage("housing", "evaluate", p)
-    assert Path("metrics/housing.json").read_text() == first
+    assert [
+        Path(f).read_text() for f in ("metrics/housing.json", "reports/housing/details.json")
+    ] == (first)
 
 
+@pytest.mark.xla
 def test_mlp_train_stage_on_xla_compiles_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = write_kaggle_folder(tmp_path / "kaggle", train_rows=120, test_rows=5)

@@ -8,6 +8,7 @@ import re
 import shutil
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import huggingface_hub
 import pandas as pd
@@ -16,11 +17,18 @@ import yaml
 
 from xlalab.cli import main
 from xlalab.errors import UserError
-from xlalab.imdb import download as imdb
 from xlalab.imdb.project import DownloadConfig
+from xlalab.imdb.sources import SOURCES
 from xlalab.pipeline.runner import run_stage
+from xlalab.textclf import corpus
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+
+
+def fetch(config, seed: int = 0):
+    """What the configured source reads: its (train and test frames, card fields)."""
+    return SOURCES[config.source].read(SimpleNamespace(download=config, seed=seed), None)
+
 
 KAGGLE_ROWS = [  # "IMDB Dataset.csv": review,sentiment with the HTML breaks the real file has
     row
@@ -107,7 +115,7 @@ def test_huggingface_connector_reads_the_published_parquet_format(tmp_path, monk
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     monkeypatch.setattr(huggingface_hub, "resolve_revision", resolve)
-    splits, card = imdb.fetch(download_config(source="huggingface"), seed=0)
+    splits, card = fetch(download_config(source="huggingface"), seed=0)
     assert calls == [("stanfordnlp/imdb", "train", "main"), ("stanfordnlp/imdb", "test", "main")]
     assert card["revision"] is None and card["commit"] == "e6281661ce1c"  # null: default branch
     assert splits["train"]["label"].tolist()[:2] == ["positive", "negative"]
@@ -125,13 +133,13 @@ def test_local_accepts_either_format(tmp_path):
             "label": [1] * 10 + [0] * 10,
         }
     ).to_parquet(pq)
-    splits, card = imdb.fetch(download_config(source="local", path=str(pq)), seed=0)
+    splits, card = fetch(download_config(source="local", path=str(pq)), seed=0)
     assert (
         card["format"].startswith("huggingface")
         and len(splits["train"]) + len(splits["test"]) == 20
     )
     csv = write_kaggle(tmp_path / "k.csv")
-    _, card = imdb.fetch(download_config(source="local", path=str(csv)), seed=0)
+    _, card = fetch(download_config(source="local", path=str(csv)), seed=0)
     assert card["format"].startswith("kaggle")
 
 
@@ -168,12 +176,15 @@ def test_a_bad_kaggle_csv_is_one_line_exit_2_and_no_output(
 
 
 def test_offline_default_is_rotten_tomatoes_split_by_movie():
-    splits, card = imdb.fetch(download_config(), seed=0)
+    splits, card = fetch(download_config(), seed=0)
     assert card["source"] == "offline:rotten_tomatoes" and "NOT IMDb" in card["what"]
     assert set(splits["train"]["label"]) == {"negative", "positive"}
     assert 9000 < len(splits["train"]) < 11000 and not set(splits["train"]["text"]) & set(
         splits["test"]["text"]
     )
+    # each row names its movie, kept for the grouped validation split and the baselines' folds
+    movies = {name: set(split[corpus.GROUP]) for name, split in splits.items()}
+    assert len(movies["train"]) > 300 and not movies["train"] & movies["test"]
 
 
 @pytest.mark.parametrize(
@@ -200,7 +211,7 @@ def test_bad_download_params_are_one_line_naming_the_key(
 
 def test_a_missing_file_is_clear(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        imdb.fetch(download_config(source="kaggle", path=str(tmp_path / "nope.csv")), seed=0)
+        fetch(download_config(source="kaggle", path=str(tmp_path / "nope.csv")), seed=0)
 
 
 @pytest.mark.parametrize("source", ["kaggle", "local"])
@@ -210,7 +221,7 @@ def test_file_columns_are_named_by_params(tmp_path, source):
         [(t, 1 if s == "positive" else 0) for t, s in KAGGLE_ROWS],
         ("Review Text", "Polarity"),
     )
-    splits, card = imdb.fetch(
+    splits, card = fetch(
         download_config(
             source=source, path=str(csv), text_column="Review Text", label_column="Polarity"
         ),
@@ -224,11 +235,11 @@ def test_file_columns_are_named_by_params(tmp_path, source):
         match=r"has no column 'review' \(columns found: Review Text, Polarity\); "
         r"name the right column with `imdb.download.text_column`",
     ):
-        imdb.fetch(download_config(source="kaggle", path=str(csv)), seed=0)
+        fetch(download_config(source="kaggle", path=str(csv)), seed=0)
     with pytest.raises(
         UserError, match=r"has no column '(sentiment|label)' .*`imdb.download.label_column`"
     ):
-        imdb.fetch(download_config(source=source, path=str(csv), text_column="Review Text"), seed=0)
+        fetch(download_config(source=source, path=str(csv), text_column="Review Text"), seed=0)
 
 
 # --- Stanford's aclImdb, folder and archive
@@ -269,8 +280,8 @@ def test_aclimdb_folder_keeps_the_published_split_the_labels_and_the_stars(tmp_p
 
 def test_aclimdb_archive_is_read_without_unpacking_and_gives_the_same_rows(tmp_path):
     archive = acl_archive(ACLIMDB, tmp_path / "aclImdb_v1.tar.gz")
-    from_archive, card = imdb.fetch(download_config(source="aclimdb", path=str(archive)), seed=0)
-    from_folder, _ = imdb.fetch(download_config(source="aclimdb", path=str(ACLIMDB.parent)), 0)
+    from_archive, card = fetch(download_config(source="aclimdb", path=str(archive)), seed=0)
+    from_folder, _ = fetch(download_config(source="aclimdb", path=str(ACLIMDB.parent)), 0)
     for split in ("train", "test"):
         pd.testing.assert_frame_equal(from_archive[split], from_folder[split])
     assert card["format"] == "aclImdb_v1.tar.gz archive" and len(card["checksum_sha256"]) == 64
@@ -315,7 +326,7 @@ def test_a_damaged_aclimdb_is_one_line_exit_2_and_no_output(
 def test_a_corrupt_archive_and_hidden_files(tmp_path, monkeypatch, capsys):
     folder = acl_copy(tmp_path / "src")
     (folder / "train" / "pos" / ".DS_Store").write_bytes(b"\x00\x01")  # ignored, as is unsup/
-    splits, _ = imdb.fetch(download_config(source="aclimdb", path=str(folder)), seed=0)
+    splits, _ = fetch(download_config(source="aclimdb", path=str(folder)), seed=0)
     assert len(splits["train"]) == 10
     archive = acl_archive(folder, tmp_path / "aclImdb_v1.tar.gz")
     archive.write_bytes(archive.read_bytes()[:600])  # a download cut short

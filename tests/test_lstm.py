@@ -14,13 +14,14 @@ import yaml
 
 from xlalab.cli import main
 from xlalab.errors import UserError
-from xlalab.lstm import download as data
 from xlalab.lstm.baselines import arima_forecast, moving_average_forecast
 from xlalab.lstm.evaluate import training_warnings
 from xlalab.lstm.featurize import add_indicators, clean_prices, featurize_prices, indicator_columns
 from xlalab.lstm.model import RecurrentForecaster
 from xlalab.lstm.project import PROJECT, DownloadParams
+from xlalab.lstm.sources import local, offline, yahoo, yfinance
 from xlalab.pipeline.params import parse
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
 from xlalab.results import reports
 
@@ -60,7 +61,14 @@ def params(tmp_path, **overrides):
     """A small, fast lstm section; ``overrides`` are dotted keys inside it
     (``train.cell="gru"``)."""
     p = {
-        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": 1, "processes": 1},
+        "runtime": {
+            "backend": "accelerate",
+            "precision": "no",
+            "compile": False,
+            "xla_cache": False,
+            "cpu_threads": 1,
+            "processes": 1,
+        },
         "lstm": {
             "seed": 0,
             "window": 10,
@@ -134,9 +142,10 @@ def workdir(tmp_path, monkeypatch):
 
 
 def run_pipeline(p, stages=("download", "featurize", "train", "evaluate", "plot")):
+    """Run ``stages``; evaluate's details (reports/lstm/details.json)."""
     for stage in stages:
         run_stage("lstm", stage, copy.deepcopy(p))
-    return json.loads(PROJECT.paths.metrics.read_text())
+    return json.loads(PROJECT.paths.details.read_text())
 
 
 # --- no look-ahead ---------------------------------------------------------------------------
@@ -376,8 +385,8 @@ def recorded_download():
     "frame", [recorded_history(), recorded_download()], ids=["history", "download"]
 )
 def test_both_yfinance_shapes_normalise_to_the_same_prices(frame):
-    out = data.normalise_yahoo_frame(frame, "msft")
-    assert list(out.columns) == data.COLUMNS
+    out = yahoo.normalise_yahoo_frame(frame, "msft")
+    assert list(out.columns) == yahoo.COLUMNS
     assert out["Date"].dt.strftime("%Y-%m-%d").tolist()[0] == "2017-11-06"
     assert out["Close"].tolist() == [84.47, 84.26, 84.56, 84.09, 83.87]
 
@@ -406,7 +415,7 @@ def fake_yfinance(monkeypatch, responses):
 def test_yfinance_retries_network_errors_with_back_off(monkeypatch):
     fake_yfinance(monkeypatch, [ConnectionError("reset"), TimeoutError("slow"), recorded_history()])
     waits = []
-    out = data.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
+    out = yfinance.fetch_yfinance("MSFT", "2017-11-06", "2017-11-11", sleep=waits.append)
     assert waits == [1.0, 2.0] and len(out) == 5
     assert (
         FakeTicker.calls[-1]["auto_adjust"] is True and FakeTicker.calls[-1]["end"] == "2017-11-11"
@@ -458,14 +467,14 @@ def test_yahoo_export_csv_uses_adjusted_close(tmp_path):
         "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,10,11,9,10,5,100\n"
         "2020-01-03,null,null,null,null,null,null\n2020-01-06,12,12,10,11,5.5,80\n"
     )
-    out = data.read_yahoo_csv(path)
+    out = local.read_yahoo_csv(path)
     assert out["Close"].tolist()[::2] == [5.0, 5.5] and out["Open"].iloc[0] == 5.0
     clean, report = clean_prices(out)
     assert report["missing_values"]["Close"] == 1 and clean["Close"].iloc[1] == 5.0
 
 
 def test_offline_source_is_real_msft():
-    out = data.load_prices("offline", "MSFT", "2017-11-01", "2017-11-11", "")
+    out = yahoo.select_range(offline.load_offline(), "2017-11-01", "2017-11-11", "MSFT", "")
     assert out["Date"].iloc[-1] == pd.Timestamp("2017-11-10") and out["Close"].iloc[
         -1
     ] == pytest.approx(83.87)
@@ -587,8 +596,12 @@ def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     for name, m in models.items():
         assert {"mae", "rmse", "mape", "mase", "directional_accuracy"} <= set(m)
         if name != "naive":
-            assert m["beats_naive"] == (m["mae"] < models["naive"]["mae"])
             assert 0.0 <= m["dm_pvalue_vs_naive"] <= 1.0
+            # no "beats" without significance: the three-way verdict of the Diebold-Mariano test
+            significant = m["dm_pvalue_vs_naive"] < 0.05
+            lower = m["dm_stat_vs_naive"] < 0
+            expected = ("beats" if lower else "loses") if significant else "ties"
+            assert m["vs_naive"] == expected and "beats_naive" not in m
     headline = p["lstm"]["train"]["cell"]
     verdict = metrics["verdict"]
     best = min(("naive", "moving_average", "arima"), key=lambda b: models[b]["mae"])
@@ -596,16 +609,25 @@ def test_pipeline_reports_every_model_against_the_baselines(workdir, runtime):
     assert verdict["score"] == pytest.approx(models[headline]["mae"], abs=1e-6)
     low, high = verdict["difference_interval"]
     assert (verdict["verdict"] == "ties") == (low < 0 < high)
-    # a block bootstrap of consecutive test days, its length by the n^(1/3) rule
+    # a circular block bootstrap of consecutive test days, its length by the n^(1/3) rule
     block = round(metrics["test"]["days"] ** (1 / 3))
-    assert verdict["bootstrap"]["unit"] == f"blocks of {block} consecutive rows"
+    assert verdict["bootstrap"]["unit"] == f"circular blocks of {block} consecutive rows"
     # Diebold-Mariano against the strongest baseline, beside the one against the naive forecast
     h = metrics["headline"]
     assert h["best_baseline"] == best and 0.0 <= h["dm_pvalue_vs_best_baseline"] <= 1.0
     assert all("dm_pvalue_vs_best_baseline" in m for n, m in models.items() if n != best)
-    assert metrics["headline"]["beats_naive"] == models[headline]["beats_naive"]
+    assert h["vs_naive"] == models[headline]["vs_naive"] and "beats_naive" not in h
     assert metrics["runtime"]["backend"] == runtime
     paths = PROJECT.paths
+    # the DVC metric: the headline alone, under the keys every project has
+    published = json.loads(paths.metrics.read_text())
+    assert tuple(published) == METRIC_KEYS
+    assert published["score"] == verdict["score"] and published["diff"] == verdict["difference"]
+    assert [published["diff_low"], published["diff_high"]] == verdict["difference_interval"]
+    assert published["baseline"] == best and published["verdict"] == verdict["verdict"]
+    assert published["better"] == "lower" and published["test_rows"] == metrics["test"]["days"]
+    assert published["trained_on"].startswith(f"{runtime}, ")
+    assert published["warnings"] == len(metrics["warnings"])
     predictions = pd.read_csv(paths.predictions)
     assert len(predictions) == metrics["test"]["days"]
     assert np.abs(predictions[headline] - predictions["actual"]).mean() == pytest.approx(
@@ -702,6 +724,7 @@ def test_same_params_same_metrics_on_cpu(workdir):
     assert torch.get_num_threads() == 1  # runtime.cpu_threads reached torch
 
 
+@pytest.mark.xla
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_xla_train_with_default_settings_compiles_and_lowers_loops_only_at_first(
     workdir, cell, monkeypatch
@@ -741,3 +764,16 @@ def test_xla_train_with_default_settings_compiles_and_lowers_loops_only_at_first
     # forward and backward loop of the training shape, forward loop of the last eval batch's
     # shape when it differs; without replaying, two per training step and one per eval step
     assert 2 <= len(lowered) <= 3, f"{len(lowered)} While loops lowered in 3 epochs"
+
+
+def test_diebold_mariano_verdict_needs_significance_to_beat():
+    """A forecast only "beats" another when the test rejects equal accuracy: a 0.3 % smaller
+    error on noisy days ties, a clearly smaller one beats, a clearly larger one loses."""
+    from xlalab.lstm.baselines import diebold_mariano, dm_verdict
+
+    rng = np.random.default_rng(0)
+    baseline, fresh = rng.normal(size=400), rng.normal(size=400)
+    cases = {"ties": fresh * 0.997, "beats": baseline * 0.5, "loses": baseline * 2}
+    for expected, errors in cases.items():
+        stat, p_value = diebold_mariano(errors, baseline, 1)
+        assert dm_verdict(stat, p_value) == expected, (stat, p_value)

@@ -28,8 +28,14 @@ def committed() -> dict:
 
 
 def uncovered(files: set[str], deps: list[str]) -> set[str]:
-    """The files that no dep (a file or a folder above it) covers."""
-    return {f for f in files if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)}
+    """The files that no dep (a file or a folder above it) covers. An empty package marker
+    (``__init__.py`` with no code) changes nothing a stage does, and dvc.yaml leaves it out."""
+    return {
+        f
+        for f in files
+        if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)
+        and not (f.endswith("__init__.py") and not (ROOT / f).read_text().strip())
+    }
 
 
 def loaded_modules(modules: list[str]) -> dict[str, list[str]]:
@@ -77,25 +83,37 @@ def test_every_stage_depends_on_the_modules_python_loads_for_it():
         assert not uncovered(files, stages[name]["deps"]), name
 
 
-# The training backends and what drives them: only stages that train or predict may depend on them.
-BACKEND = {f"src/xlalab/core/{m}.py" for m in ("runtime", "launch", "loop", "training")}
+# The training engine: only stages that train or predict may depend on it (others may read its
+# settings module, which holds the params sections the engine reads).
+ENGINE = "src/xlalab/engine"
+BACKEND = {f"{ENGINE}/{m}.py" for m in ("runtime", "loop", "recurrent")}
 
 
-def test_only_stages_that_train_or_predict_depend_on_the_backends():
+def test_only_stages_that_train_or_predict_depend_on_the_engine():
     stages = committed()
     for project in built_projects():
         for stage in project.stages:
             deps = set(stages[f"{project.name}-{stage.name}"]["deps"])
             if stage.reads_runtime:
-                assert {"src/xlalab/core/runtime.py", "src/xlalab/core/launch.py"} <= deps
+                assert ENGINE in deps, f"{project.name}-{stage.name}"
             else:
-                assert not deps & BACKEND, f"{project.name}-{stage.name}: {sorted(deps & BACKEND)}"
+                assert ENGINE not in deps and not deps & BACKEND, f"{project.name}-{stage.name}"
             assert "src/xlalab/cli.py" not in deps and "src/xlalab/__main__.py" not in deps
 
 
-def changed_after_editing(tmp_path: Path, edited: str) -> set[str]:
+def test_dvc_yaml_reads_as_a_short_file_with_a_desc_on_every_stage():
+    assert len(DVC_YAML.read_text().splitlines()) <= 400
+    for name, entry in committed().items():
+        assert 10 <= len(entry.get("desc", "")) <= 160, name
+        module = entry["cmd"].split(" -m ")[1].split()[0]
+        assert module.rsplit(".", 1)[1] == name.split("-", 1)[1], f"{name} runs {module}"
+
+
+def changed_after_editing(tmp_path: Path, edited: str, params: dict | None = None) -> set[str]:
     """The stages whose deps `dvc status` reports as changed after ``edited`` changes, in a copy
-    of the repository's tracked files (no outputs there: only the changed deps are read)."""
+    of the repository's tracked files (no outputs there: only the changed deps are read). With
+    ``params`` ({dotted key: value}), params.yaml is edited instead and the stages whose params
+    changed are returned."""
     copy = tmp_path / "repo"
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split("\0")  # fmt: skip
@@ -103,36 +121,64 @@ def changed_after_editing(tmp_path: Path, edited: str) -> set[str]:
         if (ROOT / rel).is_file():
             (copy / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, copy / rel)
-    with open(copy / edited, "a") as f:
-        f.write("# an edit\n")
+    if params is None:
+        with open(copy / edited, "a") as f:
+            f.write("# an edit\n")
+    else:
+        values = yaml.safe_load((copy / edited).read_text())
+        for key, value in params.items():
+            *parents, last = key.split(".")
+            lookup(values, ".".join(parents))[last] = value
+        (copy / edited).write_text(yaml.safe_dump(values, sort_keys=False))
     dvc = [str(Path(sys.executable).parent / "dvc")]
     subprocess.run([*dvc, "config", "core.no_scm", "true"], cwd=copy, check=True)
     out = subprocess.run([*dvc, "status", "--json"], cwd=copy, capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     status = json.loads(out)
+    if params is not None:
+        return {s for s, ch in status.items() if any("params.yaml" in _changed(c) for c in ch)}
     return {
         stage
         for stage, changes in status.items()
-        if any(isinstance(c, dict) and edited in c.get("changed deps", {}) for c in changes)
+        if any(edited == d or edited.startswith(d + "/") for c in changes for d in _changed(c))
     }
+
+
+def _changed(change: dict | str, kind: str = "deps") -> dict:
+    """What `dvc status --json` lists as changed deps (or params) of one entry; a folder dep is
+    listed by the folder's path."""
+    return change.get(f"changed {kind}", {}) if isinstance(change, dict) else {}
 
 
 def test_a_backend_change_reruns_only_the_stages_that_train_or_predict(tmp_path):
     expected = {f"{p.name}-{s.name}" for p in built_projects() for s in p.stages if s.reads_runtime}
-    assert changed_after_editing(tmp_path, "src/xlalab/core/runtime.py") == expected
+    assert changed_after_editing(tmp_path, "src/xlalab/engine/runtime.py") == expected
     assert all(name.endswith(("-train", "-evaluate")) for name in expected)
+
+
+def test_a_change_to_a_projects_own_module_reruns_only_that_project(tmp_path):
+    changed = changed_after_editing(tmp_path, "src/xlalab/lstm/model.py")
+    assert changed == {f"lstm-{s}" for s in ("download", "featurize", "train", "evaluate", "plot")}
+
+
+def test_a_new_lstm_window_reruns_only_lstm_stages_past_download(tmp_path):
+    # The window is featurize's param alone; train, evaluate and plot follow from its outputs,
+    # which only lstm's stages read.
+    assert changed_after_editing(tmp_path, "params.yaml", {"lstm.window": 30}) == {"lstm-featurize"}
+    readers = {n for n, e in committed().items() if "data/lstm/features" in e["deps"]}
+    assert readers == {"lstm-train", "lstm-evaluate"}
 
 
 def test_a_plotting_change_reruns_only_the_plot_stages(tmp_path):
     expected = {f"{p.name}-plot" for p in built_projects()}
-    assert changed_after_editing(tmp_path, "src/xlalab/core/plots.py") == expected
+    assert changed_after_editing(tmp_path, "src/xlalab/results/plots.py") == expected
 
 
 def test_the_check_fails_when_a_code_dep_is_dropped():
     project = built_projects()[0]
     stage = project.stages[2]
     deps = committed()[f"{project.name}-{stage.name}"]["deps"]
-    dropped = next(d for d in deps if d.endswith(".py") and "/core/" in d)
+    dropped = next(d for d in deps if d.endswith(".py") and d.startswith("src/"))
     needed = set(pipeline.code_deps(project, stage))
     assert uncovered(needed, [d for d in deps if d != dropped]) == {dropped}
 
@@ -169,6 +215,14 @@ def lookup(tree: dict, dotted: str):
     return tree
 
 
+def as_dvc_reads(value):
+    """A params value as it reads back from dvc.lock, which DVC writes unquoted: YAML 1.1 then
+    reads the string "no" (runtime.precision) as false."""
+    if isinstance(value, dict):
+        return {k: as_dvc_reads(v) for k, v in value.items()}
+    return {"no": False, "yes": True}.get(value, value) if isinstance(value, str) else value
+
+
 def test_dvc_lock_records_the_committed_code_and_params():
     """The committed metrics and plots come from the committed code: every file dep in the repo and
     every param value in dvc.lock equals what is checked in. (Data deps are DVC outputs, absent from
@@ -186,7 +240,7 @@ def test_dvc_lock_records_the_committed_code_and_params():
             ):
                 stale.append(f"{name}: {dep['path']}")
         for key, value in entry.get("params", {}).get("params.yaml", {}).items():
-            if lookup(params, key) != value:
+            if as_dvc_reads(lookup(params, key)) != value:
                 stale.append(f"{name}: {key}")
     assert not stale, (
         "dvc.lock is stale (run `make repro` and commit dvc.lock, metrics/ and plots/): "

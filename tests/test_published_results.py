@@ -1,7 +1,7 @@
 """What lands in git-tracked files is what a re-run reproduces (docs/sharing.md): times and speeds
-move from a stage's metrics to timing/<project>.json, and numbers in metrics, plot data and
-DVCLive logs keep REPORTED_DIGITS significant digits, so float32 noise from another thread count
-or CPU does not show."""
+move from an evaluate stage's details to timing/<project>.json, and numbers in metrics, details,
+plot data and DVCLive logs keep REPORTED_DIGITS significant digits, so float32 noise from another
+thread count or CPU does not show."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from xlalab.engine.loop import fit
 from xlalab.engine.task import Task
 from xlalab.files import REPORTED_DIGITS, significant, split_timing
 from xlalab.pipeline.params import load_params
+from xlalab.pipeline.report import Report
 from xlalab.pipeline.runner import run_stage
 from xlalab.results.plots import write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The timing fields of the projects' metrics today, in their places.
+# The timing fields of the projects' details today, in their places.
 METRICS = {
     "verdict": {"score": 0.8156183, "interval": [0.79123456, 0.8412345], "verdict": "beats"},
     "train": {"best_epoch": 6, "samples_per_sec": 440.041594, "runtime": {"backend": "xla"}},
@@ -56,19 +57,30 @@ def test_a_stage_publishes_its_metrics_rounded_and_its_timing_apart(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     for folder in ("data/housing/features", "models/housing"):
         Path(folder).mkdir(parents=True)
+    verdict = {
+        "model": "blend", "metric": "RMSE(log)", "higher_is_better": False, "score": 0.14926481,
+        "interval": [0.0932711, 0.21564], "best_baseline": "linear", "baseline_score": 0.160512,
+        "baseline_interval": [0.094343, 0.2371234], "difference": -0.011234567,
+        "difference_interval": [-0.02356789, 0.0016951234], "verdict": "ties",
+    }  # fmt: skip
+    details = {k: v for k, v in METRICS.items() if k != "verdict"}
 
     def evaluate(p, paths):
         paths.predictions.write_text("id,price\n1,2\n")
-        paths.metrics.write_text(json.dumps(METRICS))
+        return Report.judged(
+            verdict, test_rows=292, source="offline", runtime=None, details=details
+        )
 
     params = load_params(ROOT / "params.yaml")
     written = run_stage("housing", "evaluate", params, function=evaluate)
     assert Path("timing/housing.json") in written
     metrics = json.loads(Path("metrics/housing.json").read_text())
+    details = json.loads(Path("reports/housing/details.json").read_text())
     timing = json.loads(Path("timing/housing.json").read_text())
-    assert metrics["verdict"] == {"score": 0.8156, "interval": [0.7912, 0.8412], "verdict": "beats"}
-    assert metrics["models"]["mlp"]["rmse_dollars"] == 20420.0
-    assert "speed" not in metrics and "seconds" not in metrics["detectors"]["ecod"]
+    assert (metrics["score"], metrics["diff"], metrics["diff_high"]) == (0.1493, -0.01123, 0.001695)
+    assert details["verdict"]["interval"] == [0.09327, 0.2156]
+    assert details["models"]["mlp"]["rmse_dollars"] == 20420.0
+    assert "speed" not in details and "seconds" not in details["detectors"]["ecod"]
     assert timing["train"]["samples_per_sec"] == 440.0 and timing["speed"]["train_seconds"] == 43.6
 
 

@@ -5,6 +5,7 @@ import copy
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import huggingface_hub
 import pandas as pd
@@ -15,10 +16,19 @@ from xlalab.cli import main
 from xlalab.errors import UserError
 from xlalab.pipeline.params import parse
 from xlalab.pipeline.runner import run_stage
-from xlalab.reviews import download as reviews
 from xlalab.reviews.project import DownloadConfig, DownloadParams
+from xlalab.reviews.sources import SOURCES
+from xlalab.reviews.sources.stars import stars_to_frame
+from xlalab.textclf import corpus
 
 REPO_PARAMS = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+
+
+def fetch(config, seed: int = 0):
+    """What the configured source reads: its (train and test frames, card fields)."""
+    return SOURCES[config.source].read(SimpleNamespace(download=config, seed=seed), None)
+
+
 STAR_MAP = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
 
 
@@ -35,14 +45,14 @@ def params(**download):
 
 def test_stars_map_to_three_classes():
     texts = pd.Series([f"review {i}" for i in range(5)])
-    frame = reviews.stars_to_frame(texts, pd.Series([1, 2, 3, 4, 5]), 0, STAR_MAP, "x")
+    frame = stars_to_frame(texts, pd.Series([1, 2, 3, 4, 5]), 0, STAR_MAP, "x")
     assert frame["label"].tolist() == ["negative", "negative", "neutral", "positive", "positive"]
-    zero_based = reviews.stars_to_frame(texts, pd.Series([0, 1, 2, 3, 4]), 1, STAR_MAP, "x")
+    zero_based = stars_to_frame(texts, pd.Series([0, 1, 2, 3, 4]), 1, STAR_MAP, "x")
     assert zero_based["label"].tolist() == frame["label"].tolist()
     with pytest.raises(UserError, match=r"star\(s\) \[6\] outside 1-5"):
-        reviews.stars_to_frame(texts, pd.Series([1, 2, 3, 4, 5]), 1, STAR_MAP, "x")
+        stars_to_frame(texts, pd.Series([1, 2, 3, 4, 5]), 1, STAR_MAP, "x")
     with pytest.raises(UserError, match="non-integer rating"):
-        reviews.stars_to_frame(texts, pd.Series([1, 2, 3.5, 4, 5]), 0, STAR_MAP, "x")
+        stars_to_frame(texts, pd.Series([1, 2, 3.5, 4, 5]), 0, STAR_MAP, "x")
 
 
 def test_the_star_map_in_params_is_checked():
@@ -99,7 +109,7 @@ def test_huggingface_mirror_format(tmp_path, monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     monkeypatch.setattr(huggingface_hub, "resolve_revision", resolved_as("d0d0cafe"))
-    splits, card = reviews.fetch(
+    splits, card = fetch(
         download_config(source="huggingface", hf_revision="refs/convert/parquet"), seed=0
     )
     assert revisions == ["refs/convert/parquet"] * 2
@@ -119,7 +129,7 @@ def test_local_parquet_with_stars_or_labels(tmp_path, monkeypatch):
     pd.DataFrame(
         {"text": [f"t{i}" for i in range(50)], "stars": [1 + i % 5 for i in range(50)]}
     ).to_parquet(stars)
-    splits, _ = reviews.fetch(download_config(source="local", path=str(stars)), seed=0)
+    splits, _ = fetch(download_config(source="local", path=str(stars)), seed=0)
     both = pd.concat(splits.values())
     assert both["label"].value_counts().to_dict() == {"negative": 20, "positive": 20, "neutral": 10}
     named = tmp_path / "named.csv"
@@ -168,13 +178,19 @@ def test_a_bad_local_csv_is_one_line_exit_2_and_no_output(
 
 
 def test_offline_default_is_three_real_classes():
-    splits, card = reviews.fetch(download_config(), seed=0)
+    splits, card = fetch(download_config(), seed=0)
     counts = splits["train"]["label"].value_counts()
     assert (
         set(counts.index) == {"negative", "neutral", "positive"}
         and counts["neutral"] < counts["negative"]
     )
     assert "objective plot description" in card["what"]
+    # the movie of every row (plot summaries and reviews alike) goes with it, on one side only
+    movies = {name: set(split[corpus.GROUP]) for name, split in splits.items()}
+    assert not movies["train"] & movies["test"]
+    train = splits["train"]
+    plots = set(train.loc[train["label"] == "neutral", corpus.GROUP])
+    assert plots & set(train.loc[train["label"] != "neutral", corpus.GROUP])
 
 
 FINE_FOOD = Path(__file__).parent / "fixtures" / "amazon_fine_food_reviews.csv"
@@ -199,7 +215,7 @@ def test_a_kaggle_amazon_fine_food_file_is_read_through_the_column_params(tmp_pa
         "Summary",
         "Text",
     ]
-    splits, card = reviews.fetch(download_config(**FINE_FOOD_COLUMNS, test_fraction=0.3), seed=0)
+    splits, card = fetch(download_config(**FINE_FOOD_COLUMNS, test_fraction=0.3), seed=0)
     both = pd.concat(splits.values())
     expected = raw["Score"].map(STAR_MAP).value_counts().to_dict()
     assert both["label"].value_counts().to_dict() == expected and len(both) == len(raw)

@@ -19,7 +19,7 @@ from configs import runtime
 from safetensors.torch import load_file
 
 from xlalab.engine.batches import WEIGHT, Batches
-from xlalab.engine.runtime import Backend, Runtime, make_backend
+from xlalab.engine.runtime import Runtime, make_backend
 from xlalab.engine.settings import Params
 from xlalab.errors import UserError
 from xlalab.pipeline.contract import Project
@@ -29,7 +29,8 @@ from xlalab.pipeline.runner import run_stage
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
 JOB = TESTS / "scale_job.py"
-PARAMS = """runtime: {backend: accelerate, bf16: false, cpu_threads: null, processes: %d}
+PARAMS = """runtime: {backend: accelerate, precision: "no", compile: false, xla_cache: false,
+          cpu_threads: null, processes: %d}
 toy: {seed: 3, train: {epochs: 3, batch_size: 32, lr: 0.01, eval_batch_size: 20, weight_decay: 0.0,
       optimizer: adamw, scheduler: cosine, warmup_fraction: 0.0, grad_accum_steps: 1,
       max_grad_norm: null, patience: null}}
@@ -129,7 +130,8 @@ def test_two_machines_on_localhost_train_one_stage(two_machines):
         "device_type": "cpu",
         "device_count": 2,
         "processes": 2,
-        "bf16": False,
+        "precision": "no",
+        "compile": False,
     }
     toy = s["models"]["toy"]
     # 389 rows in global batches of 32: 12 steps an epoch whatever the number of processes
@@ -190,7 +192,7 @@ def test_spmd_over_four_xla_devices_matches_one_device(xla_backend):
         "device_type": "cpu",
         "device_count": 4,
         "processes": 1,
-        "bf16": False,
+        "precision": "no",
         "spmd": True,
     }
     assert "devices=[4,1]" in spmd["input_sharding"]  # batches split along their first dimension
@@ -228,8 +230,8 @@ def test_processes_split_every_global_batch_and_eval_rows_come_once():
     assert {len(b["x"]) for part in evals for b in part} == {5}
 
 
-def test_the_global_batch_must_split_evenly():
-    backend = Backend()
+def test_the_global_batch_must_split_evenly(accelerate_backend):
+    backend = accelerate_backend
     backend.num_replicas, backend.device_count = 2, 4
     assert backend.local_batch_size(32, "batch_size") == 16
     assert (
@@ -252,6 +254,8 @@ def test_launcher_arguments():
     )  # a free port: parallel runs do not collide
     assert args[args.index("--num_cpu_threads_per_process") + 1] == "1"
     assert args[-4:] == ["-m", "xlalab", "cifar10", "train"]
+    # only what params set: the user's accelerate config keeps its mixed precision and dynamo
+    assert not {"--mixed_precision", "--dynamo_backend"} & set(args)
 
 
 def test_describe_records_processes_and_devices(accelerate_backend):
@@ -260,7 +264,8 @@ def test_describe_records_processes_and_devices(accelerate_backend):
         "device_type": "cpu",
         "device_count": 1,
         "processes": 1,
-        "bf16": False,
+        "precision": "no",
+        "compile": False,
     }
 
 

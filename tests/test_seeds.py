@@ -1,6 +1,7 @@
 """`xlalab seeds`: the DVC commands it runs, how it reads `dvc exp show --json` (fixtures are real
 outputs of DVC 3.67 for a toy project, trimmed: seeds 1 and 2 succeeded, 13 failed; and the same
-queue while seed 1 ran), the statistics over seeds, and one real queue end to end."""
+queue while seed 1 ran; their metrics rewritten in pipeline/report.py's layout), the statistics
+over seeds, and one real queue end to end."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import yaml
 
 from xlalab.errors import UserError
 from xlalab.pipeline.params import load_params
-from xlalab.results import seeds
+from xlalab.results import seed_table, seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures"
@@ -92,27 +93,25 @@ def test_statistics_over_the_seeds_that_succeeded():
     )
 
 
-def test_older_metrics_count_a_point_estimate_that_does_not_beat():
+def test_experiments_from_before_the_report_read_the_same():
+    """Metrics of the layout before pipeline/report.py (a verdict object, its lists dropped by
+    DVC) give the same numbers."""
     shown = copy.deepcopy(DONE)
     for baseline in shown:
         for experiment in baseline.get("experiments") or []:
             for rev in experiment["revs"]:
-                data = rev["data"]["metrics"]["metrics/toy.json"]["data"]
-                v = data["verdict"]
-                data["verdict"] = {
-                    "model": v["model"],
-                    "metric": v["metric"],
-                    "score": v["score"],
-                    "best_baseline": "b",
-                    "baseline_score": 0.815,
-                    "beats_baseline": v["score"] > 0.815,
-                }
-    [row] = seeds.collect(shown, PLAN)
-    assert row["verdicts"] == {"does not beat": 1, "beats": 1}
-    assert row["difference"]["mean"] == pytest.approx(0.0)
-    assert row["point_estimates"] == 2
-    line = seeds.markdown([row]).splitlines()[2]
-    assert line.endswith("| 1 beat, 1 do not (point estimates, no intervals: 2 of 2) |")
+                metrics = rev["data"]["metrics"]["metrics/toy.json"]
+                h = metrics["data"]
+                metrics["data"] = {
+                    "verdict": {
+                        "model": h["model"], "metric": h["metric"], "higher_is_better": True,
+                        "score": h["score"], "best_baseline": h["baseline"],
+                        "baseline_score": h["baseline_score"], "difference": h["diff"],
+                        "verdict": h["verdict"],
+                    }
+                }  # fmt: skip
+    assert seeds.collect(shown, PLAN) == seeds.collect(DONE, PLAN)
+    assert seed_table.headline_of({"verdict": {"score": 0.8, "beats_baseline": True}}) is None
 
 
 def test_only_runs_of_this_call_count_and_pending_ones_come_first():
@@ -239,10 +238,10 @@ STAGE = """\
 import json, os, yaml
 seed = yaml.safe_load(open("params.yaml"))["toy"]["seed"]
 os.makedirs("metrics", exist_ok=True)
-verdict = {"model": "m", "metric": "acc", "higher_is_better": True, "score": 0.8 + seed / 100,
-           "interval": [0.7, 0.9], "best_baseline": "b", "baseline_score": 0.75,
-           "difference": 0.05 + seed / 100, "verdict": "beats" if seed else "ties"}
-json.dump({"verdict": verdict}, open("metrics/toy.json", "w"))
+headline = {"model": "m", "metric": "acc", "better": "higher", "score": 0.8 + seed / 100,
+            "score_low": 0.7, "score_high": 0.9, "baseline": "b", "baseline_score": 0.75,
+            "diff": 0.05 + seed / 100, "verdict": "beats" if seed else "ties"}
+json.dump(headline, open("metrics/toy.json", "w"))
 """
 
 

@@ -1,6 +1,7 @@
-"""`xlalab summary`: one row per built project, read from metrics/<project>.json, in both shapes of
-verdict (core/evidence.py's, with intervals, and the older point estimates), and the verdicts that
-are not wins said in words under the table."""
+"""`xlalab summary`: one row per built project, read from metrics/<project>.json (the headline of
+the Report each evaluate stage returns, or the verdict object of the layout before it), every
+number printed the one way (results/numbers.py), and the verdicts that are not wins said in words
+under the table."""
 
 import json
 from pathlib import Path
@@ -8,20 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlalab.results import evidence, summary
+from xlalab.pipeline.report import Report
+from xlalab.results import evidence, numbers, summary
 
 RUNTIME = {"backend": "accelerate", "device_type": "cpu", "device_count": 1, "processes": 1}
 
 
 def write(project: str, verdict: dict, runtime: dict = RUNTIME, source: str = "offline") -> None:
+    """metrics/<project>.json as the runner writes it from a Report of ``verdict``."""
+    report = Report.judged(verdict, test_rows=400, source=source, runtime=runtime)
     Path("metrics").mkdir(exist_ok=True)
-    metrics = {"data": {"source": source}, "verdict": verdict, "runtime": runtime}
-    Path(f"metrics/{project}.json").write_text(json.dumps(metrics))
+    Path(f"metrics/{project}.json").write_text(json.dumps(report.metrics()))
 
 
 def verdict_of(model_error: float, baseline_error: float, seed: int = 0) -> dict:
-    """A real verdict of core/evidence.py: a forecast with errors about ``model_error`` against a
-    baseline with errors about ``baseline_error``, MAE over 400 rows."""
+    """A real verdict of results/evidence.py: a forecast with errors about ``model_error`` against
+    a baseline with errors about ``baseline_error``, MAE over 400 rows."""
     rng = np.random.default_rng(seed)
     y = rng.normal(size=400)
     predictions = {
@@ -46,60 +49,54 @@ def metrics(tmp_path, monkeypatch):
     write("lstm", verdict_of(0.5, 0.5), {**RUNTIME, "device_count": 2, "processes": 2})
     write("housing", {**verdict_of(0.8, 0.5), "model": "blend"})
     write("reviews", verdict_of(0.2, 0.5))
-    write(
-        "cifar10",
-        {
-            "model": "efficientnet_lite0",
-            "metric": "accuracy",
-            "score": 0.908,
-            "best_baseline": "majority_class",
-            "baseline_score": 0.1,
-            "beats_baseline": True,
-        },
-        {**RUNTIME, "backend": "xla", "device_count": 4, "spmd": True},
+    cifar10 = {**verdict_of(0.2, 0.5), "model": "efficientnet_lite0"}
+    write("cifar10", cifar10, {**RUNTIME, "backend": "xla", "device_count": 4, "spmd": True})
+    # imdb: the layout before the Report, a verdict object beside the rest
+    Path("metrics/imdb.json").write_text(
+        json.dumps({"verdict": verdict_of(0.5, 0.5, seed=1), "data": {"source": "old"}})
     )
-    write(
-        "imdb",
-        {
-            "model": "finetuned",
-            "metric": "F1",
-            "score": 0.70,
-            "best_baseline": "tfidf",
-            "baseline_score": 0.72,
-            "beats_baseline": False,
-        },
-    )  # traffic has no metrics yet
+    Path("metrics/traffic.json").write_text(json.dumps({"seconds": 3}))  # no verdict
 
 
 def test_a_row_per_project_with_intervals_verdict_and_what_trained_it(metrics):
     rows = {r["project"]: r for r in summary.rows()}
-    assert [rows[p]["verdict"] for p in ("lstm", "housing", "reviews")] == [
+    assert [rows[p]["verdict"] for p in ("lstm", "housing", "reviews", "cifar10")] == [
         "ties",
         "loses",
+        "beats",
         "beats",
     ]
     tie = verdict_of(0.5, 0.5)
     low, high = tie["difference_interval"]
     assert low < 0 < high  # the tie is real: its interval holds 0
     assert rows["lstm"]["metric"] == "mae ↓"
+    assert rows["lstm"]["difference"] == numbers.with_interval(
+        tie["difference"], tie["difference_interval"], sign=True
+    )
     assert rows["lstm"]["difference"].startswith(f"{tie['difference']:+.3f} [")
     assert rows["lstm"]["trained_on"] == "accelerate, 2 cpu, 2 processes"
     assert rows["cifar10"]["trained_on"] == "xla, 4 cpu (spmd)"
-    assert rows["cifar10"]["verdict"] == "beats (point estimate, no interval)"
-    assert rows["imdb"]["verdict"] == "does not beat (point estimate, no interval)"
-    assert rows["imdb"]["difference"] == "-0.02"
-    assert rows["traffic"]["verdict"] == "not evaluated yet (dvc repro)"
+    assert rows["imdb"]["verdict"] == "ties" and rows["imdb"]["source"] == "old"
+    assert rows["traffic"]["verdict"] == summary.NO_VERDICT
 
 
 def test_scores_show_as_many_decimals_as_their_interval_supports():
-    assert summary.with_interval(0.90812, [0.8903, 0.9262]) == "0.908 [0.890, 0.926]"
-    assert summary.with_interval(0.0071, [-0.0032, 0.0169], sign=True) == "+0.007 [-0.003, 0.017]"
-    assert summary.with_interval(0.9081, [0.85, 0.95]) == "0.91 [0.85, 0.95]"
-    assert summary.with_interval(182345.6, [171234.0, 195012.0]) == "182346 [171234, 195012]"
-    assert summary.with_interval(0.5, [0.5, 0.5]) == "0.5000 [0.5000, 0.5000]"  # no spread
+    assert numbers.with_interval(0.90812, [0.8903, 0.9262]) == "0.908 [0.890, 0.926]"
+    assert numbers.with_interval(0.0071, [-0.0032, 0.0169], sign=True) == "+0.007 [-0.003, 0.017]"
+    assert numbers.with_interval(0.009115, [-0.02474, 0.03906], sign=True) == (
+        "+0.009 [-0.025, 0.039]"
+    )
+    assert numbers.with_interval(0.9081, [0.85, 0.95]) == "0.91 [0.85, 0.95]"
+    assert numbers.with_interval(182345.6, [171234.0, 195012.0]) == "182346 [171234, 195012]"
+    assert numbers.with_interval(0.5, [0.5, 0.5]) == "0.5000 [0.5000, 0.5000]"  # no spread
+    assert numbers.with_spread(0.8267, 0.01234, 0.815, 0.838) == "0.827 ± 0.012 [0.815, 0.838]"
+    assert numbers.with_spread(0.5, 0.0, 0.5, 0.5) == "0.5000 ± 0 [0.5000, 0.5000]"
+    assert numbers.metric_name("mae", "lower") == "mae ↓"
+    assert numbers.metric_name("f1", True) == "f1 ↑"
 
 
 def test_the_table_has_a_column_for_each_and_says_ties_and_losses_in_words(metrics):
+    Path("metrics/traffic.json").unlink()
     text = summary.markdown()
     table, words = text.split("\n\n")[:2]
     lines = table.splitlines()
@@ -109,19 +106,11 @@ def test_the_table_has_a_column_for_each_and_says_ties_and_losses_in_words(metri
     )
     assert all(line.count("|") == 11 for line in lines)
     reviews = verdict_of(0.2, 0.5)
-    score = summary.with_interval(reviews["score"], reviews["interval"])
+    score = numbers.with_interval(reviews["score"], reviews["interval"])
     assert f"| reviews | offline | lstm | mae ↓ | {score} | arima |" in table
-    assert (
-        "| cifar10 | offline | efficientnet_lite0 | accuracy | 0.908 | majority_class | 0.1 | "
-        "+0.808 | beats (point estimate, no interval) | xla, 4 cpu (spmd) |" in lines
-    )
-    assert words.startswith("Where the model does not win: **lstm**'s lstm ties with arima ")
+    assert words.startswith("Where the model does not win: **imdb**'s lstm ties with arima ")
     assert "which holds 0); **housing**'s blend loses to arima (difference +0." in words
-    assert "**imdb**'s finetuned does not beat tfidf (point estimate, no interval)" in words
-    assert "excludes 0) in reviews." in words
-    assert "(older metrics, no intervals), the model beats its strongest baseline in cifar10." in (
-        words
-    )
+    assert "excludes 0) in cifar10, reviews." in words
     assert words.endswith("No verdict yet: traffic.")
 
 

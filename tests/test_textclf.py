@@ -24,8 +24,9 @@ from xlalab.engine.batches import LENGTH, Batches
 from xlalab.engine.loop import predict
 from xlalab.errors import UserError
 from xlalab.pipeline.contract import Paths
+from xlalab.pipeline.report import METRIC_KEYS
 from xlalab.pipeline.runner import run_stage
-from xlalab.textclf import baselines, corpus, features, tokens
+from xlalab.textclf import baselines, corpus, featurize, tokens
 from xlalab.textclf import model as textmodel
 from xlalab.textclf.train import balance_training
 
@@ -130,15 +131,148 @@ def test_training_samples_keep_the_class_balance_and_the_test_sample_ignores_lab
     )
     test = pd.DataFrame({"text": [f"u{i}" for i in range(200)], "label": ["a"] * 150 + ["b"] * 50})
     kwargs = dict(val_fraction=0.1, max_train=100, max_val=None, max_test=40, seed=0)
-    splits = features.make_splits(train, test, **kwargs)
+    splits = featurize.make_splits(train, test, **kwargs)
     assert splits["val"]["label"].value_counts().to_dict() == {"a": 30, "b": 10}
     assert splits["train"]["label"].value_counts().to_dict() == {"a": 75, "b": 25}
     assert len(splits["test"]) == 40 and not set(splits["train"]["text"]) & set(
         splits["val"]["text"]
     )
     shuffled = test.assign(label=test["label"].sample(frac=1, random_state=1).to_numpy())
-    again = features.make_splits(train, shuffled, **kwargs)
+    again = featurize.make_splits(train, shuffled, **kwargs)
     assert again["test"]["text"].tolist() == splits["test"]["text"].tolist()  # same rows kept
+
+
+def test_validation_is_grouped_by_movie_where_the_rows_name_movies():
+    """Where the rows name their movie, no movie has rows on both sides of the validation split,
+    the class balance holds, and featurize's meta says so; without movies the split is as before."""
+    rng = np.random.default_rng(0)
+    movies = np.repeat([f"movie {m}" for m in range(60)], 10)
+    train = pd.DataFrame(
+        {
+            "text": [f"t{i}" for i in range(600)],
+            "label": np.where(rng.random(600) < 0.3, "b", "a"),
+            corpus.GROUP: movies,
+        }
+    )
+    test = train.head(50).assign(text=lambda d: "u" + d["text"])
+    splits = featurize.make_splits(
+        train, test, val_fraction=0.1, max_train=None, max_val=None, max_test=None, seed=0
+    )
+    assert not set(splits["val"][corpus.GROUP]) & set(splits["train"][corpus.GROUP])
+    assert 40 <= len(splits["val"]) <= 80 and len(splits["val"]) + len(splits["train"]) == 600
+    shares = {name: (df["label"] == "b").mean() for name, df in splits.items() if name != "test"}
+    assert abs(shares["val"] - (train["label"] == "b").mean()) < 0.08
+    other_seed = featurize.make_splits(
+        train, test, val_fraction=0.1, max_train=None, max_val=None, max_test=None, seed=1
+    )
+    assert set(other_seed["val"][corpus.GROUP]) != set(splits["val"][corpus.GROUP])
+    with pytest.raises(UserError, match=r"only 5 different movie\(s\).*lower `val_fraction`"):
+        featurize.make_splits(
+            train.assign(**{corpus.GROUP: [f"movie {i % 5}" for i in range(600)]}),
+            test,
+            val_fraction=0.1,
+            max_train=None,
+            max_val=None,
+            max_test=None,
+            seed=0,
+        )
+
+
+def toy_corpus(rows=80, movies=16):
+    """Short opinions and a movie each, five rows a movie. Each row has a made-up word of its
+    own, and shares another with one row of another movie, so which words and character n-grams a
+    vectorizer keeps (min_df=2 included) depends on the rows its fit sees."""
+    good, bad = ["great", "moving", "superb", "warm"], ["dull", "awful", "boring", "lazy"]
+    letters = np.random.default_rng(0).choice(list("bcdfghjklmnpqrstvwxz"), size=(rows * 3 // 2, 6))
+    made_up = ["".join(row) for row in letters]
+    own, shared = made_up[:rows], made_up[rows:]
+    words = [good if i % 2 else bad for i in range(rows)]
+    texts = [
+        f"a {w[i % 4]} film, {own[i]} and {shared[i // 2]} in it, {w[i // 2 % 4]}"
+        for i, w in enumerate(words)
+    ]
+    return texts, np.arange(rows) % 2, np.array([f"movie {i % movies}" for i in range(rows)])
+
+
+@pytest.mark.parametrize("name", ["tfidf_logreg", "nbsvm", "embedding_logreg"])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_every_text_baseline_learns_its_features_inside_each_fold(monkeypatch, name, grouped):
+    """Vocabulary, IDF, naive-Bayes ratios and the scaler are fitted on each fold's training rows
+    (so they differ between folds and never see the fold's held-out rows), once per fold however
+    many values of C are tried, and once more on all rows for the final model. With movies, a
+    fold holds out whole movies."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.preprocessing import StandardScaler
+
+    texts, y, movies = toy_corpus()
+    groups = movies if grouped else None
+    fits = []  # (what was fitted, the rows it saw, what it learned)
+    count_fit, scaler_fit = CountVectorizer.fit_transform, StandardScaler.fit
+
+    def spy_counts(self, docs, y=None):
+        out = count_fit(self, docs, y)
+        kind = f"{type(self).__name__} {self.analyzer}"
+        fits.append((kind, tuple(docs), frozenset(self.vocabulary_)))
+        return out
+
+    def spy_scaler(self, x, y=None, sample_weight=None):
+        out = scaler_fit(self, x, y, sample_weight)
+        fits.append(("StandardScaler", tuple(map(tuple, np.round(x, 6))), tuple(self.mean_)))
+        return out
+
+    monkeypatch.setattr(CountVectorizer, "fit_transform", spy_counts)
+    monkeypatch.setattr(StandardScaler, "fit", spy_scaler)
+    kwargs = dict(groups=groups, balanced=False, scoring="accuracy", seed=0)
+    if name == "embedding_logreg":
+        rows = np.random.default_rng(0).normal(size=(len(y), 6)) + y[:, None]
+        pred, chosen = baselines.embedding_logreg(rows, y, rows[:5], **kwargs)
+        keys = list(map(tuple, np.round(rows, 6)))  # how the spy saw each row
+    else:
+        pred, chosen = getattr(baselines, name)(texts, y, texts[:5], **kwargs)
+        keys = texts
+    every_row, row_movie = set(keys), dict(zip(keys, movies))
+    assert len(pred) == 5 and chosen["C"] in baselines.C_GRID
+    assert ("grouped by movie" in chosen["cv"]) == grouped
+    assert "features refitted in every fold" in chosen["cv"]
+    for kind in {k for k, _, _ in fits}:
+        mine = [(set(rows_seen), learned) for k, rows_seen, learned in fits if k == kind]
+        assert len(mine) == baselines.FOLDS + 1, kind  # one per fold, one final
+        folds, final = mine[:-1], mine[-1]
+        assert final[0] == every_row
+        assert all(seen < every_row for seen, _ in folds)  # each fold left rows out
+        assert len({learned for _, learned in folds}) == baselines.FOLDS  # each learned its own
+        held_out = [every_row - seen for seen, _ in folds]
+        assert set().union(*held_out) == every_row  # every row was held out once
+        if grouped:
+            for seen, out in zip([s for s, _ in folds], held_out):
+                assert not {row_movie[r] for r in seen} & {row_movie[r] for r in out}
+
+
+def test_reviews_gets_a_two_class_sentiment_verdict_beside_macro_f1():
+    """A model that wins macro-F1 only by recognising the neutral class is told so by the
+    sentiment verdict (macro-F1 of negative and positive on the same rows)."""
+    from sklearn.metrics import f1_score
+
+    from xlalab.textclf import evaluate
+
+    labels = ["negative", "neutral", "positive"]
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=800, p=[0.4, 0.1, 0.5])
+
+    def opinions(right_share):  # a wrong opinion is the other one; neutral rows stay neutral
+        return np.where(rng.random(len(y)) < right_share, y, 2 - y)
+
+    model = opinions(0.8)  # every plot summary right, 80 % of the opinions
+    baseline = opinions(0.92)  # better on opinions, but calls every plot summary an opinion
+    baseline[y == 1] = rng.choice([0, 2], size=int((y == 1).sum()))
+    verdicts = evaluate.judge({"finetuned": model, "plain": baseline}, y, labels, seed=0)
+    assert verdicts["verdict"]["verdict"] == "beats"
+    sentiment = verdicts["verdict_sentiment"]
+    assert sentiment["metric"] == "macro-F1 of negative and positive"
+    assert sentiment["score"] == pytest.approx(f1_score(y, model, labels=[0, 2], average="macro"))
+    assert sentiment["verdict"] == "loses" and sentiment["best_baseline"] == "plain"
+    binary = evaluate.judge({"finetuned": y % 2, "plain": y % 2}, y % 2, labels[::2], seed=0)
+    assert "verdict_sentiment" not in binary and "verdict_f1_positive" in binary
 
 
 def labelled(**counts):
@@ -154,14 +288,14 @@ def test_tiny_splits_and_nearly_absent_classes_are_warned_about():
         "train": labelled(negative=400, neutral=100, positive=500),
         "test": labelled(negative=90, neutral=20, positive=90),
     }
-    assert features.data_warnings(fine, labels, "reviews") == []
+    assert featurize.data_warnings(fine, labels, "reviews") == []
     tiny_test = {**fine, "test": labelled(negative=90, neutral=19, positive=90)}
-    few_rows, few_neutral = features.data_warnings(tiny_test, labels, "reviews")
+    few_rows, few_neutral = featurize.data_warnings(tiny_test, labels, "reviews")
     assert few_rows.startswith("the test split has only 199 rows (< 200)")
     assert "`reviews.featurize.max_test`" in few_rows
     assert few_neutral.startswith("the test split has fewer than 20 rows of 'neutral' (19)")
     rare = {**fine, "train": labelled(negative=400, neutral=19, positive=600)}
-    (warning,) = features.data_warnings(rare, labels, "reviews")
+    (warning,) = featurize.data_warnings(rare, labels, "reviews")
     assert warning.startswith("nearly absent from the training rows (< 2%): 'neutral' (1.9%)")
     assert "`reviews.train.balance`" in warning
 
@@ -266,7 +400,14 @@ def toy_params(project, model_dir, data_file, **train):
     """The project's params.yaml section with a local toy file, the tiny model and small slices; the
     train section keeps params.yaml's optimizer settings unless ``train`` overrides them."""
     p = copy.deepcopy(REPO_PARAMS)
-    p["runtime"] = {"backend": "accelerate", "bf16": False, "cpu_threads": None, "processes": 1}
+    p["runtime"] = {
+        "backend": "accelerate",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     section = p[project]
     section["model"] = str(model_dir)
     section["download"].update(source="local", path=str(data_file), test_fraction=0.3)
@@ -316,11 +457,13 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
     run_stage("imdb", "train", p)
     assert (paths.model / "model.safetensors").exists() and not list(paths.checkpoints.glob("*"))
     run_stage("imdb", "evaluate", p)
-    result = json.loads(paths.metrics.read_text())
+    result = json.loads(paths.details.read_text())
     assert result["headline"] == "accuracy"  # binary: accuracy, with the positive F1 beside it
     assert result["finetuned"]["f1"] == result["finetuned"]["per_class"]["positive"]["f1"]
-    assert set(result["baselines"]) == {"majority", "tfidf_logreg", "embedding_logreg"}
+    assert set(result["baselines"]) == {"majority", "tfidf_logreg", "nbsvm", "embedding_logreg"}
     assert result["baselines"]["tfidf_logreg"]["accuracy"] > 0.9  # the toy words are separable
+    assert result["baselines"]["nbsvm"]["accuracy"] > 0.9
+    assert "verdict_sentiment" not in result  # binary: no neutral class to set aside
     verdict = result["verdict"]
     assert verdict["metric"] == "accuracy" and verdict["score"] == result["finetuned"]["accuracy"]
     assert set(verdict["baselines"]) == set(result["baselines"]) and verdict["line"]
@@ -328,14 +471,19 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
         assert judged["score"] == result["baselines"][name]["accuracy"]
         assert judged["interval"][0] <= judged["score"] <= judged["interval"][1]
     assert result["verdict_f1_positive"]["metric"] == "F1 of 'positive'"
-    assert result["baseline_notes"]["tfidf_logreg"]["C"] in baselines.C_GRID
+    for name in ("tfidf_logreg", "nbsvm", "embedding_logreg"):
+        assert result["baseline_notes"][name]["C"] in baselines.C_GRID
+        assert "features refitted in every fold" in result["baseline_notes"][name]["cv"]
     assert (
         sum(sum(r.values()) for r in result["finetuned"]["confusion_matrix"].values())
         == meta["rows"]["test"]
     )
-    # the toy test split is far too small to trust, and the metrics say so
+    # the toy test split is far too small to trust, and the details say so
     assert result["warnings"][0].startswith(f"the test split has only {meta['rows']['test']} rows")
     assert result["warnings"][: len(meta["warnings"])] == meta["warnings"]
+    published = json.loads(paths.metrics.read_text())  # the headline, every project's keys
+    assert tuple(published) == METRIC_KEYS and published["warnings"] == len(result["warnings"])
+    assert published["score"] == verdict["score"] and published["source"] == meta["source"]
     predictions = pd.read_csv(paths.predictions)
     assert list(predictions.columns) == ["actual", "predicted", "confidence"]
     assert (
@@ -351,12 +499,14 @@ def test_imdb_chain_on_a_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
         "confusion.json",
         "confusion.png",
         "training_curves.png",
-    }  # word clouds are off for imdb
+        "top_terms.json",
+        "top_terms.png",
+    }  # word clouds are off for imdb; the separating terms are drawn as bars
     assert len(json.loads((paths.figures / "confusion.json").read_text())) == meta["rows"]["test"]
-    # the same params give the same metrics
-    first = paths.metrics.read_text()
+    # the same params give the same details
+    first = paths.details.read_text()
     run_stage("imdb", "evaluate", p)
-    again = json.loads(paths.metrics.read_text())
+    again = json.loads(paths.details.read_text())
     assert (
         again["finetuned"] == json.loads(first)["finetuned"]
         and again["verdict"] == result["verdict"]
@@ -369,13 +519,24 @@ def test_reviews_is_judged_by_macro_f1_and_plots_word_clouds(tmp_path, monkeypat
     for stage in ("train", "evaluate", "plot"):
         run_stage("reviews", stage, p)
     paths = Paths.of("reviews")
-    result = json.loads(paths.metrics.read_text())
+    result = json.loads(paths.details.read_text())
     assert result["headline"] == "macro_f1" and result["verdict"]["metric"] == "macro-F1"
     assert "verdict_f1_positive" not in result
     assert set(result["finetuned"]["per_class"]) == {"negative", "neutral", "positive"}
-    assert set(result["baselines"]) == {"majority", "tfidf_logreg"}
+    assert set(result["baselines"]) == {"majority", "tfidf_logreg", "nbsvm"}
+    sentiment = result["verdict_sentiment"]  # the opinions alone, beside macro-F1
+    assert sentiment["metric"] == "macro-F1 of negative and positive"
+    assert set(sentiment["baselines"]) == set(result["baselines"])
+    per_class = result["finetuned"]["per_class"]
+    assert sentiment["score"] == pytest.approx(
+        (per_class["negative"]["f1"] + per_class["positive"]["f1"]) / 2, abs=1e-3
+    )
     terms = json.loads((paths.figures / "top_terms.json").read_text())
     assert {r["label"] for r in terms} == {"negative", "neutral", "positive"}
+    for label in ("negative", "neutral", "positive"):  # ranked by z, most separating first
+        ranked = [r for r in terms if r["label"] == label]
+        assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+        assert [r["z"] for r in ranked] == sorted((r["z"] for r in ranked), reverse=True)
     assert (paths.figures / "word_clouds.png").stat().st_size > 1000
 
 
@@ -406,7 +567,7 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
     log = io.StringIO()  # stdout and stderr in the order a terminal shows them
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         assert main(["imdb", "evaluate"]) == 0
-    verdict = json.loads(Paths.of("imdb").metrics.read_text())["verdict"]
+    verdict = json.loads(Paths.of("imdb").details.read_text())["verdict"]
     assert verdict["verdict"] == "loses" and verdict["best_baseline"] == "tfidf_logreg"
     assert verdict["difference_interval"][1] < 0 and verdict["line"].endswith(": loses")
     err = log.getvalue().strip().splitlines()
@@ -415,8 +576,8 @@ def test_a_model_that_loses_to_a_baseline_is_told_so(tmp_path, monkeypatch, tiny
         err[-1] == f"verdict: {verdict['line']}"
     )  # after the warnings and the outputs: the log ends with it
     # one epoch cannot show that training settled: the training's warning is carried into the
-    # metrics
-    warnings = json.loads(Paths.of("imdb").metrics.read_text())["warnings"]
+    # details
+    warnings = json.loads(Paths.of("imdb").details.read_text())["warnings"]
     assert any(w.startswith("training ran one epoch") for w in warnings)
     assert f"warning: imdb evaluate: {warnings[-1]}" in err
 
@@ -436,6 +597,7 @@ def xla_train(p, featurize) -> tuple[list[int], int]:
     return counts, counts[-1] - before
 
 
+@pytest.mark.xla
 def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     tmp_path, monkeypatch, tiny_model_dir
 ):
@@ -447,7 +609,14 @@ def test_xla_compiles_a_bounded_number_of_graphs_per_bucket_and_then_nothing(
     p = prepared(
         "imdb", tmp_path, monkeypatch, tiny_model_dir, epochs=2, batch_size=8, eval_batch_size=8
     )
-    p["runtime"] = {"backend": "xla", "bf16": False, "cpu_threads": None, "processes": 1}
+    p["runtime"] = {
+        "backend": "xla",
+        "precision": "no",
+        "compile": False,
+        "xla_cache": False,
+        "cpu_threads": None,
+        "processes": 1,
+    }
     for key in (
         "lr",
         "weight_decay",
@@ -570,7 +739,7 @@ def test_buckets_are_increasing_lengths_below_max_length(buckets, ok):
         with pytest.raises(UserError, match=r"`imdb.featurize(.buckets)?` "):
             parse(FeaturizeParams, p, "imdb")
     # with max_length: auto a bucket at or above the chosen length is dropped, not an error
-    assert features.bucket_sizes([8, 24, 64], 48) == [8, 24, 48]
+    assert featurize.bucket_sizes([8, 24, 64], 48) == [8, 24, 48]
 
 
 # --- nothing is chosen on the test labels
@@ -589,7 +758,7 @@ def test_shuffled_test_labels_change_the_scores_and_nothing_that_is_chosen(
             run_stage("imdb", stage, p)
         texts, meta = corpus.read_texts(paths.features)
         entry = json.loads(paths.summary.read_text())["models"][textmodel.WEIGHTS]
-        metrics = json.loads(paths.metrics.read_text())
+        metrics = json.loads(paths.details.read_text())
         chosen = {
             "max_length": meta["max_length"],
             "rows": meta["rows"],
@@ -608,6 +777,7 @@ def test_shuffled_test_labels_change_the_scores_and_nothing_that_is_chosen(
     test.to_parquet(raw, index=False)
     chosen_again, scores_again = chain()
     assert chosen_again == chosen and chosen["C"]["tfidf_logreg"] is not None
+    assert chosen["C"]["nbsvm"] is not None
     assert scores_again != scores
 
 
@@ -681,7 +851,7 @@ def test_every_hub_load_passes_the_revision_and_the_commit_is_recorded(
     recorded = [
         json.loads((paths.features / "meta.json").read_text())["pretrained"],
         json.loads(paths.summary.read_text())["pretrained"],
-        json.loads(paths.metrics.read_text())["model"]["pretrained"],
+        json.loads(paths.details.read_text())["model"]["pretrained"],
     ]
     assert (
         recorded

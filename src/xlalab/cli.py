@@ -2,8 +2,8 @@
 
 Run one pipeline stage as dvc.yaml does ("xlalab cifar10 train" is "python -m
 xlalab.cifar10.train"), or a command that reads across projects: summary prints the results table,
-report writes the results page, real runs projects on their real sources, seeds runs them over
-several seeds.
+report writes the results page, costs prints what each stage cost, real runs projects on their real
+sources, seeds runs them over several seeds.
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from . import PROJECTS
 from .errors import UserError
 from .pipeline import log
 from .pipeline.contract import STAGE_NAMES, load_project
+from .results import costs, profiles, seeds, summary
 from .results import page as results_page
-from .results import profiles, seeds, summary
 
 logger = logging.getLogger(__name__)
 
 # name -> the module that adds its arguments (add_arguments) and runs it (run).
-COMMANDS = {"summary": summary, "report": results_page, "real": profiles, "seeds": seeds}
+COMMANDS = {
+    "summary": summary,
+    "report": results_page,
+    "costs": costs,
+    "real": profiles,
+    "seeds": seeds,
+}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """File helpers. Every output is written to a temporary path and renamed into place, so a
-failed or killed stage never leaves a half-written output behind."""
+failed or killed stage never leaves a half-written output behind; training curves, which are
+watched while they grow, are written in place instead, the previous ones put back on failure."""
 
 from __future__ import annotations
 
@@ -63,6 +64,29 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         raise
 
 
+@contextlib.contextmanager
+def written_in_place(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield ``path`` itself as a new empty folder, for an output worth watching while it is
+    written (training curves). The folder that was there is kept aside meanwhile: put back if the
+    writer fails, so a failure still leaves the previous output as it was, and deleted on
+    success. (A killed run's copy kept aside is removed by the next run, like ``atomic_path``'s.)"""
+    path = Path(path)
+    previous = _tmp_sibling(path, is_dir=False)  # a free name beside it
+    had_previous = path.exists() or path.is_symlink()
+    if had_previous:
+        os.replace(path, previous)
+    try:
+        path.mkdir()
+        yield path
+    except BaseException:
+        _remove(path)
+        if had_previous:
+            os.replace(previous, path)
+        raise
+    if had_previous:
+        _remove(previous)
+
+
 def write_json(path: str | os.PathLike, obj: Any, digits: int | None = None) -> Path:
     """``obj`` as indented JSON; floats kept to 6 decimals, or to ``digits`` significant digits
     (what the git-tracked reports use: REPORTED_DIGITS)."""
@@ -83,9 +107,10 @@ def read_json(path: str | os.PathLike) -> Any:
         ) from None
 
 
-# Significant digits of every number in the git-tracked results (metrics/, plots/): enough for any
-# score a test set of these sizes can resolve, and few enough that float32 training on another
-# thread count or CPU (which moves values in the 7th digit) leaves the files as committed.
+# Significant digits of every number in the git-tracked results (metrics/, reports/<project>/,
+# plots/): enough for any score a test set of these sizes can resolve, and few enough that float32
+# training on another thread count or CPU (which moves values in the 7th digit) leaves the files as
+# committed.
 # docs/sharing.md has the measurements.
 REPORTED_DIGITS = 4
 
@@ -120,7 +145,7 @@ def to_jsonable(obj: Any, digits: int | None = None) -> Any:
 
 
 def is_timing(key: str) -> bool:
-    """Whether a metrics key is a time or a speed (``seconds``, ``train_seconds``,
+    """Whether a result's key is a time or a speed (``seconds``, ``train_seconds``,
     ``samples_per_sec``, ...): a property of the machine and its load, not of the result."""
     return key == "seconds" or key.endswith(("_seconds", "per_sec"))
 
@@ -141,16 +166,6 @@ def split_timing(obj: Any) -> tuple[Any, Any]:
         if rest != {} or value == {}:
             kept[key] = rest
     return kept, timing
-
-
-def publish_metrics(metrics_file: Path, timing_file: Path) -> None:
-    """Rewrite a stage's metrics file as the git-tracked result: the timing keys moved to
-    ``timing_file`` (an untracked DVC output, same keys and nesting), every number rounded to
-    REPORTED_DIGITS. So a re-run of the same code and params on any machine leaves metrics/ as
-    committed."""
-    kept, timing = split_timing(read_json(metrics_file))
-    write_json(metrics_file, kept, digits=REPORTED_DIGITS)
-    write_json(timing_file, timing or {}, digits=3)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

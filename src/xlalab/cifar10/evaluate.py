@@ -1,4 +1,7 @@
-"""The evaluate stage: test predictions of the trained model, the baselines (baselines.py) on the
+"""The evaluate stage: the fine-tuned network and its baselines scored on the same test images, with
+the verdict.
+
+Test predictions of the trained model, the baselines (baselines.py) on the
 same rows, the report and the verdict (core.evidence: the model against its strongest baseline,
 with 95 % bootstrap intervals for both scores and their paired difference).
 
@@ -18,10 +21,11 @@ import torch
 
 from ..engine.loop import predict
 from ..engine.runtime import Backend, make_backend
-from ..files import read_json, write_json
+from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
+from ..pipeline.report import Report
 from ..results import evidence, reports
 from . import baselines
 from .featurize import SPLITS, load_split
@@ -145,16 +149,22 @@ def training_record(entry: dict, summary: dict) -> dict:
     }
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
-    e = p.evaluate
+def data_record(card: dict) -> dict:
+    """What the details say of the data: the card's description and the archive's checksum."""
+    keys = ("source", "description", "note", "test_split", "image_shape")
+    return {k: card.get(k) for k in keys} | {"checksum": (card.get("checksum") or {}).get("value")}
+
+
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
+    e = params.evaluate
     splits = {s: load_split(paths.features, s) for s in SPLITS}
-    backend = make_backend(p.runtime)
+    backend = make_backend(params.runtime)
     start = time.perf_counter()
     probs, entry = test_probabilities(paths, splits["test"], backend, e.batch_size)
     predict_seconds = time.perf_counter() - start
     options, classes = entry["config"]["options"], entry["config"]["classes"]
     y_true, y_pred = splits["test"]["y"].numpy(), probs.argmax(-1)
-    fitted = fit_baselines(p, paths, splits, entry, backend)
+    fitted = fit_baselines(params, paths, splits, entry, backend)
 
     name = model_name(options)
     verdict = evidence.compare(
@@ -165,14 +175,20 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
         metric_name="accuracy",
         higher_is_better=True,
         baselines=list(fitted),
-        seed=p.seed,
+        seed=params.seed,
     )
     write_predictions(paths, probs, y_true, classes)
     report = reports.classification(y_true, y_pred, classes)
     card = read_json(paths.card)
-    write_json(
-        paths.metrics,
-        {
+    summary = read_summary(paths)
+    reports.announce(verdict)
+    return Report.judged(
+        verdict,
+        test_rows=len(y_true),
+        source=card.get("source") or "-",
+        runtime=summary["runtime"],
+        warnings=[entry["settle_note"]] if entry.get("settle_note") else [],
+        details={
             "model_name": name,
             "accuracy": report["accuracy"],
             "interval": verdict["interval"],
@@ -180,21 +196,15 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "test_examples": int(len(y_true)),
             "per_class": report["per_class"],
             "baselines": baseline_entries(fitted, verdict, y_true, classes),
-            "verdict": verdict,
             "most_confused_pairs": confused_pairs(
                 reports.confusion(y_true, y_pred, len(classes)), classes, e.top_confused_pairs
             ),
             "most_confident_mistakes": confident_mistakes(
                 probs, y_true, classes, e.top_confident_mistakes
             ),
-            "train": training_record(entry, read_summary(paths)),
+            "train": training_record(entry, summary),
             "model": {**options, "weights": entry["config"]["weights"]},
-            "data": {
-                k: card.get(k)
-                for k in ("source", "description", "note", "test_split", "image_shape")
-            }
-            | {"checksum": (card.get("checksum") or {}).get("value")},
-            "warnings": [entry["settle_note"]] if entry.get("settle_note") else [],
+            "data": data_record(card),
             "seconds": {
                 "predict": predict_seconds,
                 **{f"baseline {b}": f.seconds for b, f in fitted.items()},
@@ -202,7 +212,6 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "runtime": backend.describe(),
         },
     )
-    reports.announce(verdict)
 
 
 if __name__ == "__main__":

@@ -111,17 +111,17 @@ def channels_first(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
     """``max_train`` caps the raw training images used (a stratified subset) before the train/val
     split."""
-    f = p.featurize
+    f = params.featurize
     arrays, raw_card = _load_raw(paths.raw)
     classes = list(raw_card["classes"])
     x, y = arrays["train_images"], arrays["train_labels"]
     if f.max_train is not None and f.max_train < len(y):
-        _, subset = stratified_split(y, f.max_train, p.seed, "a max_train subset")
+        _, subset = stratified_split(y, f.max_train, params.seed, "a max_train subset")
         x, y = x[subset], y[subset]
-    train_idx, val_idx = stratified_split(y, f.val_fraction, p.seed, "the validation split")
+    train_idx, val_idx = stratified_split(y, f.val_fraction, params.seed, "the validation split")
 
     # One split in memory at a time: its rows, then their channels-first copy.
     splits = {
@@ -149,7 +149,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
             "raw_checksum": raw_card.get("checksum", {}).get("value"),
             "val_fraction": f.val_fraction,
             "max_train": f.max_train,
-            "seed": p.seed,
+            "seed": params.seed,
         },
     )
 

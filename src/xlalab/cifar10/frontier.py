@@ -70,26 +70,7 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
             color="0.3",
         )
     for r in recipes:
-        lo, hi = r["interval"]
-        kind = next((k for k in MARKERS if r["recipe"].startswith(k)), "full")
-        ax.errorbar(
-            r["train_cpu_seconds"],
-            r["test_accuracy"],
-            yerr=[[r["test_accuracy"] - lo], [hi - r["test_accuracy"]]],
-            fmt=MARKERS[kind],
-            color=colours[r["image_size"]],
-            capsize=3,
-            zorder=3,
-        )
-        note = f"{r['recipe']}" + (f" ({r['epochs']} ep)" if r.get("epochs_reduced") else "")
-        below = kind == "full"  # the fine-tuned recipes sit beside others of about their cost
-        ax.annotate(
-            note,
-            (r["train_cpu_seconds"], r["test_accuracy"]),
-            xytext=(6, -11 if below else 4),
-            textcoords="offset points",
-            fontsize=7,
-        )
+        draw_recipe(ax, r, colours)
     front = pareto(recipes)
     ax.step(
         [r["train_cpu_seconds"] for r in front],
@@ -100,6 +81,32 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
         zorder=2,
         label="frontier: the best accuracy at that cost or less",
     )
+    mark_choices(ax, data)
+    for size in sizes:
+        ax.plot([], [], "o", color=colours[size], label=f"{size} px")
+    for kind, marker in MARKERS.items():
+        what = {"frozen": "head only", "last": "head + last stages", "full": "everything"}[kind]
+        ax.plot([], [], marker, color="0.3", label=what)
+    ax.set_xscale("log")
+    costs = [r["train_cpu_seconds"] for r in recipes]
+    ax.set_xlim(min(costs) / 1.3, max(costs) * 1.5)  # room for the names
+    ax.set_xticks(
+        [t for t in (25, 50, 100, 200, 400, 800, 1600) if min(costs) / 2 <= t <= max(costs) * 2]
+    )
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("train stage, CPU seconds (one thread; log scale)")
+    ax.set_ylabel("test accuracy, 95 % interval")
+    ax.set_title("cifar10 (offline digits): accuracy against training cost")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def mark_choices(ax: plt.Axes, data: dict[str, Any]) -> None:
+    """Circle the cheapest recipe that beats the SVM in these runs, and mark the one chosen as the
+    default (``default_check.chosen``, which also weighs the runs at make repro's thread count)."""
+    recipes = data["recipes"]
     winner = cheapest_winner(recipes)
     if winner is not None:
         ax.scatter(
@@ -124,22 +131,27 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
             zorder=4,
             label=f"the default (params.yaml): {chosen}",
         )
-    for size in sizes:
-        ax.plot([], [], "o", color=colours[size], label=f"{size} px")
-    for kind, marker in MARKERS.items():
-        what = {"frozen": "head only", "last": "head + last stages", "full": "everything"}[kind]
-        ax.plot([], [], marker, color="0.3", label=what)
-    ax.set_xscale("log")
-    costs = [r["train_cpu_seconds"] for r in recipes]
-    ax.set_xlim(min(costs) / 1.3, max(costs) * 1.5)
-    ax.set_xticks(
-        [t for t in (25, 50, 100, 200, 400, 800, 1600) if min(costs) / 2 <= t <= max(costs) * 2]
+
+
+def draw_recipe(ax: plt.Axes, r: dict[str, Any], colours: dict) -> None:
+    """One recipe: its accuracy with the interval, at its cost, named."""
+    lo, hi = r["interval"]
+    kind = next((k for k in MARKERS if r["recipe"].startswith(k)), "full")
+    ax.errorbar(
+        r["train_cpu_seconds"],
+        r["test_accuracy"],
+        yerr=[[r["test_accuracy"] - lo], [hi - r["test_accuracy"]]],
+        fmt=MARKERS[kind],
+        color=colours[r["image_size"]],
+        capsize=3,
+        zorder=3,
     )
-    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.set_xlabel("train stage, CPU seconds (one thread; log scale)")
-    ax.set_ylabel("test accuracy, 95 % interval")
-    ax.set_title("cifar10 (offline digits): accuracy against training cost")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    return fig
+    note = f"{r['recipe']}" + (f" ({r['epochs']} ep)" if r.get("epochs_reduced") else "")
+    below = kind == "full"  # the fine-tuned recipes sit beside others of about their cost
+    ax.annotate(
+        note,
+        (r["train_cpu_seconds"], r["test_accuracy"]),
+        xytext=(6, -11 if below else 4),
+        textcoords="offset points",
+        fontsize=7,
+    )

@@ -106,6 +106,7 @@ class EvaluateParams(Params):
 class PlotParams(Params):
     seed: Seed
     plot: Plot
+    evaluate: Evaluate  # how many confident mistakes and confused pairs to show, as the metrics
 
 
 PROJECT = Project(
@@ -118,6 +119,7 @@ PROJECT = Project(
         "plot": PlotParams,
     },
     inputs={"evaluate": ("features", "model", "raw"), "plot": ("predictions", "live", "features")},
+    key_figures=("confident_mistakes.png", "confused_pairs.png", "confusion.png"),
     files={"plot": (FRONTIER,)},
     plots=(
         {
@@ -150,7 +152,13 @@ PROJECT = Project(
         # refused as "only JSON, YAML, CSV and TSV"), so these are paths, each under plots/cifar10/.
         *(
             PATHS.figure(f"{name}.png")
-            for name in ("confusion", "training_curves", "sample_predictions")
+            for name in (
+                "confident_mistakes",
+                "confused_pairs",
+                "confusion",
+                "training_curves",
+                "sample_predictions",
+            )
         ),
         PATHS.figure("frontier.png"),  # drawn from FRONTIER
     ),

@@ -1,4 +1,6 @@
-"""The train stage: a pretrained backbone with a new head, through the core loop; the best epoch's
+"""The train stage: a pretrained backbone with a new head, trained through the engine's loop.
+
+A pretrained backbone with a new head, through the core loop; the best epoch's
 weights (by validation accuracy) go to ``paths.model`` with the summary that rebuilds the model and
 says where its pretrained weights came from (the hub revision they resolved to)."""
 
@@ -15,28 +17,28 @@ from .model import TransferClassifier, task
 from .project import NAME, PROJECT, TrainParams
 
 
-def train(p: TrainParams, paths: Paths) -> None:
-    cfg = p.train.seeded(p.seed)
+def train(params: TrainParams, paths: Paths) -> None:
+    cfg = params.train.seeded(params.seed)
     classes = read_json(paths.features / "meta.json")["classes"]
     train_split, val_split = load_split(paths.features, "train"), load_split(paths.features, "val")
     options = {
-        "backbone": p.backbone,
-        "image_size": p.train.image_size,
-        "pretrained": p.train.pretrained,
-        "freeze_backbone": p.train.freeze_backbone,
-        "unfreeze_blocks": p.train.unfreeze_blocks,
+        "backbone": params.backbone,
+        "image_size": params.train.image_size,
+        "pretrained": params.train.pretrained,
+        "freeze_backbone": params.train.freeze_backbone,
+        "unfreeze_blocks": params.train.unfreeze_blocks,
     }
-    backend = make_backend(p.runtime)
+    backend = make_backend(params.runtime)
 
     backend.seed(cfg.seed)  # the new head's initial weights
-    model = TransferClassifier(num_classes=len(classes), revision=p.revision, **options)
+    model = TransferClassifier(num_classes=len(classes), revision=params.revision, **options)
     files = (split_path(paths.features, "train"), split_path(paths.features, "val"))
     entry = fit_and_save(
         NAME,
         model,
         train_split,
         val_split,
-        task(p.train.augment_crop, p.train.augment_flip),
+        task(params.train.augment_crop, params.train.augment_flip),
         cfg,
         backend,
         paths,

@@ -124,6 +124,7 @@ class Batches:
         """(this replica's row indices, bucket length) of every batch. Train: rows shuffled within
         their buckets, the batches in a shuffled order, the last short group dropped. Eval: rows in
         order within each bucket, the last group padded with -1 (weight 0)."""
+        assert self.buckets is not None and self.bucket is not None  # only called with buckets
         if self.train:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             groups = self.buckets.groups(torch.randperm(self.n, generator=g), self.bucket, rows)
@@ -143,6 +144,7 @@ class Batches:
         if self.buckets is None:
             order = torch.arange(-(-self.n // rows) * rows)
             return torch.where(order < self.n, order, -1)
+        assert self.bucket is not None  # set with buckets
         groups = self.buckets.groups(torch.arange(self.n), self.bucket, rows)
         order = torch.cat([idx for idx, _ in groups])
         return torch.cat([order, order.new_full((-len(order) % rows,), -1)])
@@ -176,5 +178,6 @@ class Batches:
 
     def _cut(self, batch: Batch, size: int) -> Batch:
         """The bucket's shape: sequence tensors cut to ``size``, the lengths left on the host."""
+        assert self.buckets is not None  # only bucketed batches are cut
         batch.pop(LENGTH)
         return {k: v[:, :size] if k in self.buckets.keys else v for k, v in batch.items()}

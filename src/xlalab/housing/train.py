@@ -1,4 +1,7 @@
-"""The train stage: shuffled, seeded K-fold cross-validation of every candidate on the training
+"""The train stage: every candidate model cross-validated on the training part, then fitted on all
+of it.
+
+Shuffled, seeded K-fold cross-validation of every candidate on the training
 part, then each candidate fitted on the whole training part, and Kaggle's test.csv priced for a
 submission.
 
@@ -6,7 +9,9 @@ In every fold the preprocessor is refitted on that fold's training rows only and
 candidates of the fold (it is deterministic, so each would fit the same one); the blend's fold score
 comes from averaging its members' predictions for the fold, so it costs no extra fit. Everything
 chosen here is chosen on the training part: the submission model (the candidate, blend included,
-with the lowest CV RMSE) and the headline's baseline (the best other single model by CV).
+with the lowest CV RMSE). The linear model and the boosting choose their own settings by an inner
+CV on the rows they are fitted on, so in the outer CV their search is nested: a fold's held-out
+houses choose nothing.
 """
 
 from __future__ import annotations
@@ -30,16 +35,17 @@ from ..pipeline import runner
 from ..pipeline.artifacts import write_summary
 from ..pipeline.contract import Paths
 from ..pipeline.training import fit_and_save
-from .baselines import best_single_by_cv
 from .download import ID
 from .featurize import LOG_TARGET, preprocessor
 from .model import (
+    TunedBoosting,
     boosting_model,
     build_mlp,
     forest_model,
     linear_model,
     mlp_config,
     mlp_task,
+    predicting_in_one_thread,
     save_estimator,
     tensors,
 )
@@ -51,12 +57,18 @@ SUBMISSION = "submission.csv"
 
 
 def sklearn_candidate(name: str, p: TrainParams):
+    """The scikit-learn candidate ``name``, unfitted (``fit_sklearn`` fits it)."""
     builders = {
         "linear": lambda: linear_model(p.train.linear, p.seed),
         "forest": lambda: forest_model(p.train.forest, p.seed),
         "boosting": lambda: boosting_model(p.train.boosting, p.seed),
     }
     return builders[name]()
+
+
+def fit_sklearn(name: str, p: TrainParams, x: np.ndarray, y: np.ndarray):
+    """Candidate ``name`` fitted on every core, predicting in one (the same prices every run)."""
+    return predicting_in_one_thread(sklearn_candidate(name, p).fit(x, y))
 
 
 def fit_mlp(
@@ -105,12 +117,12 @@ def mlp_log_prices(
     return out * config["target_std"] + config["target_mean"]
 
 
-def train(p: TrainParams, paths: Paths) -> None:
+def train(params: TrainParams, paths: Paths) -> None:
     # The models are small (about a thousand rows): one OpenMP thread per fit loses little, while
     # OpenMP's spin-waiting threads slow boosting and the MLP many times over on a busy CPU.
     # The forest still runs its trees in parallel (joblib threads, n_jobs=-1).
     with threadpool_limits(limits=1, user_api="openmp"):
-        _train(p, paths)
+        _train(params, paths)
 
 
 def _train(p: TrainParams, paths: Paths) -> None:
@@ -130,8 +142,6 @@ def _train(p: TrainParams, paths: Paths) -> None:
             "housing.train.models has no mlp: no training curves\n"
         )
     best = min(cv, key=lambda name: cv[name]["rmse_log_mean"])
-    baseline = best_single_by_cv(cv, p.train.headline)
-    logger.info(f"housing: headline {p.train.headline}, judged against {baseline} (best by CV)")
     submission = write_submission(paths, best, p, final_models, prep, backend, eval_bs)
     write_summary(
         paths,
@@ -141,7 +151,6 @@ def _train(p: TrainParams, paths: Paths) -> None:
         cv_folds=p.train.cv_folds,
         blend=p.train.blend,
         headline=p.train.headline,
-        baseline_model=baseline,
         inputs=len(prep.get_feature_names_out()),
         feature_names=list(prep.get_feature_names_out()),
         training_rows=len(frame),
@@ -179,7 +188,7 @@ def cross_validate(
                 )
                 predicted[name] = mlp_log_prices(model, config, val_x, backend, eval_bs)
             else:
-                predicted[name] = sklearn_candidate(name, p).fit(fit_x, y[fit_rows]).predict(val_x)
+                predicted[name] = fit_sklearn(name, p, fit_x, y[fit_rows]).predict(val_x)
         if p.train.blend:
             predicted[BLEND] = np.mean([predicted[m] for m in p.train.blend], axis=0)
         for name, values in predicted.items():
@@ -220,11 +229,11 @@ def fit_every_candidate(
             final_models[name] = (model, config)
             entries[name] = {"kind": "torch", **entry, "cv": cv[name]}
         else:
-            estimator = sklearn_candidate(name, p).fit(train_x, y)
+            estimator = fit_sklearn(name, p, train_x, y)
             save_estimator(estimator, paths.model, name)
             final_models[name] = estimator
             entries[name] = {
-                "kind": "sklearn",
+                "kind": "lightgbm" if isinstance(estimator, TunedBoosting) else "sklearn",
                 "estimator": type(estimator).__name__,
                 "config": p.train.model_dump()[name],
                 "cv": cv[name],
@@ -234,7 +243,9 @@ def fit_every_candidate(
 
 
 def _chosen(estimator) -> dict[str, Any]:
-    """What the inner CV picked (the linear models' penalty)."""
+    """What the inner CV picked: the linear model's penalty, the boosting's settings and trees."""
+    if hasattr(estimator, "chosen_"):
+        return {"chosen": estimator.chosen_}
     return {"alpha": float(estimator.alpha_)} if hasattr(estimator, "alpha_") else {}
 
 

@@ -130,6 +130,15 @@ def diebold_mariano(
     return float(stat), float(math.erfc(abs(stat) / math.sqrt(2)))
 
 
+def dm_verdict(stat: float, p_value: float, level: float = 0.05) -> str:
+    """The Diebold-Mariano test as a three-way verdict for forecast a against b: ``beats`` when
+    a's absolute errors are smaller and the test rejects equal accuracy at ``level``, ``loses``
+    when they are larger and it rejects, ``ties`` when it does not reject."""
+    if p_value >= level:
+        return "ties"
+    return "beats" if stat < 0 else "loses"
+
+
 def naive_scale(close: np.ndarray, train_days: int, horizon: int) -> float:
     """In-sample MAE of the naive ``horizon``-day forecast over the training days (MASE's
     denominator)."""

@@ -19,8 +19,8 @@ from ..errors import UserError
 from ..files import read_json, write_json
 from ..pipeline import runner
 from ..pipeline.contract import Paths
-from .download import COLUMNS
 from .project import PROJECT, SPLITS, FeaturizeParams
+from .sources.yahoo import COLUMNS
 
 
 def clean_prices(frame: pd.DataFrame, dates: str = "fix") -> tuple[pd.DataFrame, dict]:
@@ -287,16 +287,16 @@ def featurize_prices(
     return table, windows, report
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    f = p.featurize
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
+    f = params.featurize
     source_card = read_json(paths.card)
     prices = pd.read_csv(paths.raw / "prices.csv")
     table, windows, report = featurize_prices(
         prices,
         f.features,
         f.indicators.model_dump(),
-        p.window,
-        p.horizon,
+        params.window,
+        params.horizon,
         f.split.val,
         f.split.test,
         f.dates,

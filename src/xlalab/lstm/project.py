@@ -178,8 +178,13 @@ class EvaluateParams(Params):
 
 
 class PlotParams(Params):
-    """The plot stage reads no params: the models come from the predictions and the training
-    logs."""
+    """The models come from the predictions and the training logs; ``train.cell`` names the
+    headline, and the band of the error against the naive forecast is a block bootstrap like the
+    verdict's (``seed``, ``evaluate.block``)."""
+
+    seed: Seed
+    train: Train
+    evaluate: Evaluate
 
 
 PATHS = Paths.of("lstm")
@@ -194,7 +199,24 @@ PROJECT = Project(
         "evaluate": EvaluateParams,
         "plot": PlotParams,
     },
+    key_figures=("error_vs_naive.png", "forecast.png", "residuals.png"),
     plots=(
+        {
+            "lstm_error_vs_naive": {
+                "template": "linear",
+                "title": "lstm: sum of |error| - |naive error| over the test days, no-edge band",
+                "x": "day",
+                "y": {
+                    PATHS.figure("error_vs_naive.json"): [
+                        "no_edge_low",
+                        "no_edge_high",
+                        *(m for m in MODELS if m != "naive"),
+                    ]
+                },
+                "x_label": "test day",
+                "y_label": "$",
+            }
+        },
         {
             "lstm_forecast": {
                 "template": "linear",
@@ -241,6 +263,7 @@ PROJECT = Project(
                 },
             }
         },
+        PATHS.figure("error_vs_naive.png"),
         PATHS.figure("forecast.png"),
         PATHS.figure("residuals.png"),
         PATHS.figure("training.png"),

@@ -1,4 +1,7 @@
-"""The train stage: the headline cell and every cell compared with it, each through the shared loop,
+"""The train stage: the headline recurrent cell and every cell compared with it, through the
+engine's loop.
+
+The headline cell and every cell compared with it, each through the shared loop,
 from the same seed, with its own DVCLive curves (``paths.live / cell``)."""
 
 from __future__ import annotations
@@ -29,24 +32,24 @@ def split_tensors(arrays: dict[str, np.ndarray], split: str) -> dict[str, torch.
     return {"x": torch.from_numpy(arrays["x"][mask]), "y": torch.from_numpy(arrays["y"][mask])}
 
 
-def train(p: TrainParams, paths: Paths) -> None:
-    backend = make_backend(p.runtime)
-    cfg = p.train.seeded(p.seed)
+def train(params: TrainParams, paths: Paths) -> None:
+    backend = make_backend(params.runtime)
+    cfg = params.train.seeded(params.seed)
     arrays, card = load_windows(paths.features)
     train_set, val_set = split_tensors(arrays, "train"), split_tensors(arrays, "val")
-    task = forecast_task(p.train.loss)
+    task = forecast_task(params.train.loss)
     entries = {}
-    for cell in p.train.cells:
+    for cell in params.train.cells:
         config = {
             "cell": cell,
             "n_features": int(arrays["x"].shape[2]),
-            "hidden": p.train.hidden,
-            "layers": p.train.layers,
-            "dropout": p.train.dropout,
+            "hidden": params.train.hidden,
+            "layers": params.train.layers,
+            "dropout": params.train.dropout,
         }
-        backend.seed(p.seed)  # the same initial draw for the same params
+        backend.seed(params.seed)  # the same initial draw for the same params
         model = build_model(config)
-        run = {**config, "loss": p.train.loss, "loop": cfg.model_dump()}
+        run = {**config, "loss": params.train.loss, "loop": cfg.model_dump()}
         entries[cell] = fit_and_save(
             cell,
             model,
@@ -62,7 +65,9 @@ def train(p: TrainParams, paths: Paths) -> None:
         )
     # The target's scaling travels with the weights: evaluate turns predictions back into prices
     # with it.
-    write_summary(paths, entries, backend.describe(), headline=p.train.cell, target=card["target"])
+    write_summary(
+        paths, entries, backend.describe(), headline=params.train.cell, target=card["target"]
+    )
 
 
 if __name__ == "__main__":

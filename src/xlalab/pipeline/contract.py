@@ -32,7 +32,13 @@ STAGE_NAMES = ("download", "featurize", "train", "evaluate", "plot")
 
 @dataclass(frozen=True)
 class Paths:
-    """Where a project's artifacts live. Directories unless the name has a suffix."""
+    """Where a project's artifacts live. Directories unless the name has a suffix.
+
+    Inside a stage (pipeline/runner.py) every field is the real path, except the outputs named in
+    ``staged``: each of those is a temporary sibling of the real output, moved into place when the
+    stage succeeds and deleted when it fails (the model, predictions, metrics, figures, ...). The
+    DVCLive folder (``live``) is written in place, so its curves can be watched while training
+    goes on (WRITTEN_IN_PLACE below)."""
 
     project: str  # the project's name (for titles and messages)
     raw: Path  # download: the source data as fetched, plus card.json (the data card)
@@ -40,12 +46,16 @@ class Paths:
     model: Path  # train: weights (safetensors) and summary.json
     live: Path  # train: DVCLive per-epoch logs (git-tracked)
     predictions: Path  # evaluate: one row per test example (CSV)
-    metrics: Path  # evaluate: the project's metrics, model beside its baselines (git-tracked)
-    timing: Path  # evaluate: the times and speeds taken out of metrics (DVC-cached, not in git)
+    metrics: Path  # evaluate: the headline numbers, the same keys in every project (a DVC metric)
+    details: Path  # evaluate: everything else it found, every baseline included (git-tracked)
+    timing: Path  # evaluate: the times and speeds taken out of the details (DVC-cached, not git)
     figures: Path  # plot: images and plot data (git-tracked)
     checkpoints: Path  # train: resume state while a run is unfinished (not a DVC output)
     cache: Path  # anything worth keeping between runs that is not an output
     costs: Path  # every stage: what it cost (seconds, peak memory), written by the runner
+    # metrics, details and timing are written by the runner from the Report evaluate returns
+    # (pipeline/report.py).
+    staged: tuple[str, ...] = ()  # the fields above that point at a staging path, not the real one
 
     @classmethod
     def of(cls, project: str) -> Paths:
@@ -57,6 +67,7 @@ class Paths:
             live=Path(f"plots/{project}/train"),
             predictions=Path(f"data/{project}/predictions.csv"),
             metrics=Path(f"metrics/{project}.json"),
+            details=Path(f"reports/{project}/details.json"),
             timing=Path(f"timing/{project}.json"),
             figures=Path(f"plots/{project}/figures"),
             checkpoints=Path(f"checkpoints/{project}"),
@@ -73,9 +84,15 @@ class Paths:
         return self.model / "summary.json"
 
     def cost(self, stage: str) -> Path:
-        """The cost file of ``stage`` (core/cost.py): a DVC metric of every stage, written by the
-        runner (not by the stage) with its outputs, git-tracked."""
+        """The cost file of ``stage`` (pipeline/cost.py): an output of every stage, written by the
+        runner (not by the stage) with its other outputs; DVC-cached, not in git, not a metric."""
         return self.costs / f"{self.project}-{stage}.json"
+
+    def staging(self, outputs: dict[str, Path]) -> Paths:
+        """These paths with ``outputs`` (field -> temporary path) in place of the real ones, and
+        named in ``staged``."""
+        changes: dict[str, Any] = {**outputs, "staged": tuple(outputs)}
+        return dataclasses.replace(self, **changes)
 
     def figure(self, name: str) -> str:
         """A file of the plot stage's folder, as dvc.yaml names it."""
@@ -90,15 +107,21 @@ class Paths:
 
 # What each stage writes: fixed, so every project has the same layout. Cached outputs are data,
 # models and timings (DVC's cache); the others are small and git-tracked (cache: false). Timings
-# stay out of git so that re-running the same code leaves every git-tracked file as committed.
+# stay out of git so that re-running the same code leaves every git-tracked file as committed, and
+# out of DVC's metrics, whose files must be in git for `dvc metrics diff` to read them in a clone.
 OUTS = {
     "download": ("raw",),
     "featurize": ("features",),
     "train": ("model", "live"),
-    "evaluate": ("predictions", "metrics", "timing"),
+    "evaluate": ("predictions", "metrics", "details", "timing"),
     "plot": ("figures",),
 }
-GIT_TRACKED = ("live", "metrics", "figures")
+GIT_TRACKED = ("live", "metrics", "details", "figures")
+METRICS = ("metrics",)  # the outputs dvc.yaml declares as metrics (git-tracked too)
+# Outputs a stage writes at their real path while it runs, to be watched as they grow (DVCLive's
+# curves: `dvc plots show`, VS Code's DVC extension); the runner puts the previous ones back if the
+# stage fails. Every other output is staged and moved into place on success.
+WRITTEN_IN_PLACE = ("live",)
 # Besides these, every stage has a cost file (Paths.cost), which the runner writes.
 # What each stage reads unless the project says otherwise.
 DEPS = {
@@ -109,7 +132,8 @@ DEPS = {
     "plot": ("predictions", "live"),
 }
 
-StageFunction = Callable[[Any, Paths], None]
+# (params, paths) -> None; an evaluate stage returns its pipeline.report.Report.
+StageFunction = Callable[[Any, Paths], Any]
 
 
 @dataclass(frozen=True)
@@ -149,6 +173,7 @@ class Project:
     repository's root), e.g. measurements kept under docs/ that a plot stage draws.
     ``shared``: the package whose modules run every stage but download, where a family of
     projects shares them (``textclf`` for imdb and reviews); None: the project's own package.
+    ``key_figures``: the images a reader should see first, in order.
     """
 
     name: str
@@ -157,6 +182,9 @@ class Project:
     files: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     plots: tuple[Any, ...] = ()  # dvc.yaml plot entries; ids start with the project name
     shared: str | None = None
+    # The plot stage's images (names under ``Paths.figures``) that answer the project's question,
+    # most telling first: the results page shows them before the others.
+    key_figures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if tuple(self.params) != STAGE_NAMES:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..pipeline.contract import GIT_TRACKED, Project, Stage, built_projects
+from ..pipeline.contract import GIT_TRACKED, METRICS, Project, Stage, built_projects
 from ..pipeline.params import param_keys
 
 SRC = Path(__file__).resolve().parents[2]  # .../src
@@ -116,6 +116,8 @@ def describe(stage: Stage) -> str:
     first = re.sub(r"^The (\w+ )?\w+ stage[:.,]?\s*", "", first).replace("``", "")
     if len(first) > 110:  # a long first sentence: its first clause
         first = re.split(r"[;(]", first)[0].strip().rstrip(",:")
+    if len(first) > 110:  # still long: up to the last comma that keeps it short
+        first = first[: max(first.rfind(", ", 0, 110), 40)]
     return first[:1].upper() + first[1:]
 
 
@@ -131,15 +133,15 @@ def stage_lines(project: Project, stage: Stage) -> list[str]:
     metrics: list[Any] = []
     for name in stage.outs:
         path = getattr(paths, name).as_posix()
-        if name == "metrics":
+        if name in METRICS:  # git-tracked, so `dvc metrics diff` reads it in any clone
             metrics.append({path: {"cache": False}})
-        elif name == "timing":  # a metrics file too (dvc metrics show), kept out of git
-            metrics.append(path)
         elif name in GIT_TRACKED:
             outs.append({path: {"cache": False}})
         else:
             outs.append(path)
-    metrics.append(paths.cost(stage.name).as_posix())  # by the runner; DVC-cached, as timing
+    # By the runner. Cached, like timing: not a metric, since a metrics file that only DVC's cache
+    # holds makes `dvc metrics diff` in a fresh clone fail to load it (`xlalab costs` shows them).
+    outs.append(paths.cost(stage.name).as_posix())
     inputs = [getattr(paths, name).as_posix() for name in stage.inputs]
     inputs += project.files.get(stage.name, [])
     lines = [
@@ -152,7 +154,8 @@ def stage_lines(project: Project, stage: Stage) -> list[str]:
     if keys:
         lines.append(f"    params: {flow(keys)}")
     lines.append(f"    outs: {flow(outs)}")
-    lines.append(f"    metrics: {flow(metrics)}")
+    if metrics:
+        lines.append(f"    metrics: {flow(metrics)}")
     return lines
 
 

@@ -6,6 +6,12 @@ NCCL on GPUs. The runner (pipeline/runner.py) asks here before it runs a stage; 
 train or predict (their Params read ``runtime``) are ever started more than once. A process
 started by a launcher (``WORLD_SIZE`` is set: ours, or ``accelerate launch`` run by hand across
 machines) never launches again.
+
+What params set is passed on (the number of processes, their threads); the rest of the user's
+``accelerate config`` (``accelerate launch`` reads it) stays in force. Precision and compile are
+set by each process's backend from params, which win where they name a value (docs/scaling.md).
+Problems that every process would meet alike (a batch that does not split over the processes, a
+precision the device lacks) are checked here first, so they are said once.
 """
 
 from __future__ import annotations
@@ -17,10 +23,19 @@ from collections.abc import Sequence
 
 import pydantic
 
-from ..engine.settings import Runtime, resolve_backend
+from ..engine.settings import (
+    Params,
+    Runtime,
+    TrainConfig,
+    check_batch_split,
+    on_tpu_host,
+    resolve_backend,
+    resolve_precision,
+    resolve_xla_precision,
+)
 from ..errors import UserError
 from ..pipeline.contract import Stage
-from ..pipeline.params import RUNTIME, describe_error, load_params
+from ..pipeline.params import RUNTIME, describe_error, load_params, parse
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +58,17 @@ def launcher_args(
     processes: int, command: Sequence[str], *, port: int = 0, cpu_threads: int | None = None
 ) -> list[str]:
     """``accelerate launch`` arguments that start ``processes`` copies of ``command`` on this
-    machine
-    (``command``: a script and its arguments, or ``-m module ...``). ``--multi_gpu`` is Accelerate's
-    torchrun-based launcher, the one that starts several processes without MPI; on a host without
-    GPUs the processes ask Accelerate for the CPU (runtime.make_backend), which then uses gloo."""
+    machine (``command``: a script and its arguments, or ``-m module ...``). Only what params set:
+    mixed precision, dynamo and the rest come from the user's accelerate config, if any, and each
+    process's backend decides them from params (runtime.make_backend). ``--multi_gpu`` is
+    Accelerate's torchrun-based launcher, the one that starts several processes without MPI; on a
+    host without GPUs the processes ask Accelerate for the CPU, which then uses gloo."""
     args = [
         "--multi_gpu",
         "--num_processes",
         str(processes),
         "--num_machines",
         "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
         "--main_process_port",
         str(port),
     ]  # 0: a free port, so parallel experiments do not collide
@@ -90,18 +102,70 @@ def start_processes_if_asked(
     stage: Stage, params_file: str, argv: Sequence[str] | None
 ) -> int | None:
     """When the stage asks for several processes and this is not one of them yet: start them, wait,
-    and return the exit status. None: run the stage here, in this process."""
+    and return the exit status. None: run the stage here, in this process. Either way a runtime
+    this machine cannot run (torch_xla missing, a precision the device lacks) stops here, before
+    the stage reads its inputs or starts processes."""
     runtime = stage_runtime(stage, params_file)
-    if runtime is None or runtime.processes == 1 or inside_launch():
+    if runtime is None or inside_launch():
         return None
-    if resolve_backend(runtime.backend) == "xla":
-        raise UserError(
-            f"runtime.processes is {runtime.processes} with the xla backend, which already uses "
-            "every device of the host in one process (SPMD); set runtime.processes: 1, or "
-            "runtime.backend: accelerate"
-        )
+    spmd = (
+        f"runtime.processes is {runtime.processes} with the xla backend, which already uses "
+        "every device of the host in one process (SPMD); set runtime.processes: 1, or "
+        "runtime.backend: accelerate"
+    )
+    if runtime.processes > 1 and runtime.backend == "xla":
+        raise UserError(spmd)
+    backend = check_runtime(runtime)
+    if runtime.processes == 1:
+        return None
+    if backend == "xla":
+        raise UserError(spmd)
+    check_batches_split(stage, params_file, runtime.processes)
     command = [*stage.command, *_options(argv)]
     return launch(runtime.processes, command, cpu_threads=runtime.cpu_threads)
+
+
+def check_runtime(runtime: Runtime) -> str:
+    """The backend ``runtime`` resolves to here, once its precision is known to run on this
+    machine (each process's backend resolves both again, with the device it gets)."""
+    backend = resolve_backend(runtime.backend)
+    if backend == "xla":
+        resolve_xla_precision(runtime.precision, "tpu" if on_tpu_host() else "cpu")
+        return backend
+    import torch
+
+    cuda = torch.cuda.is_available()
+    resolve_precision(
+        runtime.precision,
+        "cuda" if cuda else "cpu",
+        native_bf16=cuda and torch.cuda.is_bf16_supported(including_emulation=False),
+        configured=os.environ.get("ACCELERATE_MIXED_PRECISION", "").lower(),
+    )
+    return backend
+
+
+def check_batches_split(stage: Stage, params_file: str, processes: int) -> None:
+    """Every training batch of the stage splits over ``processes`` processes (one device each),
+    checked once here rather than by every process after the launch."""
+    config = parse(stage.params, load_params(params_file), stage.project)
+    for key, train in _train_configs(config, stage.project):
+        check_batch_split(train.batch_size, processes, processes, f"{key}.batch_size")
+
+
+def _train_configs(config: Params, prefix: str = "") -> list[tuple[str, TrainConfig]]:
+    """Every loop section (``train``, ``mlp.train``, ...) in a stage's parsed params."""
+    found = []
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        if isinstance(value, TrainConfig):
+            found.append((stage_key(prefix, name), value))
+        elif isinstance(value, Params) and name != RUNTIME:
+            found += _train_configs(value, stage_key(prefix, name))
+    return found
+
+
+def stage_key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
 
 
 def _options(argv: Sequence[str] | None) -> list[str]:

@@ -3,11 +3,15 @@
 ``python -m xlalab.cifar10.train`` runs ``cifar10/train.py``, whose last line hands its stage
 function to ``main`` here; ``main`` decides whether to start several processes first
 (pipeline/launch.py). ``run_stage`` parses the stage's params once, checks its inputs, and
-calls the function with (params, paths) whose outputs are temporary siblings of the real ones:
-they are moved into place only when the stage succeeds, so a failed or interrupted stage leaves
-the previous outputs as they were. A metrics file is published on the way (core/io.py
-``publish_metrics``): its times and speeds go to the stage's timing file, its numbers are rounded.
-With the outputs it writes what the stage cost (seconds, peak memory; core/cost.py) to
+calls the function with (params, paths) whose outputs are temporary siblings of the real ones
+(``paths.staged`` names them): they are moved into place only when the stage succeeds, so a failed
+or interrupted stage leaves the previous outputs as they were. The exception is DVCLive's folder
+(contract.WRITTEN_IN_PLACE), written at its real path so that its curves can be watched during
+training; the previous one is kept aside meanwhile and put back if the stage fails. An evaluate
+stage returns its result, a ``Report``, which the runner writes (pipeline/report.py): the headline
+numbers to the metrics file, the rest to the details file, their times and speeds to the timing
+file, every number rounded. With the outputs it writes what the stage cost (seconds, peak memory;
+pipeline/cost.py) to
 ``timing/cost/<project>-<stage>.json``, and says it in the log.
 """
 
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -26,9 +29,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import UserError
-from ..files import atomic_path, publish_metrics
+from ..files import atomic_path, written_in_place
 from ..pipeline import cost, launch, log
 from ..pipeline.contract import (
+    WRITTEN_IN_PLACE,
     Paths,
     Project,
     Stage,
@@ -37,6 +41,7 @@ from ..pipeline.contract import (
     load_project,
 )
 from ..pipeline.params import load_params, parse
+from ..pipeline.report import publish
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +148,7 @@ def run_stage(
         _run_thrown_away(function, config, project.paths, stage)
         return []
     final = project.paths
+    xla_before = cost.xla_counts()
     outputs = [getattr(final, name) for name in stage.outs]
     cost_file = final.cost(stage.name)
     # Folders this run creates for its outputs: a failed run removes them again if they stay empty.
@@ -155,19 +161,14 @@ def run_stage(
         with contextlib.ExitStack() as stack:
             # Entered first, so moved into place last: a cost file means every output is in place.
             cost_tmp = stack.enter_context(atomic_path(cost_file))
-            staged = {
-                name: stack.enter_context(atomic_path(path, is_dir=not path.suffix))
-                for name, path in zip(stage.outs, outputs)
-            }
-            function(config, dataclasses.replace(final, **staged))
-            if "metrics" in staged and staged["metrics"].exists():
-                publish_metrics(staged["metrics"], staged["timing"])
-            for name, tmp in staged.items():
-                if not tmp.exists():
-                    raise RuntimeError(
-                        f"{project.name} {stage.name} did not write its output {name}"
-                    )
-            spent = cost.measure(started, cost.every_process(cost.peak_memory_mb()))
+            staged = open_outputs(stack, stage, final)
+            result = function(config, final.staging(staged))
+            _check_written(result, staged, f"{project.name} {stage.name}")
+            spent = cost.measure(
+                started,
+                cost.every_process(cost.peak_memory_mb()),
+                cost.xla_compilation(xla_before),
+            )
             cost_tmp.write_text(json.dumps(spent, indent=2) + "\n")
     except BaseException:
         for folder in new_folders:
@@ -178,6 +179,29 @@ def run_stage(
     # means the stage's success.
     _wait_for_other_processes()
     return [*outputs, cost_file]
+
+
+def _check_written(result: Any, staged: dict[str, Path], stage: str) -> None:
+    """An evaluate stage's Report written out (metrics, details, timing); every output there."""
+    if "metrics" in staged:
+        publish(result, staged["metrics"], staged["details"], staged["timing"], stage)
+    for name, tmp in staged.items():
+        if not tmp.exists():
+            raise RuntimeError(f"{stage} did not write its output {name}")
+
+
+def open_outputs(stack: contextlib.ExitStack, stage: Stage, final: Paths) -> dict[str, Path]:
+    """The temporary sibling of each of the stage's outputs (by field), open on ``stack`` until
+    the stage ends; those written in place (WRITTEN_IN_PLACE) are opened at their real path, with
+    the previous ones kept aside, and are not in the result."""
+    staged = {}
+    for name in stage.outs:
+        path = getattr(final, name)
+        if name in WRITTEN_IN_PLACE:
+            stack.enter_context(written_in_place(path))
+        else:
+            staged[name] = stack.enter_context(atomic_path(path, is_dir=not path.suffix))
+    return staged
 
 
 def parse_stage_params(project: Project, stage: Stage, params: dict[str, Any] | str | Path) -> Any:
@@ -223,7 +247,7 @@ def _run_thrown_away(function: StageFunction, config: Any, final: Paths, stage: 
             if not path.suffix:
                 path.mkdir()
             thrown_away[name] = path
-        function(config, dataclasses.replace(final, **thrown_away))
+        function(config, final.staging(thrown_away))
         cost.every_process(cost.peak_memory_mb())  # the first process sums every one's peak
         _wait_for_other_processes()
 

@@ -5,8 +5,11 @@ Every candidate is scored on the same resamples of the test rows (a paired boots
 interval of the difference reflects how much the comparison itself could move with other test rows,
 not the two scores' spreads added up. A resample is a vector of row weights (how many times each row
 was drawn), which every metric here takes as ``sample_weight``. Time series are resampled in blocks
-of consecutive rows (the moving-block bootstrap), which keeps the dependence between neighbouring
-days that a row bootstrap would break.
+of consecutive rows, which keeps the dependence between neighbouring days that a row bootstrap
+would break; the blocks are circular (Politis and Romano, 1992): a block may start on any row and
+wraps from the last row to the first, so every row has the same chance to be drawn. Moving blocks
+that stop at the last row draw the first and last ``block - 1`` rows less often (the first and last
+row about ``1/block`` as often as a middle one).
 
 The verdict has three outcomes: ``beats`` when the interval of the difference lies wholly on the
 model's side of 0, ``loses`` when it lies wholly on the baseline's side, ``ties`` when it holds 0.
@@ -17,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+from .numbers import metric_name, with_interval
 
 # (y_true, y_pred, sample_weight) -> score. y_pred may be labels, values or scores.
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
@@ -61,6 +66,30 @@ def f1_of_class(positive: int = 1) -> Metric:
     return f1
 
 
+def roc_auc(y: np.ndarray, scores: np.ndarray, w: np.ndarray) -> float:
+    """ROC-AUC of ``scores`` (higher = more likely the positive class 1) with row weights, as
+    scikit-learn's ``roc_auc_score(sample_weight=w)``: the weighted chance that a positive row
+    outscores a negative one, ties counting half."""
+    return roc_auc_of_ranks(y, np.unique(scores, return_inverse=True)[1].ravel(), w)
+
+
+def roc_auc_of_ranks(y: np.ndarray, ranks: np.ndarray, w: np.ndarray) -> float:
+    """``roc_auc`` of scores already replaced by their dense ranks (0 for the lowest distinct
+    score, as ``np.unique(scores, return_inverse=True)`` gives them): no sort, so each of a
+    thousand resamples costs one weighted count per rank and class and a running sum."""
+    size = int(ranks.max()) + 1 if len(ranks) else 1
+    # One weighted count per (rank, class): column 0 the negative rows, column 1 the positive.
+    cell = 2 * np.asarray(ranks, dtype=np.int64) + (np.asarray(y) == 1)
+    negative, positive = np.bincount(cell, weights=w, minlength=2 * size).reshape(size, 2).T
+    pairs = positive.sum() * negative.sum()
+    if pairs <= 0:
+        return float("nan")  # one class only: the area is undefined
+    negatives_below = np.cumsum(negative) - negative
+    # A sum of products, not ``@``: a BLAS dot product wakes its threads on every call, which on a
+    # busy machine costs thirty times the counting itself.
+    return float(np.sum(positive * (negatives_below + negative / 2)) / pairs)
+
+
 def mae(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * np.abs(y - pred)) / np.sum(w))
 
@@ -79,9 +108,10 @@ def resamples(
 ) -> Iterator[np.ndarray]:
     """Row weights of ``count`` bootstrap resamples of ``n`` rows: rows drawn with replacement, or,
     with ``block``, runs of ``block`` consecutive rows drawn with replacement until ``n`` rows are
-    reached (moving blocks; the last run is cut to fit). With ``weights`` (row ``i`` stands for
-    ``weights[i]`` identical rows), the counts of a row bootstrap of all ``sum(weights)`` rows,
-    drawn as one multinomial: the same distribution, at the cost of ``n`` rows, not their sum."""
+    reached (circular blocks: a run that passes the last row goes on from the first; the last run
+    is cut to fit). With ``weights`` (row ``i`` stands for ``weights[i]`` identical rows), the
+    counts of a row bootstrap of all ``sum(weights)`` rows, drawn as one multinomial: the same
+    distribution, at the cost of ``n`` rows, not their sum."""
     rng = np.random.default_rng(seed)
     if weights is not None:
         if block is not None and block > 1:
@@ -90,13 +120,35 @@ def resamples(
         for _ in range(count):
             yield rng.multinomial(int(round(total.sum())), total / total.sum()).astype(float)
         return
+    for rows in _drawn_rows(rng, n, count, block):
+        yield np.bincount(rows, minlength=n).astype(float)
+
+
+def resampled_rows(
+    n: int, count: int = RESAMPLES, seed: int = 0, block: int | None = None
+) -> Iterator[np.ndarray]:
+    """The rows of the resamples ``resamples`` weighs, in the order drawn (a block's rows stay
+    consecutive): for a statistic that depends on the order, such as a running sum over days."""
+    yield from _drawn_rows(np.random.default_rng(seed), n, count, block)
+
+
+def _drawn_rows(
+    rng: np.random.Generator, n: int, count: int, block: int | None
+) -> Iterator[np.ndarray]:
     for _ in range(count):
         if block is None or block <= 1:
-            rows = rng.integers(0, n, n)
+            yield rng.integers(0, n, n)
         else:
-            starts = rng.integers(0, n - block + 1, -(-n // block))
-            rows = (starts[:, None] + np.arange(block)).ravel()[:n]
-        yield np.bincount(rows, minlength=n).astype(float)
+            # circular blocks: a run that passes the last row goes on from the first
+            starts = rng.integers(0, n, -(-n // block))
+            yield (starts[:, None] + np.arange(block)).ravel()[:n] % n
+
+
+def block_length(n_rows: int, block: int | None = None) -> int:
+    """Consecutive rows per bootstrap block of a time series: ``block`` if given, else
+    round(n ** (1/3)), the rate at which a block bootstrap's estimate of a mean's variance is best
+    (Hall, Horowitz and Jing, 1995)."""
+    return block if block is not None else max(1, round(n_rows ** (1 / 3)))
 
 
 def interval(values: np.ndarray, level: float = LEVEL) -> list[float]:
@@ -124,7 +176,9 @@ def compare(
     """Score ``model`` and every one of ``baselines`` (their ``predictions`` on the same rows as
     ``y_true``), find the strongest baseline, and judge the model against it with intervals.
     The strongest baseline is the one with the best score on these rows: of all the choices that
-    could be made, the one least favourable to the model. ``weights``: see ``resamples``."""
+    could be made, the one least favourable to the model; it is chosen once and held fixed in
+    every resample (``docs/verdicts.md``: what that does to the interval). ``weights``: see
+    ``resamples``."""
     if not baselines:
         raise ValueError("a verdict needs at least one baseline")
     names = [model, *baselines]
@@ -156,15 +210,16 @@ def compare(
             b: {"score": scores[b], "interval": interval(drawn[:, i + 1])}
             for i, b in enumerate(baselines)
         },
-        "bootstrap": {
-            "resamples": count,
-            "level": LEVEL,
-            "seed": seed,
-            "unit": f"blocks of {block} consecutive rows" if block and block > 1 else "rows",
-        },
+        "bootstrap": bootstrap_record(count, seed, block),
     }
     result["line"] = describe(result)
     return result
+
+
+def bootstrap_record(count: int, seed: int, block: int | None) -> dict:
+    """How a verdict's resamples were drawn, for its record."""
+    unit = f"circular blocks of {block} consecutive rows" if block and block > 1 else "rows"
+    return {"resamples": count, "level": LEVEL, "seed": seed, "unit": unit}
 
 
 def outcome(low: float, high: float, higher_is_better: bool) -> str:
@@ -176,14 +231,13 @@ def outcome(low: float, high: float, higher_is_better: bool) -> str:
 
 
 def describe(v: Mapping) -> str:
-    """The verdict in one line: ``lstm mae 0.442 [0.41, 0.47] vs arima 0.435 [0.40, 0.46]:
-    difference +0.007 [-0.003, 0.017]: ties``."""
-
-    def ci(pair: Sequence[float]) -> str:
-        return f"[{pair[0]:.4g}, {pair[1]:.4g}]"
-
+    """The verdict in one line, its numbers as ``xlalab summary`` prints them (results/numbers.py):
+    ``lstm mae ↓ 0.43 [0.38, 0.49] vs strongest baseline arima 0.43 [0.38, 0.49]: difference
+    -0.0001 [-0.0040, 0.0044] (95 %): ties``."""
     return (
-        f"{v['model']} {v['metric']} {v['score']:.4g} {ci(v['interval'])} vs strongest baseline "
-        f"{v['best_baseline']} {v['baseline_score']:.4g} {ci(v['baseline_interval'])}: difference "
-        f"{v['difference']:+.4g} {ci(v['difference_interval'])} (95 %): {v['verdict']}"
+        f"{v['model']} {metric_name(v['metric'], v['higher_is_better'])} "
+        f"{with_interval(v['score'], v['interval'])} vs strongest baseline {v['best_baseline']} "
+        f"{with_interval(v['baseline_score'], v['baseline_interval'])}: difference "
+        f"{with_interval(v['difference'], v['difference_interval'], sign=True)} (95 %): "
+        f"{v['verdict']}"
     )

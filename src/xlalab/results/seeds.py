@@ -10,21 +10,19 @@ experiment of that name from an earlier call). ``dvc queue start -j <jobs>`` run
 command polls ``dvc queue status`` until none of them is queued or running, then reads each one's
 ``metrics/<project>.json`` from ``dvc exp show --json`` (a failed run counts as failed, never with
 the metrics it started from). ``--collect-only`` skips the runs and collects the experiments of
-those names that there are. The table goes to stdout as Markdown and, with every seed's numbers,
-to a JSON file (``--out``), project by project. docs/seeds.md has the details.
+those names that there are. The table (results/seed_table.py) goes to stdout as Markdown and, with
+every seed's numbers, to a JSON file (``--out``, docs/seeds.json by default, which the results page
+shows), project by project. docs/seeds.md has the details.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import logging
-import math
 import re
 import shlex
-import statistics
 import subprocess
 import time
 from collections import Counter
@@ -35,6 +33,7 @@ from ..errors import UserError
 from ..files import write_json
 from ..pipeline.contract import built_projects, load_project
 from ..pipeline.params import load_params
+from .seed_table import PENDING, aggregate, experiment_name, latest, markdown, runs_of, seed_result
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ DEFAULT_OUT = Path("docs/seeds.json")
 POLL_SECONDS = 15
 MISSES = 5  # tries of dvc exp show
 STALLED = 4  # polls in a row with tasks queued, none running and no worker: the queue is stuck
-PENDING = ("queued", "running")
 
 
 def seeds_of(project: str, count: int, params: dict[str, Any]) -> list[int]:
@@ -54,10 +52,6 @@ def seeds_of(project: str, count: int, params: dict[str, Any]) -> list[int]:
             f"params.yaml has no integer `{project}.seed`; add it to {project}'s section"
         )
     return [base + k for k in range(count)]
-
-
-def experiment_name(project: str, seed: int) -> str:
-    return f"seeds-{project}-{seed}"
 
 
 def queue_command(project: str, seed: int) -> list[str]:
@@ -77,187 +71,6 @@ def start_command(jobs: int) -> list[str]:
 
 SHOW_COMMAND = ["dvc", "exp", "show", "--json"]
 QUEUE_STATUS = ["dvc", "queue", "status"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One experiment as ``dvc exp show --json`` reports it."""
-
-    name: str
-    state: str  # queued | running | success | failed
-    rev: str
-    timestamp: str | None  # when queued; when finished, for a run that succeeded
-    metrics: dict | None  # metrics/<project>.json of the experiment's commit
-    log: str | None  # the queue's log of the run
-
-
-def runs_of(shown: list[dict], project: str) -> list[Run]:
-    """Every experiment named ``seeds-<project>-<seed>`` in ``dvc exp show --json`` output (the
-    workspace's baseline commit and its experiments). Its metrics hold no lists: DVC drops them."""
-    pattern = re.compile(rf"seeds-{re.escape(project)}-(-?\d+)")
-    found = []
-    for baseline in shown:
-        for experiment in baseline.get("experiments") or []:
-            executor = experiment.get("executor") or {}
-            for rev in experiment.get("revs") or []:
-                name = rev.get("name") or experiment.get("name") or ""
-                if not pattern.fullmatch(name):
-                    continue
-                data = rev.get("data") or {}
-                metrics = (data.get("metrics") or {}).get(f"metrics/{project}.json") or {}
-                state = executor.get("state") or ("failed" if rev.get("error") else "success")
-                found.append(
-                    Run(
-                        name=name,
-                        state=state,
-                        rev=rev.get("rev", ""),
-                        timestamp=data.get("timestamp"),
-                        metrics=metrics.get("data"),
-                        log=(executor.get("local") or {}).get("log"),
-                    )
-                )
-    return found
-
-
-def latest(runs: list[Run], names: list[str], since: str | None = None) -> dict[str, Run | None]:
-    """For each name, its run that counts: one still queued or running, else the newest finished
-    one, from ``since`` on (an ISO time, as ``dvc exp show`` writes them) when given, so that an
-    earlier call's run of the same name does not count. None: no such run."""
-    chosen: dict[str, Run | None] = {}
-    for name in names:
-        candidates = [r for r in runs if r.name == name]
-        pending = [r for r in candidates if r.state in PENDING]
-        finished = sorted(
-            (r for r in candidates if r.state not in PENDING),
-            key=lambda r: r.timestamp or "",
-        )
-        if since is not None:
-            finished = [r for r in finished if (r.timestamp or "") >= since]
-        pool = pending or finished
-        chosen[name] = pool[-1] if pool else None
-    return chosen
-
-
-def seed_result(seed: int, run: Run | None, project: str) -> dict:
-    """One seed's numbers from its run's metrics: the verdict of core/evidence.py, or the older
-    point estimates (verdict ``does not beat`` when the model did not beat the baseline)."""
-    name = experiment_name(project, seed)
-    if run is None:
-        return {"seed": seed, "experiment": name, "state": "missing"}
-    out = {"seed": seed, "experiment": name, "rev": run.rev, "state": run.state}
-    verdict = (run.metrics or {}).get("verdict") or {}
-    if run.state != "success" or "score" not in verdict:
-        if run.state == "success":
-            out["state"] = "failed"
-            out["reason"] = f"no verdict in metrics/{project}.json"
-        return {**out, "log": run.log} if run.log else out
-    if "difference" in verdict and "verdict" in verdict:
-        shape, difference, outcome = "evidence", verdict["difference"], verdict["verdict"]
-    else:
-        shape, difference = "point", verdict["score"] - verdict["baseline_score"]
-        outcome = "beats" if verdict.get("beats_baseline") else "does not beat"
-    return {
-        **out,
-        "shape": shape,  # evidence: core/evidence.py's verdict; point: older point estimates
-        "model": verdict.get("model"),
-        "metric": verdict.get("metric"),
-        "higher_is_better": verdict.get("higher_is_better"),
-        "score": verdict["score"],
-        "best_baseline": verdict.get("best_baseline"),
-        "baseline_score": verdict.get("baseline_score"),
-        "difference": difference,
-        "verdict": outcome,
-    }
-
-
-def spread(values: list[float]) -> dict:
-    """Mean, sample standard deviation (None for one value), min and max."""
-    return {
-        "n": len(values),
-        "mean": statistics.fmean(values),
-        "sd": statistics.stdev(values) if len(values) > 1 else None,
-        "min": min(values),
-        "max": max(values),
-    }
-
-
-def aggregate(project: str, results: list[dict]) -> dict:
-    """A project's row: the headline and the difference over the seeds that succeeded, the
-    verdicts counted, the strongest baselines named, and the seeds that did not run."""
-    ok = [r for r in results if r["state"] == "success"]
-    row: dict[str, Any] = {
-        "project": project,
-        "seeds": [r["seed"] for r in results],
-        "succeeded": len(ok),
-        "failed": [r for r in results if r["state"] != "success"],
-    }
-    if ok:
-        row |= {
-            "model": ok[0]["model"],
-            "metric": ok[0]["metric"],
-            "higher_is_better": ok[0]["higher_is_better"],
-            "headline": spread([r["score"] for r in ok]),
-            "difference": spread([r["difference"] for r in ok]),
-            "verdicts": dict(Counter(r["verdict"] for r in ok)),
-            "point_estimates": sum(r["shape"] == "point" for r in ok),
-            "strongest_baselines": dict(Counter(r["best_baseline"] for r in ok)),
-        }
-    row["runs"] = results
-    return row
-
-
-def describe_spread(s: dict, sign: bool = False) -> str:
-    """``0.827 ± 0.004 [0.822, 0.830]``: decimals to two significant digits of the standard
-    deviation (four significant digits when it is 0 or unknown)."""
-    sd = s["sd"]
-    if not sd or not math.isfinite(sd):
-        body = f"{s['mean']:{'+' if sign else ''}.4g}"
-        return f"{body} [{s['min']:.4g}, {s['max']:.4g}]" + ("" if sd is None else " ± 0")
-    digits = min(6, max(0, 1 - math.floor(math.log10(sd))))
-    mean = f"{s['mean']:{'+' if sign else ''}.{digits}f}"
-    return f"{mean} ± {sd:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
-
-
-COLUMNS = (
-    "project",
-    "seeds",
-    "headline model",
-    "metric",
-    "headline: mean ± sd [min, max]",
-    "strongest baseline (seeds)",
-    "difference: mean ± sd [min, max]",
-    "beats / ties / loses",
-)
-
-
-def markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        seeds = f"{row['succeeded']} of {len(row['seeds'])} ({', '.join(map(str, row['seeds']))})"
-        if not row["succeeded"]:
-            lines.append(f"| {row['project']} | {seeds} |" + " - |" * (len(COLUMNS) - 2))
-            continue
-        arrow = {True: " ↑", False: " ↓"}.get(row["higher_is_better"], "")
-        verdicts = row["verdicts"]
-        counts = " / ".join(str(verdicts.get(v, 0)) for v in ("beats", "ties", "loses"))
-        if row["point_estimates"]:  # older metrics: beats or not on a point estimate
-            counts = (
-                f"{verdicts.get('beats', 0)} beat, {verdicts.get('does not beat', 0)} do not "
-                f"(point estimates, no intervals: {row['point_estimates']} of {row['succeeded']})"
-            )
-        baselines = ", ".join(f"{b} ({n})" for b, n in row["strongest_baselines"].items())
-        cells = [
-            row["project"],
-            seeds,
-            row["model"],
-            row["metric"] + arrow,
-            describe_spread(row["headline"]),
-            baselines,
-            describe_spread(row["difference"], sign=True),
-            counts,
-        ]
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
-    return "\n".join(lines) + "\n"
 
 
 # --- running them -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ Modules:
 - ``baselines``: TF-IDF (words and characters) + logistic regression, frozen embeddings + logistic
   regression, each with C chosen by cross-validation on the training rows.
 - ``evaluate``: the evaluate stage (predictions, baselines, report, verdicts with intervals).
-- ``figures``: the plot stage.
+- ``plot``: the plot stage.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ class FeaturizeConfig(Params):
     # training texts, capped by the model's maximum
     max_length: int | Literal["auto"]
     # shorter fixed lengths below max_length: each text is padded only to the shortest that holds
-    # it, so XLA compiles one graph per length; []: every text padded to max_length
-    buckets: list[int]
+    # it, so XLA compiles one graph per length; []: every text padded to max_length; auto: the
+    # (at most three) lengths that pad the training texts least, chosen as max_length: auto is
+    buckets: list[int] | Literal["auto"]
     val_fraction: float = Field(
         ge=0.01, le=0.5
     )  # stratified share of train held out for validation
@@ -62,14 +63,22 @@ class FeaturizeConfig(Params):
 
     @field_validator("buckets")
     @classmethod
-    def _increasing_lengths(cls, value: list[int]) -> list[int]:
+    def _increasing_lengths(cls, value: list[int] | str) -> list[int] | str:
+        if value == "auto":
+            return value
         if any(not 8 <= n <= 512 for n in value) or value != sorted(set(value)):
-            raise ValueError("must be increasing token lengths from 8 to 512, e.g. [128, 256]")
+            raise ValueError(
+                "must be auto or increasing token lengths from 8 to 512, e.g. [128, 256]"
+            )
         return value
 
     @model_validator(mode="after")
     def _buckets_below_max_length(self) -> FeaturizeConfig:
-        if isinstance(self.max_length, int) and any(n >= self.max_length for n in self.buckets):
+        if (
+            isinstance(self.max_length, int)
+            and isinstance(self.buckets, list)
+            and any(n >= self.max_length for n in self.buckets)
+        ):
             raise ValueError(
                 f"`buckets` {self.buckets} must be below `max_length` ({self.max_length}), "
                 "which is the longest bucket"
@@ -114,8 +123,10 @@ class EvaluateParams(Params):
 
 
 class PlotConfig(Params):
-    top_terms: int = Field(ge=5)  # terms per class in top_terms.json / the word clouds
-    word_clouds: bool
+    # terms per class in top_terms.json (the words that separate the classes: log-odds with an
+    # informative Dirichlet prior)
+    top_terms: int = Field(ge=5)
+    word_clouds: bool  # those terms as word clouds too (top_terms.png always shows them as bars)
 
 
 class PlotParams(Params):
@@ -138,6 +149,7 @@ def text_project(name: str, download_params: type[Params], word_clouds: bool) ->
         inputs={"plot": ("raw", "features", "predictions", "live")},
         plots=dvc_plots(name, word_clouds),
         shared="textclf",
+        key_figures=("confusion.png", "top_terms.png"),
     )
 
 
@@ -145,7 +157,7 @@ def dvc_plots(project: str, word_clouds: bool) -> tuple:
     """The dvc.yaml plots of a text project: data plots by id, images by their path (DVC's id for
     an image), all under plots/<project>/."""
     paths = Paths.of(project)
-    images = ["label_distribution", "predictions", "confusion", "training_curves"] + (
+    images = ["label_distribution", "predictions", "confusion", "training_curves", "top_terms"] + (
         ["word_clouds"] if word_clouds else []
     )
     return (
@@ -171,6 +183,14 @@ def dvc_plots(project: str, word_clouds: bool) -> tuple:
                 "y": {paths.series("val/acc"): "acc"},
                 "x_label": "epoch",
                 "title": f"{project}: validation accuracy",
+            }
+        },
+        {
+            f"{project}_top_terms": {
+                "template": "bar_horizontal",
+                "x": "z",
+                "y": {paths.figure("top_terms.json"): "term"},
+                "title": f"{project}: the terms that separate each class (z of the log-odds)",
             }
         },
         {

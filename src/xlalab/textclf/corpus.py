@@ -12,13 +12,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import UserError
 from ..files import file_digest, read_json, write_json
+from ..pipeline import sources
 
 SPLITS = ("train", "test")
 FEATURE_SPLITS = ("train", "val", "test")
+# The column naming the movie a row is about, where the source knows it (the offline corpus): rows
+# of one movie share its title, its plot and its critics' turns of phrase, so the validation split
+# and the baselines' cross-validation keep each movie on one side, as the download split does.
+GROUP = "movie"
 TEXTS_FILE, META_FILE = "texts.parquet", "meta.json"
 _BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAGS = re.compile(r"</?[a-z][^>]{0,40}>", re.IGNORECASE)
@@ -49,12 +55,14 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        table = pd.read_csv(path)
     except Exception as e:
         raise UserError(
             f"{what} file {path} is not a readable CSV/parquet file ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''})"
         ) from None
+    sources.header_row(path, "check the path in params.yaml")  # a column named twice stops here
+    return table
 
 
 def require_columns(
@@ -168,8 +176,8 @@ def rotten_tomatoes(
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
     """Snippets whose category (fresh, rotten, plot) is in ``categories``, mapped to class names.
 
-    Returns the (text, label) frame, the movie of each row (for grouped splits) and card fields.
-    The 14 rows without text and exact duplicate texts are dropped.
+    Returns the (text, label, ``GROUP``) frame, the movie of each row (for grouped splits) and
+    card fields. The 14 rows without text and exact duplicate texts are dropped.
     """
     path = rotten_tomatoes_file()
     raw = pd.read_csv(path)
@@ -177,7 +185,11 @@ def rotten_tomatoes(
     raw = raw[raw["category"].isin(list(categories)) & raw["text"].notna()]
     raw = raw.assign(text=raw["text"].astype(str).map(clean_text)).drop_duplicates("text")
     frame = pd.DataFrame(
-        {"text": raw["text"].to_numpy(), "label": raw["category"].map(categories).to_numpy()}
+        {
+            "text": raw["text"].to_numpy(),
+            "label": raw["category"].map(categories).to_numpy(),
+            GROUP: raw["movie_name"].astype(str).to_numpy(),
+        }
     )
     card = {
         "source_file": f"{RT_PACKAGE}=={RT_VERSION}:{RT_FILE}",
@@ -249,12 +261,22 @@ def read_raw(raw_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
 def write_features(
     features_dir: Path, splits: Mapping[str, pd.DataFrame], meta: dict[str, Any]
 ) -> None:
-    """The texts (for the TF-IDF baseline and the word clouds) and meta (class names in id order,
-    rows, class counts, lengths and buckets, truncation) beside the token files."""
+    """The texts (for the text baselines and the word clouds), with their ``GROUP`` where the source
+    has one, and meta (class names in id order, rows, class counts, lengths and buckets,
+    truncation) beside the token files."""
     pd.concat(
-        [df[["text", "label"]].assign(split=name) for name, df in splits.items()], ignore_index=True
+        [df[kept_columns(df)].assign(split=name) for name, df in splits.items()], ignore_index=True
     ).to_parquet(features_dir / TEXTS_FILE, index=False)
     write_json(features_dir / META_FILE, meta)
+
+
+def kept_columns(df: pd.DataFrame) -> list[str]:
+    return ["text", "label", *([GROUP] if GROUP in df.columns else [])]
+
+
+def groups_of(texts: pd.DataFrame) -> np.ndarray | None:
+    """Each row's ``GROUP`` (its movie), or None where the source has no groups."""
+    return texts[GROUP].to_numpy() if GROUP in texts.columns else None
 
 
 def read_texts(features_dir: Path) -> tuple[pd.DataFrame, dict]:

@@ -6,7 +6,10 @@ The headline metric follows from the data and is one a constant answer cannot re
 a binary project (imdb; the published IMDb results are accuracies on a balanced test set, and the
 majority baseline shows what answering one class scores), macro-F1 for a project with more classes
 (reviews, where a skewed test set would let accuracy reward ignoring a small class). A binary
-project also gets the F1 of its positive class (the second class name) judged the same way.
+project also gets the F1 of its positive class (the second class name) judged the same way, and a
+project with a neutral class the macro-F1 of its other classes (reviews: negative and positive,
+the two-class sentiment verdict; its offline "neutral" is plot summaries, which a model can tell
+from opinions by their style alone).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import torch
 
 from ..engine.loop import predict
 from ..engine.runtime import make_backend
-from ..files import write_json
 from ..pipeline import runner
 from ..pipeline.artifacts import read_summary
 from ..pipeline.contract import Paths
+from ..pipeline.report import Report
 from ..results import evidence, reports
 from . import EvaluateParams, baselines, corpus, tokens
 from . import model as textmodel
@@ -32,6 +35,7 @@ from . import model as textmodel
 logger = logging.getLogger(__name__)
 
 MODEL = "finetuned"
+NEUTRAL = "neutral"
 
 
 def headline(labels: Sequence[str]) -> tuple[str, str, evidence.Metric, str]:
@@ -67,25 +71,39 @@ def finetuned_probabilities(
     return torch.softmax(logits, -1).numpy(), time.perf_counter() - start
 
 
+TEXT_BASELINES = {
+    "tfidf_logreg": (
+        baselines.tfidf_logreg,
+        "TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf, stop words kept) + logistic "
+        "regression",
+    ),
+    "nbsvm": (
+        baselines.nbsvm,
+        "NB-SVM (Wang and Manning 2012): binarized word 1-2-grams scaled by the naive-Bayes "
+        "log-count ratio + logistic regression, one against the rest",
+    ),
+}
+
+
 def run_baselines(p: EvaluateParams, paths: Paths, backend, data, texts, meta, balanced: bool):
     """Every baseline's test predictions, and what each is and chose (on the training rows)."""
     y_train, n_test = data["train"]["labels"].numpy(), len(data["test"]["labels"])
     scoring = headline(meta["labels"])[3]
+    train_texts = corpus.split_texts(texts, "train")
+    groups = corpus.groups_of(train_texts)  # each training row's movie, where the data has one
     scored = {"majority": reports.majority_predictions(y_train, n_test)}
     notes = {"majority": {"what": "always the most frequent training class"}}
-    scored["tfidf_logreg"], chosen = baselines.tfidf_logreg(
-        corpus.split_texts(texts, "train")["text"].tolist(),
-        y_train,
-        corpus.split_texts(texts, "test")["text"].tolist(),
-        balanced=balanced,
-        scoring=scoring,
-        seed=p.seed,
-    )
-    notes["tfidf_logreg"] = {
-        "what": "TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf, stop words kept) "
-        "+ logistic regression",
-        **chosen,
-    }
+    for name, (fit_predict, what) in TEXT_BASELINES.items():
+        scored[name], chosen = fit_predict(
+            train_texts["text"].tolist(),
+            y_train,
+            corpus.split_texts(texts, "test")["text"].tolist(),
+            groups=groups,
+            balanced=balanced,
+            scoring=scoring,
+            seed=p.seed,
+        )
+        notes[name] = {"what": what, **chosen}
     if p.evaluate.embedding_baseline:
         emb = baselines.frozen_embeddings(
             textmodel.pretrained(p.model, p.revision),
@@ -101,6 +119,7 @@ def run_baselines(p: EvaluateParams, paths: Paths, backend, data, texts, meta, b
             emb["train"].numpy(),
             y_train,
             emb["test"].numpy(),
+            groups=groups,
             balanced=balanced,
             scoring=scoring,
             seed=p.seed,
@@ -109,8 +128,29 @@ def run_baselines(p: EvaluateParams, paths: Paths, backend, data, texts, meta, b
     return scored, notes
 
 
+def sentiment_classes(labels: Sequence[str]) -> list[int] | None:
+    """The ids of the opinion classes of a project with a ``neutral`` class besides them (reviews:
+    negative and positive; its offline neutral class is plot summaries, easy to tell apart by
+    style), or None."""
+    if len(labels) <= 2 or NEUTRAL not in labels:
+        return None
+    return [i for i, name in enumerate(labels) if name != NEUTRAL]
+
+
+def mean_f1_of(classes: Sequence[int]) -> evidence.Metric:
+    """The F1 of each of ``classes``, averaged: macro-F1 over those classes only, on every row."""
+    per_class = [evidence.f1_of_class(c) for c in classes]
+
+    def mean_f1(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
+        return float(np.mean([f1(y, pred, w) for f1 in per_class]))
+
+    return mean_f1
+
+
 def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: int) -> dict:
-    """The headline verdict, and for a binary project the F1 of its positive class the same way."""
+    """The headline verdict; for a binary project the F1 of its positive class the same way, and
+    for a project with a neutral class the macro-F1 of its opinion classes alone (two-class
+    sentiment), each against its own strongest baseline on the same rows."""
     _, name, metric, _ = headline(labels)
     rivals = [b for b in predictions if b != MODEL]
     verdicts = {
@@ -125,6 +165,18 @@ def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: in
             seed=seed,
         )
     }
+    sentiment = sentiment_classes(labels)
+    if sentiment:  # does the model read opinions better, not just tell plots from reviews?
+        verdicts["verdict_sentiment"] = evidence.compare(
+            MODEL,
+            predictions,
+            y_test,
+            mean_f1_of(sentiment),
+            metric_name="macro-F1 of " + " and ".join(labels[c] for c in sentiment),
+            higher_is_better=True,
+            baselines=rivals,
+            seed=seed,
+        )
     if len(labels) == 2:
         verdicts["verdict_f1_positive"] = evidence.compare(
             MODEL,
@@ -139,8 +191,8 @@ def judge(predictions: dict, y_test: np.ndarray, labels: Sequence[str], seed: in
     return verdicts
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
-    backend = make_backend(p.runtime)
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
+    backend = make_backend(params.runtime)
     splits, texts, meta = tokens.read_features(paths.features)
     labels, summary = meta["labels"], read_summary(paths)
     data = {
@@ -148,13 +200,13 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
         for split in ("train", "test")
     }
     probs, seconds = finetuned_probabilities(
-        paths, backend, data["test"], tokens.buckets(meta["buckets"]), p.evaluate.batch_size
+        paths, backend, data["test"], tokens.buckets(meta["buckets"]), params.evaluate.batch_size
     )
     y_test, y_pred = data["test"]["labels"].numpy(), probs.argmax(-1)
     balanced = summary["balance"]["method"] != "none"  # the baselines balance when the model did
-    scored, notes = run_baselines(p, paths, backend, data, texts, meta, balanced)
-    verdicts = judge({MODEL: y_pred, **scored}, y_test, labels, p.seed)
-    result = metrics(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds)
+    scored, notes = run_baselines(params, paths, backend, data, texts, meta, balanced)
+    verdicts = judge({MODEL: y_pred, **scored}, y_test, labels, params.seed)
+    result = details(params, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds)
     result["runtime"] = backend.describe()
     pd.DataFrame(
         {
@@ -163,16 +215,25 @@ def evaluate(p: EvaluateParams, paths: Paths) -> None:
             "confidence": probs[np.arange(len(y_pred)), y_pred].round(6),
         }
     ).to_csv(paths.predictions, index=False)
-    write_json(paths.metrics, result)
-    for warning in result["warnings"]:
+    warnings = result.pop("warnings")
+    for warning in warnings:
         logger.warning(f"{paths.project} evaluate: {warning}")
-    if "verdict_f1_positive" in verdicts:
-        logger.info(f"{paths.project} evaluate: {verdicts['verdict_f1_positive']['line']}")
+    for extra in ("verdict_f1_positive", "verdict_sentiment"):
+        if extra in verdicts:
+            logger.info(f"{paths.project} evaluate: {verdicts[extra]['line']}")
     reports.announce(verdicts["verdict"])  # last: the log ends with the verdict
+    return Report.judged(
+        result.pop("verdict"),
+        test_rows=len(y_test),
+        source=meta.get("source") or "-",
+        runtime=summary["runtime"],
+        warnings=warnings,
+        details=result,
+    )
 
 
-def metrics(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds) -> dict:
-    """``metrics/<project>.json``: the model and every baseline, the verdicts, and what to trust."""
+def details(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds) -> dict:
+    """The model and every baseline, the verdicts, and what to trust (the details file)."""
     labels = meta["labels"]
     finetuned = report(y_test, y_pred, labels)
     cm = reports.confusion(y_test, y_pred, len(labels))
@@ -208,7 +269,15 @@ def metrics(p, meta, summary, y_test, y_pred, scored, notes, verdicts, seconds) 
 
 
 def data_section(meta: dict) -> dict:
-    keys = ("source", "labels", "rows", "class_counts", "max_length", "max_length_param")
+    keys = (
+        "source",
+        "labels",
+        "rows",
+        "class_counts",
+        "max_length",
+        "max_length_param",
+        "validation_grouped_by",
+    )
     return {
         **{key: meta.get(key) for key in keys},
         **{key: meta[key] for key in ("buckets", "padding", "share_truncated")},

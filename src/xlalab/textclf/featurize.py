@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ..errors import UserError
 from ..pipeline import runner
@@ -38,6 +38,49 @@ def choose_max_length(tokenizer, texts: Sequence[str]) -> int:
     lengths = tokens.token_counts(tokenizer, texts)
     covering = int(np.ceil(np.percentile(lengths, COVERAGE) / 8) * 8)
     return max(8, min(covering, longest(tokenizer)))
+
+
+AUTO_BUCKETS = 3  # lengths below max_length that `buckets: auto` may pick (one graph each on XLA)
+PADDING_WARNING = 2.0  # tokens computed per real token above which featurize warns
+
+
+def choose_buckets(lengths: np.ndarray, max_length: int, most: int = AUTO_BUCKETS) -> list[int]:
+    """At most ``most`` lengths below ``max_length``, multiples of 8, that pad the texts of
+    ``lengths`` (cut at ``max_length``) to the fewest tokens, each text padded to the shortest
+    length that holds it. Exact: a dynamic programme over the multiples of 8, where ``cost[k][i]``
+    is the fewest tokens that pad every text up to ``candidates[i]`` with ``k`` buckets, the last
+    at ``candidates[i]``."""
+    candidates = np.arange(8, max_length, 8)
+    if not len(candidates) or not len(lengths):
+        return []
+    # texts per candidate: those longer than the previous candidate and at most this one
+    rows = np.bincount(
+        np.searchsorted(candidates, np.minimum(lengths, max_length)), minlength=len(candidates) + 1
+    )
+    up_to = np.concatenate([[0], np.cumsum(rows[:-1])])  # texts at most candidates[i - 1] long
+    within = up_to[1:, None] - up_to[None, :-1]  # within[i, j]: texts in (candidates[j-1], [i]]
+    inf = np.iinfo(np.int64).max // 4
+    cost = np.full((most + 1, len(candidates)), inf, dtype=np.int64)
+    cost[1] = candidates * up_to[1:]  # one bucket: every text up to it padded to it
+    choice = np.zeros_like(cost)
+    for k in range(2, most + 1):
+        for i in range(len(candidates)):
+            for j in range(i):  # the previous bucket at candidates[j]
+                added = cost[k - 1, j] + candidates[i] * within[i, j + 1]
+                if added < cost[k, i]:
+                    cost[k, i], choice[k, i] = added, j
+    rest = max_length * (up_to[-1] + rows[-1] - up_to[1:])  # texts above candidates[i]
+    best = (max_length * int(rows.sum()), 0, -1)  # (tokens, buckets, last bucket): none at all
+    for k in range(1, most + 1):
+        for i in range(len(candidates)):
+            if cost[k, i] < inf and (cost[k, i] + rest[i], k) < best[:2]:
+                best = (int(cost[k, i] + rest[i]), k, i)
+    _, k, i = best
+    picked = []
+    while k > 0:
+        picked.append(int(candidates[i]))
+        i, k = choice[k, i], k - 1
+    return sorted(picked)
 
 
 def bucket_sizes(buckets: Sequence[int], max_length: int) -> list[int]:
@@ -70,6 +113,29 @@ def stratified_split(df: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFra
     return taken.reset_index(drop=True), rest.reset_index(drop=True)
 
 
+def validation_split(
+    train: pd.DataFrame, size: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(about ``size`` validation rows, the rest), stratified by class. Where the rows name their
+    movie (``corpus.GROUP``), grouped too: no movie on both sides, so the epoch chosen on
+    validation is not chosen on movies the model trained on. The grouped split is one fold of a
+    stratified group K-fold with ``len(train) / size`` folds, so its size is close to ``size``,
+    not exact (whole movies move)."""
+    if corpus.GROUP not in train.columns:
+        return stratified_split(train, size, seed)
+    folds = max(2, round(len(train) / size))
+    movies = train[corpus.GROUP].nunique()
+    if movies < folds:
+        raise UserError(
+            f"the training rows name only {movies} different {corpus.GROUP}(s), too few to hold "
+            f"out {size} rows for validation without a {corpus.GROUP} on both sides; lower "
+            "`val_fraction` or add data"
+        )
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    rest, val = next(splitter.split(train, train["label"], train[corpus.GROUP]))
+    return train.iloc[val].reset_index(drop=True), train.iloc[rest].reset_index(drop=True)
+
+
 def subsample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
     """At most ``limit`` rows, stratified by class (training rows only)."""
     if limit is None or len(df) <= limit:
@@ -96,15 +162,15 @@ def make_splits(
     max_test: int | None,
     seed: int,
 ) -> dict[str, pd.DataFrame]:
-    """Validation comes out of the training data, never out of the test split; the test rows kept
-    are drawn blind to their labels."""
+    """Validation comes out of the training data (grouped by movie where the data names movies),
+    never out of the test split; the test rows kept are drawn blind to their labels."""
     n_val = max(1, int(round(val_fraction * len(train))))
     if n_val >= len(train):
         raise UserError(
             f"the training data has {len(train)} rows, too few to hold out "
             f"{val_fraction:.0%} for validation; lower `val_fraction` or add data"
         )
-    val, rest = stratified_split(train, n_val, seed)
+    val, rest = validation_split(train, n_val, seed)
     return {
         "train": subsample(rest, max_train, seed),
         "val": subsample(val, max_val, seed),
@@ -173,11 +239,11 @@ def write_tokens(
     }
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    f = p.featurize
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
+    f = params.featurize
     raw, card = corpus.read_raw(paths.raw)
     labels = card["classes"]
-    model = textmodel.pretrained(p.model, p.revision)
+    model = textmodel.pretrained(params.model, params.revision)
     tokenizer = textmodel.load_tokenizer(model)
     splits = make_splits(
         raw["train"],
@@ -186,7 +252,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         max_train=f.max_train,
         max_val=f.max_val,
         max_test=f.max_test,
-        seed=p.seed,
+        seed=params.seed,
     )
     start = time.perf_counter()
     max_length = (
@@ -195,29 +261,37 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
         else f.max_length
     )
     lengths = write_tokens(paths, tokenizer, splits, labels, max_length)
+    buckets = choose_buckets(lengths["train"], max_length) if f.buckets == "auto" else f.buckets
     # Timing goes to the log, not into the features: the same inputs must give the same bytes, or
     # DVC would see new features and retrain after every forced featurize.
     logger.info(
         f"{paths.project} featurize: tokenized {sum(len(df) for df in splits.values()):,} texts at "
         f"max_length={max_length} in {time.perf_counter() - start:.1f} s"
     )
-    meta = features_meta(p, paths.project, model, tokenizer, splits, labels, lengths, max_length)
+    meta = features_meta(
+        params, paths.project, model, tokenizer, splits, labels, lengths, max_length, buckets
+    )
     meta["source"] = card.get("source")
     report(paths.project, meta, longest(tokenizer))
     corpus.write_features(paths.features, splits, meta)
 
 
-def features_meta(p, project, model, tokenizer, splits, labels, lengths, max_length) -> dict:
-    sizes = bucket_sizes(p.featurize.buckets, max_length)
+def features_meta(
+    p, project, model, tokenizer, splits, labels, lengths, max_length, buckets
+) -> dict:
+    sizes = bucket_sizes(buckets, max_length)
+    pads = padding(lengths, sizes)
     return {
         "model": p.model,
         "pretrained": model.record(),
         "max_length": max_length,
         "max_length_param": p.featurize.max_length,
         "buckets": sizes,
+        "buckets_param": p.featurize.buckets,
         "pad_token_id": int(tokenizer.pad_token_id or 0),
         "token_dtype": tokens.id_dtype(len(tokenizer)).name,
         "labels": list(labels),
+        "validation_grouped_by": corpus.GROUP if corpus.GROUP in splits["val"].columns else None,
         "rows": {name: len(df) for name, df in splits.items()},
         "class_counts": {name: corpus.class_counts(df, labels) for name, df in splits.items()},
         # A text as long as max_length was (probably) cut: the share tells whether it fits the data.
@@ -226,9 +300,22 @@ def features_meta(p, project, model, tokenizer, splits, labels, lengths, max_len
             n: np.bincount(np.searchsorted(sizes, c), minlength=len(sizes)).tolist()
             for n, c in lengths.items()
         },
-        "padding": padding(lengths, sizes),
-        "warnings": data_warnings(splits, labels, project),
+        "padding": pads,
+        "warnings": data_warnings(splits, labels, project) + padding_warnings(pads, sizes, project),
     }
+
+
+def padding_warnings(pads: dict[str, float], sizes: Sequence[int], project: str) -> list[str]:
+    """Batches that compute on more than PADDING_WARNING tokens per real token: most of the time
+    goes to padding (real reviews padded to snippets' buckets, say)."""
+    ratio = pads["bucketed_per_real_token"]
+    if ratio <= PADDING_WARNING:
+        return []
+    return [
+        f"padding: batches padded to {list(sizes)} tokens compute on {ratio:.1f} tokens per real "
+        f"token; set `{project}.featurize.buckets: auto` (lengths chosen from the training texts) "
+        "or add buckets nearer the texts' lengths"
+    ]
 
 
 def report(project: str, meta: dict, most: int) -> None:

@@ -1,4 +1,6 @@
-"""The train stage: balance the classes if asked, fine-tune through core's loop (batches in the
+"""The train stage: fine-tune the pretrained encoder through the engine's loop, with early stopping.
+
+Balance the classes if asked, fine-tune through core's loop (batches in the
 features' length buckets, at most ``epochs``, stopped by ``patience``), save.
 
 Saving goes through ``core.training.fit_and_save``: the best weights (by validation accuracy) become
@@ -98,10 +100,10 @@ def check_features(meta: dict, model: textmodel.Pretrained, features_dir) -> Non
         )
 
 
-def train(p: TrainParams, paths: Paths) -> None:
-    cfg = p.train.seeded(p.seed)
-    backend = make_backend(p.runtime)
-    model = textmodel.pretrained(p.model, p.revision)
+def train(params: TrainParams, paths: Paths) -> None:
+    cfg = params.train.seeded(params.seed)
+    backend = make_backend(params.runtime)
+    model = textmodel.pretrained(params.model, params.revision)
     splits, _, meta = tokens.read_features(paths.features)
     check_features(meta, model, paths.features)
     labels = meta["labels"]
@@ -110,9 +112,9 @@ def train(p: TrainParams, paths: Paths) -> None:
         for name in ("train", "val")
     }
     train_rows, val_rows, balance = balance_training(
-        data["train"], data["val"], len(labels), cfg.balance, cfg.imbalance_threshold, p.seed
+        data["train"], data["val"], len(labels), cfg.balance, cfg.imbalance_threshold, params.seed
     )
-    backend.seed(p.seed)  # the new head's initial weights
+    backend.seed(params.seed)  # the new head's initial weights
     net = textmodel.load_classifier(model, labels)
     textmodel.freeze_lower_layers(net, cfg.freeze_layers)
     described = textmodel.describe(net)
@@ -133,7 +135,7 @@ def train(p: TrainParams, paths: Paths) -> None:
         backend,
         paths,
         fingerprint=fingerprint(
-            p.model_dump(exclude={"runtime"}),
+            params.model_dump(exclude={"runtime"}),
             model.commit,
             files=tokens.token_files(paths.features),
         ),

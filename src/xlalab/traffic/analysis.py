@@ -1,12 +1,23 @@
 """What a detector's alarms amount to on labelled rows: precision, recall, F1, ROC-AUC and PR-AUC at
 its threshold, recall at a fixed false-alarm rate, recall per attack category and on attack types
 never seen in training, and where its false alarms and misses come from. Thresholds come from the
-scores of NORMAL validation traffic only."""
+scores of NORMAL validation traffic only.
+
+The verdict is on ROC-AUC, which no threshold moves: the headline detector's against the strongest
+other candidate's, with a paired bootstrap of the test rows (``ranking_verdict``). F1 at the
+common operating point (every detector at the same false-alarm rate on normal validation traffic)
+is compared beside it (``operating_point_verdict``); thresholds put at the same false-alarm rate on
+the normal TEST rows are a diagnostic only, since they are set with test labels
+(``same_test_false_alarm_rate``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
+
+from ..results.evidence import compare, f1_of_class, roc_auc_of_ranks
 
 SLICE = 1 << 20
 
@@ -38,25 +49,28 @@ def ranking_metrics(y: np.ndarray, scores: np.ndarray) -> tuple[float | None, fl
     return roc_auc, total / len(attacks)
 
 
-def anomaly(is_anomaly: np.ndarray, scores: np.ndarray, flagged: np.ndarray) -> dict:
-    """Precision, recall and F1 of the alarms; ROC-AUC and PR-AUC of the scores (higher = more
-    anomalous): ``core.reports.anomaly``'s report, in a fraction of its memory on millions of
-    rows."""
+def alarms_report(is_anomaly: np.ndarray, flagged: np.ndarray) -> dict:
+    """Precision, recall, F1 and accuracy of the alarms, and how many there are."""
     y, f = np.asarray(is_anomaly, bool), np.asarray(flagged, bool)
     tp, alarms, positives = int(np.count_nonzero(y & f)), int(f.sum()), int(y.sum())
-    precision = tp / alarms if alarms else 0.0
-    recall = tp / positives if positives else 0.0
-    f1 = 2 * tp / (alarms + positives) if alarms + positives else 0.0
-    roc_auc, pr_auc = ranking_metrics(y, np.asarray(scores, dtype=np.float64))
+    tn = len(f) - alarms - positives + tp  # rows neither flagged nor attacks
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "roc_auc": roc_auc,
-        "pr_auc": pr_auc,
-        "alarm_rate": alarms / len(f),
+        "precision": tp / alarms if alarms else 0.0,
+        "recall": tp / positives if positives else 0.0,
+        "f1": 2 * tp / (alarms + positives) if alarms + positives else 0.0,
+        "accuracy": (tp + tn) / len(f) if len(f) else 0.0,
+        "alarm_rate": alarms / len(f) if len(f) else 0.0,
         "alarms": alarms,
     }
+
+
+def anomaly(is_anomaly: np.ndarray, scores: np.ndarray, flagged: np.ndarray) -> dict:
+    """Precision, recall, F1 and accuracy of the alarms; ROC-AUC and PR-AUC of the scores
+    (higher = more anomalous): ``results.reports.anomaly``'s report, in a fraction of its memory
+    on millions of rows."""
+    y = np.asarray(is_anomaly, bool)
+    roc_auc, pr_auc = ranking_metrics(y, np.asarray(scores, dtype=np.float64))
+    return alarms_report(y, flagged) | {"roc_auc": roc_auc, "pr_auc": pr_auc}
 
 
 def threshold_at(val_scores: np.ndarray, percentile: float) -> float:
@@ -169,4 +183,99 @@ def error_analysis(
             }
             for i in highest
         ],
+    }
+
+
+# --- the verdicts -------------------------------------------------------------------------------
+def bootstrap_rows(n: int, most: int, seed: int) -> np.ndarray | None:
+    """The test rows the ROC-AUC bootstrap resamples: all of them (None) up to ``most``, else a
+    seeded sample of ``most`` rows in file order. A bootstrap of fewer rows gives a wider
+    interval, never one narrower than the data support, at a cost that stays flat."""
+    if n <= most:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
+
+
+def ranking_verdict(
+    headline: str, scores: dict[str, np.ndarray], y: np.ndarray, seed: int, rows: int
+) -> dict:
+    """The headline's ROC-AUC against the strongest of every other candidate's (detectors and
+    baselines) on the same rows, paired bootstrap. Each candidate's scores become dense ranks
+    once, so a resample costs one weighted count per candidate, not a sort. ``rows``: how many
+    rows there are in all (``scores`` may hold a sample of them)."""
+    ranks = {name: np.unique(s, return_inverse=True)[1].ravel() for name, s in scores.items()}
+    others = [name for name in scores if name != headline]
+    result = compare(
+        headline, ranks, y.astype(np.int8), roc_auc_of_ranks, metric_name="roc_auc",
+        higher_is_better=True, baselines=others, seed=seed,
+    )  # fmt: skip
+    result["bootstrap"] |= {"test_rows": len(y), "of": rows}
+    return result
+
+
+def collapse(y: np.ndarray, alarms: dict[str, np.ndarray]) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Test rows with the same label and the same alarm from every candidate, as one row each
+    (at most 2 ** (candidates + 1) of them) and how many rows each stands for."""
+    code = y.astype(np.int32)
+    for bit, flags in enumerate(alarms.values(), start=1):
+        code |= flags.astype(np.int32) << bit
+    counts = np.bincount(code)
+    patterns = np.flatnonzero(counts)
+    columns = {name: (patterns >> bit) & 1 for bit, name in enumerate(alarms, start=1)}
+    return patterns & 1, columns, counts[patterns]
+
+
+def operating_point_verdict(
+    headline: str, y: np.ndarray, alarms: dict[str, np.ndarray], seed: int
+) -> dict:
+    """The headline's F1 against the strongest other candidate's at the common operating point
+    (every detector's threshold at the same false-alarm rate on normal validation traffic),
+    paired bootstrap over the test rows (collapsed: the same distribution, drawn as one
+    multinomial)."""
+    labels, patterns, counts = collapse(y, alarms)
+    others = [name for name in alarms if name != headline]
+    return compare(
+        headline, patterns, labels, f1_of_class(1), metric_name="f1", higher_is_better=True,
+        baselines=others, seed=seed, weights=counts,
+    )  # fmt: skip
+
+
+def same_test_false_alarm_rate(y: np.ndarray, scores: np.ndarray, rate: float) -> dict:
+    """DIAGNOSTIC (its threshold is set with the test labels): precision, recall and F1 with the
+    threshold that raises ``rate`` false alarms on the normal TEST rows, so every detector is
+    compared at exactly the same test false-alarm rate."""
+    flagged = scores > threshold_at(scores[~y], 100 - 100 * rate)
+    report = alarms_report(y, flagged)
+    keep = ("precision", "recall", "f1", "accuracy")
+    return {k: report[k] for k in keep} | {"test_false_alarm_rate": float(flagged[~y].mean())}
+
+
+def rank_agreement(validation: dict[str, float], test: dict[str, float]) -> float | None:
+    """DIAGNOSTIC: Spearman's correlation between the detectors' ROC-AUC ranking on validation
+    traffic and on the test traffic (does the validation ranking carry over?)."""
+    names = [n for n in validation if validation[n] is not None and test.get(n) is not None]
+    if len(names) < 3:
+        return None
+    rho = spearmanr([validation[n] for n in names], [test[n] for n in names]).statistic
+    return None if np.isnan(rho) else float(rho)
+
+
+def test_card(y: np.ndarray, info: pd.DataFrame, unseen: np.ndarray, meta: dict) -> dict:
+    """The test traffic, and its attack types by what the detectors saw of them: held out whole
+    for validation (settings were chosen on them), in the other training rows (which the
+    detectors are fitted on with ``fit_on: all``), or never seen in training."""
+    types = set(info.loc[y, "attack"].astype(str))
+    never_seen = set(info.loc[y & unseen, "attack"].astype(str))
+    validation = types & set(meta["validation_attack_types"])
+    return {
+        "rows": int(len(y)),
+        "attacks": int(y.sum()),
+        "attack_share": float(y.mean()),
+        "unseen_attack_rows": int((y & unseen).sum()),
+        "unseen_attack_types": sorted(never_seen),
+        "attack_types": {
+            "in_validation": sorted(validation),
+            "in_training_not_validation": sorted(types - validation - never_seen),
+            "never_seen": sorted(never_seen),
+        },
     }

@@ -1,12 +1,15 @@
-"""The evaluate stage. Every detector scores the test traffic in one streamed pass (``chunk_rows``
-rows at a time, so memory stays flat however long the test file is); its alarm threshold is taken
-from the scores of NORMAL validation traffic only. The same detectors are scored on labelled
-validation traffic (the normal validation rows and the training attacks held out by featurize):
-the data on which a headline detector can be chosen without the test split. The verdict is about
-the headline detector named in params before the run (``traffic.evaluate.headline``): its F1 at
-its threshold against the strongest of the other detectors and of the baselines (random scores,
-flag everything), with paired bootstrap intervals (``core.evidence.compare``). No threshold, no
-headline and no row kept depends on a test label: shuffling them changes the scores alone (tested).
+"""The evaluate stage: every detector scored on the test traffic, beside its baselines, with the
+verdict.
+
+Each detector's settings are chosen on labelled validation traffic (the normal validation rows and
+the attack types featurize held out whole; ``selection.py``), then every detector scores the test
+traffic in one streamed pass (``chunk_rows`` rows at a time, so memory stays flat however long the
+test file is); its alarm threshold is taken from the scores of NORMAL validation traffic only. The
+verdict is about the headline detector named in params before the run
+(``traffic.evaluate.headline``): its ROC-AUC against the strongest of the other detectors and of
+the baselines (random scores, flag everything), with paired bootstrap intervals; F1 at the common
+operating point is compared beside it (``analysis.py``). No setting, threshold, headline or row
+kept depends on a test label: shuffling them changes the scores alone (tested).
 """
 
 from __future__ import annotations
@@ -25,25 +28,26 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import torch
 from tqdm.auto import tqdm
 
-from ..engine.batches import Batch
-from ..engine.loop import predict
 from ..engine.runtime import make_backend
-from ..files import read_json, write_json
+from ..files import read_json
 from ..pipeline import runner
 from ..pipeline.artifacts import load_trained, read_summary
 from ..pipeline.contract import Paths
-from ..results.evidence import compare, f1_of_class
+from ..pipeline.report import Report
 from ..results.reports import announce
-from . import arrays, baselines
+from . import arrays, baselines, selection
 from .analysis import (
     anomaly,
-    at_false_alarm_rate,
+    bootstrap_rows,
     error_analysis,
     judge,
-    recall_by,
+    operating_point_verdict,
+    rank_agreement,
+    ranking_verdict,
+    same_test_false_alarm_rate,
+    test_card,
     threshold_at,
 )
 from .arrays import RowWriter
@@ -52,7 +56,7 @@ from .model import (
     IsolationForestScores,
     NearestNeighbourDistance,
     TailProbabilities,
-    reconstruction_error,
+    reconstruction_errors,
 )
 from .project import PROJECT, EvaluateParams
 
@@ -72,33 +76,29 @@ class Scorer:
 
 
 def autoencoder_scorer(p: EvaluateParams, paths: Paths) -> Scorer:
-    """The reconstruction error of every row, computed through the loop's ``predict`` on the
-    backend (compiled on XLA, on the GPU with Accelerate), like every other model's inference."""
+    """The autoencoder the train stage chose on validation traffic, scoring rows by their
+    reconstruction error."""
     state, entry = load_trained(paths, "autoencoder")
     model = Autoencoder(**entry["config"])
     model.load_state_dict(state)
     backend = make_backend(p.runtime)
 
-    def error(model: Autoencoder, batch: Batch) -> torch.Tensor:
-        return reconstruction_error(model(batch["x"]), batch)
-
     def score(x: np.ndarray) -> dict[str, np.ndarray]:
-        rows = {"x": torch.from_numpy(np.ascontiguousarray(x))}
-        errors = predict(model, rows, backend, p.evaluate.batch_size, forward=error, desc="ae")
-        return {"autoencoder": errors.numpy().astype(np.float64)}
+        return {"autoencoder": reconstruction_errors(model, x, backend, p.evaluate.batch_size)}
 
     return Scorer("autoencoder", ("autoencoder",), score, {})
 
 
-def fit_scorers(names: list[str], p: EvaluateParams, paths: Paths, fit: np.ndarray) -> list[Scorer]:
-    """The scorers of ``names``, fitted on ``fit`` (the rows the detectors learn from); the
-    autoencoder was trained by the train stage."""
+def fit_scorers(
+    names: list[str], p: EvaluateParams, paths: Paths, fit: np.ndarray, settings: dict
+) -> list[Scorer]:
+    """The scorers of ``names`` at their chosen ``settings``, fitted on ``fit`` (the rows the
+    detectors learn from); the autoencoder was trained and chosen by the train stage."""
     e = p.evaluate
     wanted, scorers = set(names), []
     if "isolation_forest" in wanted:
-        forest = IsolationForestScores(
-            fit, e.isolation_forest.n_estimators, e.isolation_forest.max_samples, p.seed
-        )
+        rows = settings["isolation_forest"]["max_samples"]
+        forest = IsolationForestScores(fit, e.isolation_forest.n_estimators, rows, p.seed)
         scorers.append(Scorer("isolation_forest", ("isolation_forest",), forest, {}))
     if "autoencoder" in wanted:
         scorers.append(autoencoder_scorer(p, paths))
@@ -108,7 +108,8 @@ def fit_scorers(names: list[str], p: EvaluateParams, paths: Paths, fit: np.ndarr
         score = lambda x: {n: s for n, s in both(x).items() if n in tails}  # noqa: E731
         scorers.append(Scorer("+".join(tails), tails, score, {}))
     if "knn" in wanted:
-        knn = NearestNeighbourDistance(fit, e.knn.neighbours, e.knn.lists, e.knn.probes, p.seed)
+        k = settings["knn"]["neighbours"]
+        knn = NearestNeighbourDistance(fit, k, e.knn.lists, e.knn.probes, p.seed)
         scorers.append(Scorer("knn", ("knn",), knn, knn.search))
     return scorers
 
@@ -188,85 +189,29 @@ def return_freed_memory() -> None:
         libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
-def validation_report(val: dict[str, np.ndarray], p: EvaluateParams) -> dict:
-    """One detector on labelled validation traffic (normal validation rows, then the held-out
-    training attacks): F1 at its threshold, ROC-AUC, PR-AUC and recall at the fixed false-alarm
-    rate."""
-    y = np.r_[np.zeros(len(val["val"]), bool), np.ones(len(val["val_attacks"]), bool)]
-    scores = np.concatenate([val["val"], val["val_attacks"]])
-    flagged = scores > threshold_at(val["val"], p.evaluate.threshold_percentile)
-    report = anomaly(y, scores, flagged)
-    fixed = at_false_alarm_rate(y, val["val"], scores, p.evaluate.fixed_false_alarm_rate)
-    keep = ("precision", "recall", "f1", "roc_auc", "pr_auc")
-    return {k: report[k] for k in keep} | {"recall_at_fixed_false_alarm_rate": fixed["recall"]}
+def verdicts(p: EvaluateParams, y: np.ndarray, scored: dict, base_scores: dict, alarms: dict):
+    """The ROC-AUC verdict (on a seeded sample of ``bootstrap_rows`` test rows where there are
+    more) and the F1 comparison at the common operating point."""
+    e, n = p.evaluate, len(y)
+    sample = bootstrap_rows(n, e.bootstrap_rows, p.seed)
+    pick = (lambda v: v) if sample is None else (lambda v: v[sample])
+    scores = {name: pick(test_scores(scored, name, p)) for name in e.detectors}
+    scores |= {name: pick(v) for name, v in base_scores.items()}
+    verdict = ranking_verdict(e.headline, scores, pick(y), p.seed, n)
+    return verdict, operating_point_verdict(e.headline, y, alarms, p.seed)
 
 
-def validation(val_scores: dict[str, dict[str, np.ndarray]], p: EvaluateParams) -> dict | None:
-    """Every detector on labelled validation traffic, and the one with the best F1 there: what
-    a headline could be chosen on (the verdict stays with the headline named in params)."""
-    split = next(iter(val_scores.values()))
-    if len(split["val_attacks"]) == 0:
-        logger.warning("no training attacks were held out: no labelled validation traffic")
-        return None
-    detectors = {name: validation_report(v, p) for name, v in val_scores.items()}
-    best = max(detectors, key=lambda n: detectors[n]["f1"])
-    if best != p.evaluate.headline:
-        logger.warning(
-            f"on labelled validation traffic {best} has a higher F1 ({detectors[best]['f1']:.3f}) "
-            f"than the headline {p.evaluate.headline} "
-            f"({detectors[p.evaluate.headline]['f1']:.3f}); the verdict stays with the headline"
-        )
-    rows = {"normal": len(split["val"]), "attacks": len(split["val_attacks"])}
-    return {"rows": rows, "detectors": detectors, "best_f1": best}
-
-
-def baseline_reports(
-    p: EvaluateParams, y: np.ndarray, info: pd.DataFrame, unseen: np.ndarray, n_val: int
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """Random scores (thresholded like a detector) and flag-everything on the test rows: their
-    reports and alarms."""
-    drawn = baselines.random_scores(p.seed, {"val": n_val, "test": len(y)})
-    e = p.evaluate
-    report, random_flags = judge(
-        y, info, unseen, drawn["val"], drawn["test"], e.threshold_percentile,
-        e.fixed_false_alarm_rate,
-    )  # fmt: skip
-    everything = baselines.flag_everything(len(y))
-    flag_report = anomaly(y, everything.astype(float), everything)
-    flag_report.update(
-        threshold=None,
-        at_fixed_false_alarm_rate=None,
-        recall_per_category=recall_by(info["category"], y, everything),
-        recall_unseen_attacks=1.0 if (y & unseen).any() else None,
-    )
-    reports = {baselines.RANDOM: report, baselines.FLAG_EVERYTHING: flag_report}
-    return reports, {baselines.RANDOM: random_flags, baselines.FLAG_EVERYTHING: everything}
-
-
-def collapse(y: np.ndarray, alarms: dict[str, np.ndarray]) -> tuple[np.ndarray, dict, np.ndarray]:
-    """Test rows with the same label and the same alarm from every candidate, as one row each
-    (at most 2 ** (candidates + 1) of them) and how many rows each stands for."""
-    code = y.astype(np.int32)
-    for bit, flags in enumerate(alarms.values(), start=1):
-        code |= flags.astype(np.int32) << bit
-    counts = np.bincount(code)
-    patterns = np.flatnonzero(counts)
-    columns = {name: (patterns >> bit) & 1 for bit, name in enumerate(alarms, start=1)}
-    return patterns & 1, columns, counts[patterns]
-
-
-def headline_verdict(p: EvaluateParams, y: np.ndarray, alarms: dict[str, np.ndarray]) -> dict:
-    """The headline detector's F1 against the strongest of every other candidate (detectors and
-    baselines), paired bootstrap over the test rows (collapsed: the same distribution, drawn as
-    one multinomial)."""
-    labels, patterns, counts = collapse(y, alarms)
-    others = [name for name in alarms if name != p.evaluate.headline]
-    result = compare(
-        p.evaluate.headline, patterns, labels, f1_of_class(1), metric_name="f1",
-        higher_is_better=True, baselines=others, seed=p.seed, weights=counts,
-    )  # fmt: skip
-    result["beats_baseline"] = result["verdict"] == "beats"
-    return result
+def diagnostics(p: EvaluateParams, y: np.ndarray, scored: dict, reports: dict, val) -> dict:
+    """What only the test labels can show, never used for a choice: every detector at the same
+    TEST false-alarm rate, and whether the validation ranking carries over to the test."""
+    rate = 1 - p.evaluate.threshold_percentile / 100
+    same = {n: same_test_false_alarm_rate(y, test_scores(scored, n, p), rate) for n in reports}
+    by_validation = {n: d["roc_auc"] for n, d in (val or {}).get("detectors", {}).items()}
+    by_test = {n: r["roc_auc"] for n, r in reports.items()}
+    return {
+        "same_test_false_alarm_rate": {"rate": rate, "detectors": same},
+        "validation_test_rank_correlation": rank_agreement(by_validation, by_test),
+    }
 
 
 def write_predictions(
@@ -292,14 +237,15 @@ def write_predictions(
 
 
 def feature_set_study(
-    p: EvaluateParams, paths: Paths, meta: dict, fit, val, y: np.ndarray
+    p: EvaluateParams, paths: Paths, meta: dict, fit, val, y: np.ndarray, settings: dict
 ) -> list[dict]:
-    """The study detectors per feature set: the same thresholds rule, on that set's columns."""
+    """The study detectors per feature set, at the settings chosen on all columns: the same
+    thresholds rule, on that set's columns."""
     rows = []
     test = paths.features / "test.npy"
     for feature_set in [s for s in p.evaluate.study_sets if meta["groups"].get(s)]:
         columns = meta["groups"][feature_set]
-        scorers = fit_scorers(p.evaluate.study_detectors, p, paths, fit[:, columns])
+        scorers = fit_scorers(p.evaluate.study_detectors, p, paths, fit[:, columns], settings)
         val_scores = collect(scorers, val, columns)
         parts = list(
             scored_blocks(scorers, arrays.blocks(test, p.evaluate.chunk_rows), columns, {})
@@ -317,18 +263,20 @@ def feature_set_study(
 
 
 def score_everything(p: EvaluateParams, paths: Paths, meta: dict, scratch: Path) -> dict:
-    """Fit the detectors and score validation traffic (in memory) and test traffic (into
-    ``scratch/scores.npy``, one column per detector in ``p.evaluate.detectors`` order)."""
+    """Choose the detectors' settings on labelled validation traffic, fit them and score
+    validation traffic (in memory) and test traffic (into ``scratch/scores.npy``, one column per
+    detector in ``p.evaluate.detectors`` order)."""
     columns = meta["selected"]
     fit = np.load(paths.features / "fit.npy")
-    began = time.perf_counter()
-    scorers = fit_scorers(p.evaluate.detectors, p, paths, fit[:, columns])
-    fit_seconds = time.perf_counter() - began
     use_threads(worker_threads(p))
-    val = {
-        split: collect(scorers, np.load(paths.features / f"{split}.npy"), columns)
-        for split in ("val", "val_attacks")
-    }
+    matrices = {s: np.load(paths.features / f"{s}.npy") for s in ("val", "val_attacks")}
+    began = time.perf_counter()
+    selected = {s: np.ascontiguousarray(m[:, columns]) for s, m in matrices.items()}
+    settings, tried = selection.choose_settings(p, fit[:, columns], selected)
+    tried |= selection.autoencoder_tried(read_summary(paths).get("autoencoder_choice"))
+    scorers = fit_scorers(p.evaluate.detectors, p, paths, fit[:, columns], settings)
+    fit_seconds = time.perf_counter() - began
+    val = {split: collect(scorers, m, columns) for split, m in matrices.items()}
     test, names = paths.features / "test.npy", p.evaluate.detectors
     seconds = spill(scorers, names, test, p.evaluate.chunk_rows, columns, scratch / "scores.npy")
     n_test = arrays.shape(test)[0]
@@ -344,6 +292,13 @@ def score_everything(p: EvaluateParams, paths: Paths, meta: dict, scratch: Path)
         },
         "about": {s.label: s.about for s in scorers if s.about},
         "fit": fit,
+        "settings": settings,
+        "validation": selection.validation(
+            {n: {split: val[split][n] for split in val} for n in p.evaluate.detectors},
+            tried,
+            meta,
+            p,
+        ),
     }
 
 
@@ -371,58 +326,55 @@ def judge_detectors(p: EvaluateParams, scored: dict, y, info, unseen) -> tuple[d
     return reports, alarms
 
 
-def evaluate(p: EvaluateParams, paths: Paths) -> None:
+def evaluate(params: EvaluateParams, paths: Paths) -> Report:
     return_freed_memory()
     meta = read_json(paths.features / "meta.json")
     info = read_test_rows(paths, meta["categorical"])
     y = info["is_attack"].to_numpy().astype(bool)
     unseen = ~info["attack"].isin(meta["train_attacks"]).to_numpy()
-    headline = p.evaluate.headline
+    headline = params.evaluate.headline
     with tempfile.TemporaryDirectory(prefix=".scores-", dir=paths.predictions.parent) as scratch:
-        scored = score_everything(p, paths, meta, Path(scratch))
-        detectors, alarms = judge_detectors(p, scored, y, info, unseen)
-        base, base_alarms = baseline_reports(p, y, info, unseen, meta["rows"]["val"])
-        result = headline_verdict(p, y, alarms | base_alarms)
-        del base_alarms
-        write_predictions(paths.predictions, info, scored["test"], alarms, p.evaluate)
+        scored = score_everything(params, paths, meta, Path(scratch))
+        detectors, alarms = judge_detectors(params, scored, y, info, unseen)
+        base, base_alarms, base_scores = baselines.reports(
+            params, y, info, unseen, meta["rows"]["val"]
+        )
+        result, operating_point = verdicts(params, y, scored, base_scores, alarms | base_alarms)
+        del base_alarms, base_scores
+        checks = diagnostics(params, y, scored, detectors, scored["validation"])
+        write_predictions(paths.predictions, info, scored["test"], alarms, params.evaluate)
         analysis = error_analysis(
-            info, y, test_scores(scored, headline, p), alarms[headline], meta["categorical"],
-            p.evaluate.top_false_alarms,
+            info, y, test_scores(scored, headline, params), alarms[headline], meta["categorical"],
+            params.evaluate.top_false_alarms,
         )  # fmt: skip
     val = np.load(paths.features / "val.npy")
-    study = feature_set_study(p, paths, meta, scored.pop("fit"), val, y)
-    write_json(
-        paths.metrics,
-        {
+    study = feature_set_study(params, paths, meta, scored.pop("fit"), val, y, scored["settings"])
+    announce(result)
+    return Report.judged(
+        result,
+        test_rows=result["bootstrap"]["test_rows"],  # the sample the ROC-AUC verdict is drawn on
+        source=meta["source"],
+        runtime=read_summary(paths)["runtime"],  # what trained the autoencoder
+        details={
             "source": meta["source"],
             "feature_set": meta["feature_set"],
             "fit_on": meta["fit_on"],
-            "threshold_percentile": p.evaluate.threshold_percentile,
-            "fixed_false_alarm_rate": p.evaluate.fixed_false_alarm_rate,
-            "test": summarise_test(y, info, unseen),
+            "threshold_percentile": params.evaluate.threshold_percentile,
+            "fixed_false_alarm_rate": params.evaluate.fixed_false_alarm_rate,
+            "test": test_card(y, info, unseen, meta),
             "detectors": detectors,
             "baselines": base,
             "headline": headline,
             "strongest_other": result["best_baseline"],
-            "validation": validation(scored["val"], p),
+            "validation": scored["validation"],
+            "operating_point": operating_point,
+            "diagnostics": checks,
             "analysis": analysis,
             "feature_sets": study,
             "scoring": scored["timing"] | scored["about"],
-            "runtime": read_summary(paths)["runtime"],  # what trained the autoencoder
-            "verdict": result,
+            "runtime": read_summary(paths)["runtime"],
         },
     )
-    announce(result)
-
-
-def summarise_test(y: np.ndarray, info: pd.DataFrame, unseen: np.ndarray) -> dict:
-    return {
-        "rows": int(len(y)),
-        "attacks": int(y.sum()),
-        "attack_share": float(y.mean()),
-        "unseen_attack_rows": int((y & unseen).sum()),
-        "unseen_attack_types": sorted(info.loc[y & unseen, "attack"].astype(str).unique().tolist()),
-    }
 
 
 if __name__ == "__main__":

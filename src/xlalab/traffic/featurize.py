@@ -10,8 +10,10 @@
 
 Every column of the source is transformed; ``meta.json`` says which output columns belong to each
 feature set, so the detectors and the feature-set study pick their columns from one matrix.
-A ``val_fraction`` share of the training attacks is held out beside the normal validation traffic:
-labelled validation traffic on which detectors can be compared without the test split.
+Whole attack types are held out beside the normal validation traffic (``val_attack_types`` of each
+category's types, every row of them): labelled validation traffic on which detectors and their
+settings are chosen without the test split, with attack types that no detector was fitted on, as
+the test traffic has types never seen in training.
 Test traffic streams through in chunks into ``test.npy`` (written block by block, never held or
 mapped whole), so millions of rows fit.
 """
@@ -139,10 +141,30 @@ def read_training(
     return pd.concat(kept, ignore_index=True), seen
 
 
+def held_out_types(attacks: pd.DataFrame, share: float, seed: int) -> list[str]:
+    """The attack types held out whole for validation: in each category, a seeded draw of
+    ``share`` of its types (rounded; at least one and never all of a category with two or more
+    types), so every category with a choice keeps types of its own on both sides. Where no
+    category has two types, ``share`` of all the types (at least one)."""
+    rng = np.random.default_rng(seed)
+    types = attacks.groupby(attacks["category"].fillna(""))["attack"].unique()
+    held = []
+    for category in sorted(types.index):
+        names = sorted(map(str, types[category]))
+        if len(names) >= 2:
+            take = min(len(names) - 1, max(1, round(share * len(names))))
+            held += [str(name) for name in rng.permutation(names)[:take]]
+    if not held and len(attacks):
+        names = sorted(map(str, attacks["attack"].unique()))
+        held = [str(n) for n in rng.permutation(names)[: max(1, round(share * len(names)))]]
+    return sorted(held)
+
+
 def split_training(train: pd.DataFrame, f: Featurize, seed: int) -> dict[str, pd.DataFrame]:
     """``fit`` (what the detectors learn from), ``val`` (held-out NORMAL traffic: thresholds and
-    early stopping) and ``val_attacks`` (held-out training attacks: with ``val``, labelled
-    validation traffic, never the test split)."""
+    early stopping) and ``val_attacks`` (every row of the held-out attack types: with ``val``,
+    labelled validation traffic, never the test split). With ``fit_on: all`` the other attack
+    types join ``fit``; no held-out type ever does."""
     normal, attacks = train[train["is_attack"] == 0], train[train["is_attack"] == 1]
     if len(normal) < 10:
         raise UserError(
@@ -150,13 +172,21 @@ def split_training(train: pd.DataFrame, f: Featurize, seed: int) -> dict[str, pd
             "(raise traffic.featurize.max_fit_rows or check the labels)"
         )
     fit_normal, val = train_test_split(normal, test_size=f.val_fraction, random_state=seed)
-    fit_attacks, val_attacks = attacks.iloc[:0], attacks
-    if len(attacks) >= 2:
-        fit_attacks, val_attacks = train_test_split(
-            attacks, test_size=f.val_fraction, random_state=seed
-        )
+    held = attacks["attack"].astype(str).isin(held_out_types(attacks, f.val_attack_types, seed))
+    fit_attacks, val_attacks = attacks[~held], attacks[held]
     fit = pd.concat([fit_normal, fit_attacks]) if f.fit_on == "all" else fit_normal
     return {"fit": fit, "fit_normal": fit_normal, "val": val, "val_attacks": val_attacks}
+
+
+def split_of_rows(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Which split every training row kept went to, with its attack type: the record that shows
+    no held-out attack type is in the rows the detectors were fitted on."""
+    parts = [
+        frame[["attack", "category"]].assign(split=split)
+        for split, frame in splits.items()
+        if split in ("fit", "val", "val_attacks")
+    ]
+    return pd.concat(parts, ignore_index=True)[["split", "attack", "category"]]
 
 
 def fit_transformer(
@@ -210,16 +240,22 @@ def stream_test(paths: Paths, card: dict, f: Featurize, transform, columns: int)
     return n_test
 
 
-def featurize(p: FeaturizeParams, paths: Paths) -> None:
-    f = p.featurize
+def attack_counts(rows: pd.DataFrame) -> dict[str, int]:
+    """Rows per attack type, most common first."""
+    counts = rows["attack"].astype(str).value_counts()
+    return {str(name): int(n) for name, n in counts.items()}
+
+
+def featurize(params: FeaturizeParams, paths: Paths) -> None:
+    f = params.featurize
     card = read_json(paths.card)
     if f.feature_set not in card["groups"]:
         raise UserError(
             f"traffic.featurize.feature_set {f.feature_set!r} is not defined for {card['source']}; "
             f"it has {', '.join(card['groups'])}"
         )
-    train, seen = read_training(paths, card, f, p.seed)
-    splits = split_training(train, f, p.seed)
+    train, seen = read_training(paths, card, f, params.seed)
+    splits = split_training(train, f, params.seed)
     transformer, log_columns, categories = fit_transformer(
         train, splits["fit_normal"], seen, card, f
     )
@@ -231,7 +267,7 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
 
     for split in ("fit", "val", "val_attacks"):
         np.save(paths.features / f"{split}.npy", transform(splits[split]))
-    np.save(paths.features / "fit_is_attack.npy", splits["fit"]["is_attack"].to_numpy(np.int8))
+    split_of_rows(splits).to_csv(paths.features / "training_rows.csv", index=False)
     n_test = stream_test(paths, card, f, transform, len(names))
     rows = {split: len(splits[split]) for split in ("fit", "val", "val_attacks")}
     rows |= {"fit_attacks": int(splits["fit"]["is_attack"].sum()), "test": n_test}
@@ -249,13 +285,16 @@ def featurize(p: FeaturizeParams, paths: Paths) -> None:
             "log_columns": log_columns,
             "categories": {c: len(v) for c, v in categories.items()},
             "train_attacks": sorted(a for a in card["splits"]["train"]["labels"]),
+            "validation_attack_types": attack_counts(splits["val_attacks"]),
+            "fit_attack_types": attack_counts(splits["fit"][splits["fit"]["is_attack"] == 1]),
             "rows": rows,
         },
     )
     logger.info(
         f"featurize: {len(names)} columns ({len(groups[f.feature_set])} in set {f.feature_set}); "
-        f"fit {rows['fit']}, normal val {rows['val']}, attack val {rows['val_attacks']}, "
-        f"test {n_test} rows"
+        f"fit {rows['fit']}, normal val {rows['val']}, attack val {rows['val_attacks']} (types "
+        f"held out whole: {', '.join(sorted(splits['val_attacks']['attack'].astype(str).unique()))}"
+        f"), test {n_test} rows"
     )
 
 

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from ..engine.batches import Batch
+from ..engine.loop import predict
+from ..engine.runtime import Backend
 from ..engine.task import Task
 
 
@@ -39,6 +41,21 @@ def reconstruction_error(outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
 
 def autoencoder_task() -> Task:
     return Task(loss=reconstruction_error)
+
+
+def reconstruction_errors(
+    model: Autoencoder, x: np.ndarray, backend: Backend, batch_size: int, desc: str = "ae"
+) -> np.ndarray:
+    """Every row's reconstruction error (its anomaly score), through the loop's ``predict`` on
+    the backend (compiled on XLA, on the GPU with Accelerate), like every other model's
+    inference."""
+
+    def error(model: Autoencoder, batch: Batch) -> torch.Tensor:
+        return reconstruction_error(model(batch["x"]), batch)
+
+    rows = {"x": torch.from_numpy(np.ascontiguousarray(x))}
+    errors = predict(model, rows, backend, batch_size, forward=error, desc=desc)
+    return errors.numpy().astype(np.float64)
 
 
 def tail_scores(
@@ -161,8 +178,11 @@ class IsolationForestScores:
         from sklearn.ensemble import IsolationForest
         from sklearn.ensemble._iforest import _average_path_length
 
+        # More rows per tree than there are rows: scikit-learn takes them all, as here, without
+        # warning each time.
+        rows = min(max_samples, len(train))
         model = IsolationForest(
-            n_estimators=n_estimators, max_samples=max_samples, random_state=seed, n_jobs=1
+            n_estimators=n_estimators, max_samples=rows, random_state=seed, n_jobs=1
         ).fit(train)
         trees = [e.tree_ for e in model.estimators_]
         starts = np.cumsum([0] + [t.node_count for t in trees])
@@ -240,10 +260,15 @@ class NearestNeighbourDistance:
             self.index.nprobe = probes
             self.search |= {"search": "ivf", "lists": lists, "probes": probes}
 
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def distances(self, x: np.ndarray) -> np.ndarray:
+        """Each row's distances to its ``k`` nearest training rows, nearest first (the first
+        ``j`` columns are its ``j`` nearest: one search serves every smaller ``neighbours``)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         squared, found = self.index.search(x, self.k)
         short = (found < 0).any(axis=1)
         if short.any():
             squared[short] = self.exact.search(x[short], self.k)[0]
-        return {"knn": np.sqrt(np.maximum(squared, 0)).mean(axis=1, dtype=np.float64)}
+        return np.sqrt(np.maximum(squared, 0))
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {"knn": self.distances(x).mean(axis=1, dtype=np.float64)}

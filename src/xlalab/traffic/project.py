@@ -54,6 +54,8 @@ class Featurize(Params):
     feature_set: FeatureSet  # the columns the detectors see
     fit_on: Literal["normal", "all"]  # normal: novelty detection; all: fully unsupervised
     val_fraction: float = Field(gt=0.0, lt=1.0)  # of normal training traffic: thresholds
+    # Of each attack category's training types, held out whole (every row) for validation.
+    val_attack_types: float = Field(gt=0.0, lt=1.0)
     max_fit_rows: int = Field(ge=100)  # training rows kept (a seeded sample beyond it)
     min_category_count: int = Field(ge=1)  # rarer training categories fold into "other"
     chunk_rows: int = Field(ge=1)
@@ -66,14 +68,18 @@ class FeaturizeParams(Params):
 
 # --- train ------------------------------------------------------------------------------------
 class Train(TrainConfig):
-    hidden: list[int] = Field(min_length=1)  # encoder widths; the decoder mirrors them
+    # Encoder widths of each candidate (the decoder mirrors them); the one with the best ROC-AUC
+    # on labelled validation traffic is kept.
+    hidden_choices: list[Annotated[list[int], Field(min_length=1)]] = Field(min_length=1)
     dropout: float = Field(ge=0.0, lt=1.0)
 
-    @field_validator("hidden")
+    @field_validator("hidden_choices")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(h < 1 for h in value):
-            raise ValueError("has a layer width below 1; use positive widths such as [64, 16]")
+    def _positive(cls, value: list[list[int]]) -> list[list[int]]:
+        if any(h < 1 for hidden in value for h in hidden):
+            raise ValueError("has a layer width below 1; use positive widths such as [[64, 16]]")
+        if len({tuple(hidden) for hidden in value}) < len(value):
+            raise ValueError("names a candidate twice; list each one once")
         return value
 
 
@@ -86,17 +92,29 @@ class TrainParams(Params):
 # --- evaluate ---------------------------------------------------------------------------------
 
 
+Choices = Annotated[list[Annotated[int, Field(ge=1)]], Unique, Field(min_length=1)]
+
+
 class IsolationForestParams(Params):
     n_estimators: int = Field(ge=1)
-    max_samples: int = Field(ge=2)
+    # Rows per tree of each candidate; the best ROC-AUC on labelled validation traffic is kept.
+    max_samples_choices: Choices
+
+    @field_validator("max_samples_choices")
+    @classmethod
+    def _at_least_two(cls, value: list[int]) -> list[int]:
+        if min(value) < 2:
+            raise ValueError("has a tree of fewer than 2 rows; use 2 or more, such as [256]")
+        return value
 
 
 class KnnParams(Params):
-    """The mean distance to the ``neighbours`` nearest training rows, searched in a faiss
-    inverted-file index of ``lists`` k-means cells of which the ``probes`` nearest are scanned
-    (``lists: 0``: exact search over every training row)."""
+    """The mean distance to the ``neighbours`` nearest training rows (each of
+    ``neighbours_choices`` a candidate; the best ROC-AUC on labelled validation traffic is kept),
+    searched in a faiss inverted-file index of ``lists`` k-means cells of which the ``probes``
+    nearest are scanned (``lists: 0``: exact search over every training row)."""
 
-    neighbours: int = Field(ge=1)
+    neighbours_choices: Choices
     lists: int = Field(ge=0)
     probes: int = Field(ge=1)
 
@@ -119,6 +137,9 @@ class Evaluate(Params):
     # Recall is also reported at this false-alarm rate: its threshold is the (1 - rate) quantile
     # of the scores of normal validation traffic.
     fixed_false_alarm_rate: float = Field(gt=0.0, lt=1.0)
+    # The verdict's paired bootstrap of ROC-AUC resamples at most this many test rows (a seeded
+    # sample of them beyond it: a wider interval, at a cost that stays flat with the test size).
+    bootstrap_rows: int = Field(ge=100)
     study_sets: Annotated[list[FeatureSet], Unique]  # the feature-set study: detectors per set
     study_detectors: Annotated[list[StudyDetector], Unique] = Field(min_length=1)
     top_false_alarms: int = Field(ge=1)
@@ -162,6 +183,7 @@ ROC, PR, RECALL_PER_CATEGORY, FEATURE_SETS = (
 ANOMALIES, DISTRIBUTIONS = "anomalies_over_time.png", "score_distributions.png"
 CATEGORY_CHART, FEATURE_SET_CHART = "recall_per_category.png", "feature_sets.png"
 TRAINING_CHART, REPORT = "autoencoder_training.png", "report.md"
+ROC_PR_CHART = "roc_pr.png"
 PROJECT = Project(
     "traffic",
     params={
@@ -171,7 +193,8 @@ PROJECT = Project(
         "evaluate": EvaluateParams,
         "plot": PlotParams,
     },
-    inputs={"evaluate": ("features", "model"), "plot": ("predictions", "metrics", "live")},
+    inputs={"evaluate": ("features", "model"), "plot": ("predictions", "details", "live")},
+    key_figures=(ROC_PR_CHART, CATEGORY_CHART, DISTRIBUTIONS),
     plots=(
         {
             "traffic_roc": {
@@ -220,6 +243,8 @@ PROJECT = Project(
                 },
             }
         },
+        PATHS.figure(ROC_PR_CHART),
+        PATHS.figure(CATEGORY_CHART),
         PATHS.figure(ANOMALIES),
         PATHS.figure(DISTRIBUTIONS),
     ),

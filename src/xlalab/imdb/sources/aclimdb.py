@@ -20,9 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import UserError
-from ..files import file_digest
-from ..textclf import corpus
+from ...errors import UserError
+from ...files import file_digest
+from ...pipeline.contract import Paths
+from ...pipeline.sources import Source
+from ...textclf import corpus
+from ..project import DownloadParams
 
 ROOT = "aclImdb"
 CLASSES = {"neg": "negative", "pos": "positive"}
@@ -162,3 +165,14 @@ def card(source: Path, is_archive: bool, splits: dict[str, pd.DataFrame]) -> dic
         "licence": "Large Movie Review Dataset v1.0 (Maas et al. 2011), for research use",
         "what": "IMDb movie reviews, labels from the folder (neg: 1-4 stars, pos: 7-10)",
     }
+
+
+def read_source(
+    params: DownloadParams, paths: Paths
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    return read(params.download.path)
+
+
+SOURCE = Source(
+    "aclimdb", ("path",), read_source, "Stanford's aclImdb folder or aclImdb_v1.tar.gz (25k/25k)"
+)
