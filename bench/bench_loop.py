@@ -54,6 +54,7 @@ def make_model(backbone: str, train_params: dict, n_classes: int) -> torch.nn.Mo
         image_size=train_params["image_size"],
         pretrained=train_params["pretrained"],
         freeze_backbone=train_params["freeze_backbone"],
+        unfreeze_blocks=train_params["unfreeze_blocks"],
     )
 
 
@@ -124,7 +125,8 @@ def main() -> None:
         seed=0,
     )
     print(
-        f"model {backbone} (frozen backbone: {t['freeze_backbone']}), {size}px, batch "
+        f"model {backbone} (frozen backbone: {t['freeze_backbone']}, last stages trained: "
+        f"{t['unfreeze_blocks']}), {size}px, batch "
         f"{cfg.batch_size}, "
         f"{args.train_rows} rows/epoch, backend {backend.name} on {backend.device_type}",
         flush=True,

@@ -167,12 +167,8 @@ def merge(record: dict) -> None:
     records = [r for r in data.get(part, []) if (r["recipe"], r["seed"]) != key]
     order = {name: i for i, name in enumerate(RECIPES)}
     records = sorted([*records, record], key=lambda r: (order[r["recipe"]], r["seed"]))
-    data = {
-        "how": how,
-        "recipes": data.get("recipes", []),
-        "other_seeds": data.get("other_seeds", []),
-    }
-    data[part] = records
+    data = {"how": how, "recipes": [], "other_seeds": [], **data}  # other keys kept as they are
+    data["how"], data[part] = how, records
     OUT.write_text(json.dumps(data, indent=2) + "\n")
 
 

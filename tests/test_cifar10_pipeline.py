@@ -638,7 +638,7 @@ def test_the_frontier_names_the_cheapest_recipe_that_beats_the_baseline(tmp_path
     path.write_text(json.dumps({"how": {}, "recipes": recipes}))
     figure = frontier.frontier_figure(frontier.read(path))
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    assert "cheapest that beats the SVM: full_32" in legend
+    assert "cheapest that beats the SVM here: full_32" in legend
     # frozen_96 costs more than last2_64 and full_32 and is less accurate than both
     assert [r["recipe"] for r in frontier.pareto(recipes)] == [
         "frozen_64",

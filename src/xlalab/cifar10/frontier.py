@@ -81,17 +81,7 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
         zorder=2,
         label="frontier: the best accuracy at that cost or less",
     )
-    winner = cheapest_winner(recipes)
-    if winner is not None:
-        ax.scatter(
-            winner["train_cpu_seconds"],
-            winner["test_accuracy"],
-            s=260,
-            facecolors="none",
-            edgecolors="red",
-            zorder=4,
-            label=f"cheapest that beats the SVM: {winner['recipe']}",
-        )
+    mark_choices(ax, data)
     for size in sizes:
         ax.plot([], [], "o", color=colours[size], label=f"{size} px")
     for kind, marker in MARKERS.items():
@@ -99,6 +89,7 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
         ax.plot([], [], marker, color="0.3", label=what)
     ax.set_xscale("log")
     costs = [r["train_cpu_seconds"] for r in recipes]
+    ax.set_xlim(min(costs) / 1.3, max(costs) * 1.5)  # room for the names
     ax.set_xticks(
         [t for t in (25, 50, 100, 200, 400, 800, 1600) if min(costs) / 2 <= t <= max(costs) * 2]
     )
@@ -110,6 +101,36 @@ def frontier_figure(data: dict[str, Any]) -> plt.Figure:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     return fig
+
+
+def mark_choices(ax: plt.Axes, data: dict[str, Any]) -> None:
+    """Circle the cheapest recipe that beats the SVM in these runs, and mark the one chosen as the
+    default (``default_check.chosen``, which also weighs the runs at make repro's thread count)."""
+    recipes = data["recipes"]
+    winner = cheapest_winner(recipes)
+    if winner is not None:
+        ax.scatter(
+            winner["train_cpu_seconds"],
+            winner["test_accuracy"],
+            s=260,
+            facecolors="none",
+            edgecolors="red",
+            zorder=4,
+            label=f"cheapest that beats the SVM here: {winner['recipe']}",
+        )
+    chosen = data.get("default_check", {}).get("chosen")
+    default = next((r for r in recipes if r["recipe"] == chosen), None)
+    if default is not None:
+        ax.scatter(
+            default["train_cpu_seconds"],
+            default["test_accuracy"],
+            s=200,
+            marker="D",
+            facecolors="none",
+            edgecolors="black",
+            zorder=4,
+            label=f"the default (params.yaml): {chosen}",
+        )
 
 
 def draw_recipe(ax: plt.Axes, r: dict[str, Any], colours: dict) -> None:
@@ -126,10 +147,11 @@ def draw_recipe(ax: plt.Axes, r: dict[str, Any], colours: dict) -> None:
         zorder=3,
     )
     note = f"{r['recipe']}" + (f" ({r['epochs']} ep)" if r.get("epochs_reduced") else "")
+    below = kind == "full"  # the fine-tuned recipes sit beside others of about their cost
     ax.annotate(
         note,
         (r["train_cpu_seconds"], r["test_accuracy"]),
-        xytext=(5, -10),
+        xytext=(6, -11 if below else 4),
         textcoords="offset points",
         fontsize=7,
     )
