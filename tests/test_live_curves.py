@@ -28,7 +28,7 @@ def lstm_params() -> dict:
     every epoch run (no early stop)."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = {
-        "runtime": {"backend": "accelerate", "bf16": False, "cpu_threads": 1, "processes": 1},
+        "runtime": {**p["runtime"], "backend": "accelerate", "cpu_threads": 1, "processes": 1},
         "lstm": copy.deepcopy(p["lstm"]),
     }
     p["lstm"]["train"].update(compare_cells=[], hidden=8, epochs=EPOCHS, patience=None)
