@@ -696,3 +696,21 @@ def test_unfreeze_blocks_trains_the_last_stages_of_a_frozen_backbone():
     repo = yaml.safe_load(REPO_PARAMS.read_text())["cifar10"]["train"]
     with pytest.raises(ValueError, match="freeze_backbone is false"):
         Train(**{**repo, "freeze_backbone": False, "unfreeze_blocks": 2})
+
+
+@pytest.mark.parametrize("name", ["tf_efficientnet_lite0", "resnet18"])
+def test_imagenet_network_is_the_network_timms_factory_builds(name):
+    """cifar10 calls timm's builders directly; the network is the one timm's factory returns for
+    pretrained=False: the same layers and, from the same seed, the same weights."""
+    import timm
+    import torch
+
+    from xlalab.cifar10.model import imagenet_network
+
+    torch.manual_seed(0)
+    ours = imagenet_network(name).state_dict()
+    torch.manual_seed(0)
+    factory = getattr(timm, "create_" + "model")(name, pretrained=False, num_classes=1000)
+    theirs = factory.state_dict()
+    assert list(ours) == list(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -72,10 +72,17 @@ def hub_weights(repo: str, revision: str | None) -> tuple[dict[str, torch.Tensor
     }
 
 
-def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int, dict[str, Any] | None]:
-    import timm
+def imagenet_network(name: str) -> nn.Module:
+    """timm's network ``name`` with a 1000-class ImageNet classifier and random weights (the
+    weights are loaded afterwards, from a package or the hub): timm's builder for it, called
+    directly; the same network as timm's factory with ``pretrained=False`` (tested)."""
+    from timm.models import model_entrypoint
 
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
+    return model_entrypoint(name)(pretrained=False, num_classes=1000)
+
+
+def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int, dict[str, Any] | None]:
+    net = imagenet_network("tf_efficientnet_lite0")
     weights = None
     if pretrained:
         # ImageNet weights shipped in a package (no download). They are stored under another
@@ -108,9 +115,7 @@ def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int, dict[str, Any
 def _resnet(
     name: str, pretrained: bool, revision: str | None
 ) -> tuple[nn.Module, int, dict[str, Any] | None]:
-    import timm
-
-    net = timm.create_model(name, pretrained=False, num_classes=1000)
+    net = imagenet_network(name)
     weights = None
     if pretrained:
         state, weights = hub_weights(HUB_WEIGHTS[name], revision)
