@@ -15,7 +15,6 @@ statements (function-level ones included), so a lazy import cannot hide a wrong 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
