@@ -133,3 +133,20 @@ def test_the_readme_shows_the_table_of_the_committed_metrics(monkeypatch):
     assert summary.markdown() in (root / "README.md").read_text(), (
         "README's results table is stale: paste the output of `python -m xlalab summary`"
     )
+
+
+def test_the_readme_quotes_reviews_two_class_verdict_from_its_details(monkeypatch):
+    """The README's sentence on reviews' opinions alone (the plot-summary class set aside) gives the
+    numbers of the committed `verdict_sentiment`, each printed the one way."""
+    root = Path(__file__).resolve().parents[1]
+    sentiment = json.loads((root / "reports/reviews/details.json").read_text())["verdict_sentiment"]
+    readme = " ".join((root / "README.md").read_text().split())
+    difference = numbers.with_interval(
+        sentiment["difference"], sentiment["difference_interval"], sign=True
+    )
+    digits = numbers.decimals(sentiment["interval"][1] - sentiment["interval"][0])
+    quoted = (
+        f"{numbers.fixed(sentiment['score'], digits)} against {sentiment['best_baseline']}'s "
+        f"{numbers.fixed(sentiment['baseline_score'], digits)}, {difference}"
+    )
+    assert quoted in readme, f"README's reviews sentence should say: {quoted}"
