@@ -71,7 +71,8 @@ def text(params: dict):
     section = params["imdb"]
     train, length = section["train"], 48  # featurize.max_length auto picks 48 on the snippets
     torch.manual_seed(0)
-    net = textmodel.load_classifier(section["model"], ["negative", "positive"])
+    model = textmodel.pretrained(section["model"], section["revision"])
+    net = textmodel.load_classifier(model, ["negative", "positive"])
     textmodel.freeze_lower_layers(net, train["freeze_layers"])
     n = train["batch_size"]
     batch = {
@@ -80,7 +81,7 @@ def text(params: dict):
         "labels": torch.arange(n) % 2,
         "class_weight": torch.ones(n),
     }
-    return net, textmodel.classification_task(), loop_config(train), batch
+    return net, textmodel.classification_task(None), loop_config(train), batch
 
 
 def traffic(params: dict):
@@ -101,10 +102,16 @@ def cifar10(params: dict):
     from xlalab.cifar10.model import TransferClassifier, task
 
     section = params["cifar10"]
-    train, size = section["train"], section["featurize"]["image_size"]
+    train = section["train"]
+    size = train["image_size"]  # batches arrive at the model's size: no resize in the step
     torch.manual_seed(0)
     model = TransferClassifier(
-        section["backbone"], 10, train["pretrained"], freeze_backbone=train["freeze_backbone"]
+        section["backbone"],
+        10,
+        image_size=size,
+        pretrained=train["pretrained"],
+        freeze_backbone=train["freeze_backbone"],
+        unfreeze_blocks=train["unfreeze_blocks"],
     )
     n = train["batch_size"]
     batch = {
