@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from xlalab.results import evidence, numbers
+from xlalab import numbers
+from xlalab.results import evidence
 
 
 def test_weighted_metrics_agree_with_scikit_learn():

@@ -8,8 +8,9 @@
   that read every project's outputs (summary, results page, seeds, real-data profiles). Projects
   use the first kind only.
 
-``xlalab/errors.py`` and ``xlalab/files.py`` sit below all three. These tests read import
-statements (function-level ones included), so a lazy import cannot hide a wrong direction.
+``xlalab/errors.py``, ``xlalab/files.py`` and ``xlalab/numbers.py`` sit below all three. These
+tests read import statements (function-level ones included), so a lazy import cannot hide a wrong
+direction.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ in timing/; and the DVC declarations that keep `dvc metrics diff` clean in a fre
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -165,9 +167,14 @@ def test_dvc_metrics_diff_in_a_fresh_clone_loads_every_metric(tmp_path):
     (repo / "dvc.yaml").write_text(yaml.safe_dump(generated, sort_keys=False))
     (repo / "params.yaml").write_text(yaml.safe_dump({"toy": {"score": 0.9}}))
 
-    def run(*argv: str, cwd: Path = repo) -> subprocess.CompletedProcess:
+    def run(*argv: str, cwd: Path = repo, columns: int = 80) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [dvc, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+            [dvc, *argv],
+            cwd=cwd,
+            env={**env, "COLUMNS": str(columns)},
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
     git("init", "-q", cwd=repo)
@@ -197,3 +204,15 @@ def test_dvc_metrics_diff_in_a_fresh_clone_loads_every_metric(tmp_path):
     [workspace] = shown.values()
     assert list(workspace["data"]) == ["metrics/toy.json"]  # no timing, no cost file
     assert tuple(workspace["data"]["metrics/toy.json"]["data"]) == METRIC_KEYS
+
+    # `dvc exp show --only-changed` drops the baseline's name and the verdict, which did not
+    # change; the summary sentence, which did, says both, first among the metrics.
+    table = run("exp", "show", "--no-pager", "--only-changed", "--csv", cwd=clone).stdout
+    header, *rows = list(csv.reader(io.StringIO(table)))
+    metric_columns = [c for c in header if c in METRIC_KEYS]
+    assert metric_columns[0] == "summary" and "baseline" not in header, header
+    summary = {row[header.index("rev")]: row[header.index("summary")] for row in rows}
+    assert summary["workspace"].startswith("toy 0.8") and "vs majority" in summary["workspace"]
+    assert summary["workspace"].endswith(workspace["data"]["metrics/toy.json"]["data"]["verdict"])
+    shown_in_200 = run("exp", "show", "--no-pager", "--only-changed", cwd=clone, columns=200)
+    assert summary["workspace"] in shown_in_200.stdout, shown_in_200.stdout

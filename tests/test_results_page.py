@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xlalab import PROJECTS, cli
+from xlalab import PROJECTS, cli, numbers
 from xlalab.pipeline.report import Report
-from xlalab.results import captions, evidence, numbers, seed_table
+from xlalab.results import captions, evidence, seed_table
 
 TEXT_FIGURES = ("confusion", "training_curves")
 FIGURES = {  # two figures a project, named as its plot stage names them

@@ -1,6 +1,6 @@
 """`xlalab summary`: one row per built project, read from metrics/<project>.json (the headline of
 the Report each evaluate stage returns, or the verdict object of the layout before it), every
-number printed the one way (results/numbers.py), and the verdicts that are not wins said in words
+number printed the one way (xlalab/numbers.py), and the verdicts that are not wins said in words
 under the table."""
 
 import json
@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xlalab import numbers
 from xlalab.pipeline.report import Report
-from xlalab.results import evidence, numbers, summary
+from xlalab.results import evidence, summary
 
 RUNTIME = {"backend": "accelerate", "device_type": "cpu", "device_count": 1, "processes": 1}
 

@@ -4,8 +4,11 @@ The runner writes it as two git-tracked files and one cached one:
 
 * ``metrics/<project>.json`` (``Report.metrics``), the DVC metric: the dozen values a person
   compares across experiments, under the same keys in every project, so that ``dvc metrics
-  show``, ``dvc metrics diff`` and ``dvc exp show`` line the six projects up key by key: the
-  headline model, its metric and which way is better, its score with a 95 % interval, the strongest
+  show``, ``dvc metrics diff`` and ``dvc exp show`` line the six projects up key by key. First the
+  verdict in a sentence (``summary``: ``lstm 0.43 vs arima 0.43, mae ↓: -0.0001 [-0.0045, 0.0046]
+  ties``), one column that ``dvc exp show --only-changed`` keeps whenever a score moves (it drops
+  the baseline's name and the verdict when they stay the same) and shows first; then the headline
+  model, its metric and which way is better, its score with a 95 % interval, the strongest
   baseline and its score with an interval, their paired difference with an interval, the verdict,
   the test rows, how many warnings, the data source and what trained the model. No lists (DVC
   leaves them out of ``dvc exp show``): an interval is two keys, ``<name>_low`` and
@@ -28,12 +31,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..files import REPORTED_DIGITS, split_timing, write_json
+from ..files import REPORTED_DIGITS, significant, split_timing, write_json
+from ..numbers import decimals, fixed, metric_name, with_interval
 
 VERDICTS = ("beats", "ties", "loses")
 # The keys of metrics/<project>.json, in the order they are written; tests/test_report.py holds
 # every project to them.
 METRIC_KEYS = (
+    "summary",
     "model",
     "metric",
     "better",
@@ -117,7 +122,7 @@ class Report:
 
     def metrics(self) -> dict[str, Any]:
         """``metrics/<project>.json``: METRIC_KEYS, in that order."""
-        return {
+        values = {
             "model": self.model,
             "metric": self.metric,
             "better": "higher" if self.higher_is_better else "lower",
@@ -137,11 +142,32 @@ class Report:
             "source": self.source,
             "trained_on": self.trained_on,
         }
+        return {"summary": summary(values), **values}
 
     def details_record(self) -> dict[str, Any]:
         """``reports/<project>/details.json`` before its timings leave: the warnings in words,
         the whole verdict, then the rest of the details."""
         return {"warnings": list(self.warnings), **self.details}
+
+
+def summary(headline: Mapping[str, Any]) -> str:
+    """The verdict in a sentence, from a headline's numbers as the metrics file keeps them, each
+    with the decimals its interval supports (numbers.py): ``efficientnet_lite0_last2 0.981 vs
+    svm_rbf 0.957, accuracy ↑: +0.024 [0.010, 0.037] beats``."""
+
+    def kept(key: str) -> float:
+        return significant(float(headline[key]), REPORTED_DIGITS)
+
+    def score(key: str, low: str, high: str) -> str:
+        return fixed(kept(key), decimals(kept(high) - kept(low)))
+
+    difference = with_interval(kept("diff"), (kept("diff_low"), kept("diff_high")), sign=True)
+    return (
+        f"{headline['model']} {score('score', 'score_low', 'score_high')} vs "
+        f"{headline['baseline']} {score('baseline_score', 'baseline_low', 'baseline_high')}, "
+        f"{metric_name(headline['metric'], headline['better'])}: {difference} "
+        f"{headline['verdict']}"
+    )
 
 
 def _pair(values: Sequence[float]) -> tuple[float, float]:
@@ -190,7 +216,7 @@ def headline(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
     v = metrics.get("verdict")
     if not isinstance(v, Mapping) or "difference_interval" not in v:
         return None
-    return {
+    values = {
         "model": v["model"],
         "metric": v["metric"],
         "better": "higher" if v["higher_is_better"] else "lower",
@@ -210,3 +236,4 @@ def headline(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
         "source": (metrics.get("data") or {}).get("source") or metrics.get("source") or "-",
         "trained_on": trained_on(metrics.get("runtime")),
     }
+    return {"summary": summary(values), **values}

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .numbers import metric_name, with_interval
+from ..numbers import metric_name, with_interval
 
 # (y_true, y_pred, sample_weight) -> score. y_pred may be labels, values or scores.
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
@@ -231,7 +231,7 @@ def outcome(low: float, high: float, higher_is_better: bool) -> str:
 
 
 def describe(v: Mapping) -> str:
-    """The verdict in one line, its numbers as ``xlalab summary`` prints them (results/numbers.py):
+    """The verdict in one line, its numbers as ``xlalab summary`` prints them (xlalab/numbers.py):
     ``lstm mae ↓ 0.43 [0.38, 0.49] vs strongest baseline arima 0.43 [0.38, 0.49]: difference
     -0.0001 [-0.0040, 0.0044] (95 %): ties``."""
     return (

@@ -7,7 +7,7 @@ The page holds the results table and the table over seeds, then per project its 
 score beside every baseline's with their 95 % intervals, where its data came from, what trained it,
 its warnings, what its stages cost and its figures (the key figures of its contract,
 ``Project.key_figures``, first), each with a caption saying what it shows (results/captions.py).
-Every number is printed as ``xlalab summary`` prints it (results/numbers.py). It is a single static
+Every number is printed as ``xlalab summary`` prints it (xlalab/numbers.py). It is a single static
 file: the figures are embedded as data URIs (``--link`` refers to them by relative path instead),
 the style is inline, and nothing is loaded from the network, so it opens offline and can be passed
 around as one file.
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_path, read_json
+from ..numbers import LEGEND, metric_name, with_interval
 from ..pipeline.contract import Project, built_projects
 from ..pipeline.report import headline
 from . import costs, seed_table, summary
 from .captions import caption_or_name
-from .numbers import LEGEND, metric_name, with_interval
 from .seeds import DEFAULT_OUT as SEEDS_FILE
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from .numbers import metric_name, with_spread
+from ..numbers import metric_name, with_spread
 
 PENDING = ("queued", "running")
 VERDICTS = ("beats", "ties", "loses")
@@ -164,7 +164,7 @@ def aggregate(project: str, results: list[dict]) -> dict:
 
 
 def describe_spread(s: dict, sign: bool = False) -> str:
-    """``0.827 ± 0.004 [0.822, 0.830]`` (results/numbers.py's ``with_spread``)."""
+    """``0.827 ± 0.004 [0.822, 0.830]`` (xlalab/numbers.py's ``with_spread``)."""
     return with_spread(s["mean"], s["sd"], s["min"], s["max"], sign=sign)
 
 

@@ -5,7 +5,7 @@ devices, processes). Under it, in words, the projects whose model ties or loses.
 
 ``xlalab summary`` prints it as Markdown (the README's results table is this output). It reads each
 project's ``metrics/<project>.json``, the headline of the Report its evaluate stage returned
-(pipeline/report.py), and prints every number as results/numbers.py does.
+(pipeline/report.py), and prints every number as xlalab/numbers.py does.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..numbers import LEGEND as ARROWS_LEGEND
+from ..numbers import metric_name, with_interval
 from ..pipeline.contract import built_projects
 from ..pipeline.report import headline
-from .numbers import LEGEND as ARROWS_LEGEND
-from .numbers import metric_name, with_interval
 
 COLUMNS = {
     "project": "project",
