@@ -23,6 +23,7 @@ import io
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -125,10 +126,8 @@ def complete_bytes(data: bytes, where: Path | str, fix: str) -> None:
 
 def _head(path: Path) -> bytes:
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read(4096)
-        return path.read_bytes()[:4096]
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+            return f.read(4096)  # the head only: a source file can be gigabytes
     except DAMAGED as error:
         raise damaged(path, error) from None
 
@@ -155,17 +154,9 @@ def header_row(
 ) -> list[str]:
     """The first line of a CSV as names (stripped), checked: none repeated but ``repeated_ok``
     (names a published file is known to repeat)."""
-    try:
+    with csv_errors(path, fix, read_kwargs.get("encoding")):
         first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
                             **read_kwargs)  # fmt: skip
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path} is empty; {fix}") from None
-    except UnicodeDecodeError as error:
-        raise wrong_encoding(path, error, read_kwargs.get("encoding") or "UTF-8") from None
-    except pd.errors.ParserError as error:
-        raise UserError(f"{path} is not a readable CSV ({_first_line(error)}); {fix}") from None
-    except DAMAGED as error:
-        raise damaged(path, error) from None
     names = [str(v).replace("\ufeff", "").strip() for v in first.iloc[0].tolist()]
     check_header(names, path, repeated_ok)
     return names
@@ -185,18 +176,26 @@ def check_header(
         seen.add(name)
 
 
-def csv_chunks(path: Path, fix: str, chunk_rows: int, **read_kwargs: Any) -> Iterator[pd.DataFrame]:
-    """A CSV (plain or compressed) in chunks, every way it can fail to read as one line."""
+@contextmanager
+def csv_errors(path: Path, fix: str, encoding: str | None = None) -> Iterator[None]:
+    """Every way reading ``path`` as a CSV can fail, as one line: empty, another encoding than
+    ``encoding`` (UTF-8 unless named), not parseable, or a damaged (compressed) file."""
     try:
-        yield from pd.read_csv(path, chunksize=chunk_rows, low_memory=False, **read_kwargs)
+        yield
     except pd.errors.EmptyDataError:
         raise UserError(f"{path} is empty; {fix}") from None
     except UnicodeDecodeError as error:
-        raise wrong_encoding(path, error, read_kwargs.get("encoding") or "UTF-8") from None
+        raise wrong_encoding(path, error, encoding or "UTF-8") from None
     except pd.errors.ParserError as error:
         raise UserError(f"{path} is not a readable CSV ({_first_line(error)}); {fix}") from None
     except DAMAGED as error:
         raise damaged(path, error) from None
+
+
+def csv_chunks(path: Path, fix: str, chunk_rows: int, **read_kwargs: Any) -> Iterator[pd.DataFrame]:
+    """A CSV (plain or compressed) in chunks, every way it can fail to read as one line."""
+    with csv_errors(path, fix, read_kwargs.get("encoding")):
+        yield from pd.read_csv(path, chunksize=chunk_rows, low_memory=False, **read_kwargs)
 
 
 def read_csv(path: Path, fix: str, **read_kwargs: Any) -> pd.DataFrame:

@@ -97,7 +97,7 @@ def cv_search(
     the vocabularies took longer than fitting them (measured: 11 s of CPU for imdb's TF-IDF search
     with the cache, 18 s without it, 4 s this way)."""
     folds, n_splits = folds_for(y, groups, seed)
-    rows = np.asarray(x, dtype=object) if isinstance(x, list) else np.asarray(x)
+    rows = np.asarray(x) if isinstance(x, np.ndarray) else np.asarray(list(x), dtype=object)
     features, (_, classifier) = Pipeline(pipeline.steps[:-1]), pipeline.steps[-1]
     scorer = get_scorer(scoring)
     scores = np.zeros((n_splits, len(C_GRID)))
@@ -157,14 +157,17 @@ def tfidf_logreg(
     seed: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     fitted, chosen = cv_search(
-        tfidf_pipeline(balanced=balanced, seed=seed),
-        list(train_texts),
-        y_train,
-        groups=groups,
-        scoring=scoring,
-        seed=seed,
-    )
+        tfidf_pipeline(balanced=balanced, seed=seed), train_texts, y_train,
+        groups=groups, scoring=scoring, seed=seed,
+    )  # fmt: skip
     features = sum(len(v.vocabulary_) for _, v in fitted.named_steps["features"].transformer_list)
+    return predict_texts(fitted, test_texts, chosen, features)
+
+
+def predict_texts(
+    fitted: Pipeline, test_texts: Sequence[str], chosen: dict[str, Any], features: int
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A searched pipeline's test predictions, and what the search chose with its feature count."""
     return fitted.predict(list(test_texts)), {**chosen, "features": features}
 
 
@@ -247,16 +250,10 @@ def nbsvm(
     seed: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     fitted, chosen = cv_search(
-        nbsvm_pipeline(balanced=balanced, seed=seed),
-        list(train_texts),
-        y_train,
-        groups=groups,
-        scoring=scoring,
-        seed=seed,
-        c_param="estimator__C",
-    )
-    features = len(fitted.named_steps["counts"].vocabulary_)
-    return fitted.predict(list(test_texts)), {**chosen, "features": features}
+        nbsvm_pipeline(balanced=balanced, seed=seed), train_texts, y_train,
+        groups=groups, scoring=scoring, seed=seed, c_param="estimator__C",
+    )  # fmt: skip
+    return predict_texts(fitted, test_texts, chosen, len(fitted.named_steps["counts"].vocabulary_))
 
 
 # --- frozen embeddings ---------------------------------------------------------------------------
